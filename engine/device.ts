@@ -1,0 +1,153 @@
+// The single owner of the Dawn instance, adapter and device.
+//
+// The object returned by `create()` must stay referenced for the whole process: if V8
+// collects it, Dawn crashes in InstanceBase::ProcessEvents (see ../shared/PLATFORM.md).
+// It therefore lives in a module-level variable that is never cleared.
+import { create, globals } from 'webgpu';
+
+Object.assign(globalThis, globals);
+
+export const SETUP_HINT = 'run `npm run setup` to install a WebGPU driver (Mesa lavapipe on CPU-only Linux)';
+
+/** Limits we ask for: the adapter's real maxima, not WebGPU's conservative defaults. */
+const REQUESTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxBindGroups',
+  'maxUniformBufferBindingSize',
+] as const;
+
+export class GpuError extends Error {
+  override name = 'GpuError';
+}
+
+export interface Gpu {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  info: { vendor: string; architecture: string; device: string; description: string; backend: string };
+  features: string[];
+  limits: Record<(typeof REQUESTED_LIMITS)[number], number>;
+  hasTimestamps: boolean;
+}
+
+let instance: GPU | null = null; // never released: see the header comment
+let gpu: Gpu | null = null;
+let pending: Promise<Gpu> | null = null;
+/** Set when the device is lost or an uncaptured error occurs; the next GPU call throws it. */
+let fatal: Error | null = null;
+
+/** Dawn instance flags derived from ROSKD_BACKEND / ROSKD_ADAPTER. */
+export function instanceFlags(env = process.env): string[] {
+  const flags: string[] = [];
+  if (env.ROSKD_BACKEND) flags.push(`backend=${env.ROSKD_BACKEND}`);
+  if (env.ROSKD_ADAPTER) flags.push(`adapter=${env.ROSKD_ADAPTER}`);
+  return flags;
+}
+
+/** Dawn's "no suitable backends found\nAvailable adapters:\n * ..." folded into one line. */
+function adapterError(err: unknown): GpuError {
+  const text = err instanceof Error ? err.message : String(err);
+  const listed = [...text.matchAll(/\* backend: '([^']+)', name: '([^']+)'/g)].map((m) => `${m[2]} (${m[1]})`);
+  const wanted = [process.env.ROSKD_ADAPTER && `ROSKD_ADAPTER="${process.env.ROSKD_ADAPTER}"`, process.env.ROSKD_BACKEND && `ROSKD_BACKEND="${process.env.ROSKD_BACKEND}"`]
+    .filter(Boolean)
+    .join(', ');
+  if (listed.length > 0) return new GpuError(`no WebGPU adapter matches ${wanted || 'the request'}; available adapters: ${listed.join('; ')}`);
+  return new GpuError(`no WebGPU adapter found (${text.split('\n')[0]}); ${SETUP_HINT}`);
+}
+
+async function open(): Promise<Gpu> {
+  instance ??= create(instanceFlags());
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+  } catch (err) {
+    throw adapterError(err);
+  }
+  if (!adapter) throw new GpuError(`no WebGPU adapter found; ${SETUP_HINT}`);
+  const requiredLimits: Record<string, number> = {};
+  for (const name of REQUESTED_LIMITS) requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
+  const wanted: GPUFeatureName[] = ['timestamp-query'];
+  const requiredFeatures = wanted.filter((f) => adapter!.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'roskd' });
+  device.addEventListener('uncapturederror', (ev) => {
+    fatal ??= new GpuError(`WebGPU error: ${(ev as GPUUncapturedErrorEvent).error.message}`);
+  });
+  void device.lost.then((info) => {
+    if (info.reason !== 'destroyed') fatal = new GpuError(`WebGPU device lost (${info.reason}): ${info.message}`);
+  });
+  const i = adapter.info;
+  const limits = Object.fromEntries(REQUESTED_LIMITS.map((n) => [n, (device.limits as unknown as Record<string, number>)[n]])) as Gpu['limits'];
+  return {
+    device,
+    adapter,
+    info: {
+      vendor: i.vendor,
+      architecture: i.architecture,
+      device: i.device,
+      description: i.description,
+      backend: (i as unknown as { backend?: string }).backend ?? 'vulkan',
+    },
+    features: [...adapter.features].sort(),
+    limits,
+    hasTimestamps: requiredFeatures.includes('timestamp-query'),
+  };
+}
+
+/** Opens the device once; every later call returns the same one. */
+export function initGpu(): Promise<Gpu> {
+  if (gpu) return Promise.resolve(gpu);
+  pending ??= open().then(
+    (g) => (gpu = g),
+    (err) => {
+      pending = null;
+      throw err;
+    },
+  );
+  return pending;
+}
+
+/** The open device; throws if `init()` has not completed or the device has failed. */
+export function getGpu(): Gpu {
+  if (fatal) throw fatal;
+  if (!gpu) throw new GpuError('roskd: the GPU is not initialised; `await init()` first');
+  return gpu;
+}
+
+/** Rethrows an asynchronous device failure (uncaptured error, loss) as a JS error. */
+export function checkFatal(): void {
+  if (fatal) throw fatal;
+}
+
+/**
+ * Runs `fn` inside validation + out-of-memory error scopes and throws a GpuError that names
+ * `what` (the kernel) if either fires. Awaiting the scopes costs a round trip, so the dispatch
+ * path uses it only in debug mode (ROSKD_DEBUG=1) and at pipeline creation.
+ */
+export async function withErrorScope<T>(what: string, fn: () => T): Promise<T> {
+  const { device } = getGpu();
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    const validation = await device.popErrorScope();
+    const oom = await device.popErrorScope();
+    const err = validation ?? oom;
+    if (err) throw new GpuError(`${what}: ${err.message.trim()}`);
+  }
+  return result;
+}
+
+/** The Dawn instance (for tests that open extra devices); it stays alive for the process. */
+export function getInstance(): GPU {
+  instance ??= create(instanceFlags());
+  return instance;
+}

@@ -1,0 +1,108 @@
+// Elementwise binary ops with NumPy broadcasting (shaders/binary.wgsl).
+import { defineOp, expectDtype, type Op } from '../op.ts';
+import { Tensor, ShapeError, fmt, type Shape } from '../tensor.ts';
+import { dispatch, grid } from '../program.ts';
+import { sumTo } from './reduce.ts';
+import { neg, mulScalar } from './unary.ts';
+
+const MAX_RANK = 8;
+
+export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
+  const r = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = a[a.length - r + i] ?? 1;
+    const db = b[b.length - r + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new ShapeError(`${op}: shapes ${fmt(a)} and ${fmt(b)} do not broadcast`);
+    out.push(da === 1 ? db : da);
+  }
+  if (r > MAX_RANK) throw new ShapeError(`${op}: rank ${r} exceeds ${MAX_RANK}`);
+  return out;
+}
+
+/** Strides of `s` read as broadcast to `out` (0 where broadcast). */
+function broadcastStrides(s: Shape, out: Shape): number[] {
+  const st = new Array<number>(out.length).fill(0);
+  let acc = 1;
+  for (let i = s.length - 1; i >= 0; i--) {
+    const o = out.length - s.length + i;
+    st[o] = s[i] === 1 ? 0 : acc;
+    acc *= s[i];
+  }
+  return st;
+}
+
+const pad8 = (v: number[]): number[] => [...v, ...new Array(MAX_RANK - v.length).fill(1)];
+
+function launchBinary(name: string, expr: string, a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShapes(name, a.shape, b.shape);
+  const out = new Tensor(shape, 'f32');
+  const same = a.size === out.size && b.size === out.size ? 1 : 0;
+  const u = [out.size, shape.length, 0, 0, ...pad8(shape), ...pad8(broadcastStrides(a.shape, shape)).map((x, i) => (i < shape.length ? x : 0)), ...pad8(broadcastStrides(b.shape, shape)).map((x, i) => (i < shape.length ? x : 0))];
+  dispatch({ name, shader: 'binary', defines: { EXPR: expr, SAME: same } }, u, [a.binding, b.binding, out.binding], grid(Math.ceil(out.size / 256)));
+  return out;
+}
+
+type GradRule = (g: Tensor, a: Tensor, b: Tensor, y: Tensor) => [Tensor | null, Tensor | null];
+
+function makeBinary(name: string, expr: string, grad: GradRule | 'not-differentiable'): Op<Record<string, never>> {
+  return defineOp<Record<string, never>>({
+    name,
+    shape([a, b]) {
+      expectDtype(name, a, 'f32', 'first input');
+      expectDtype(name, b, 'f32', 'second input');
+      return { shape: broadcastShapes(name, a.shape, b.shape), dtype: 'f32' };
+    },
+    forward([a, b], _p, ctx) {
+      const y = launchBinary(name, expr, a, b);
+      if (ctx.needsGrad) ctx.save(a, b, y);
+      return y;
+    },
+    backward:
+      grad === 'not-differentiable'
+        ? grad
+        : (g, { saved: [a, b, y], inputShapes, inputNeedsGrad }) => {
+            const [ga, gb] = grad(g, a, b, y);
+            return [inputNeedsGrad[0] && ga ? sumTo(ga, inputShapes[0]) : null, inputNeedsGrad[1] && gb ? sumTo(gb, inputShapes[1]) : null];
+          },
+  });
+}
+
+const rawMul = (x: Tensor, y: Tensor): Tensor => launchBinary('mul', 'a * b', x, y);
+const rawDiv = (x: Tensor, y: Tensor): Tensor => launchBinary('div', 'a / b', x, y);
+const rawSel = (name: string, expr: string) => (x: Tensor, y: Tensor) => launchBinary(name, expr, x, y);
+
+const ops = {
+  add: makeBinary('add', 'a + b', (g) => [g, g]),
+  sub: makeBinary('sub', 'a - b', (g) => [g, neg(g)]),
+  mul: makeBinary('mul', 'a * b', (g, a, b) => [rawMul(g, b), rawMul(g, a)]),
+  div: makeBinary('div', 'a / b', (g, a, b, y) => [rawDiv(g, b), neg(rawDiv(rawMul(g, y), b))]),
+  // d/da a^b = b a^(b-1) = b y / a is unstable at a = 0, so recompute with pow
+  pow: makeBinary('pow', 'pow(a, b)', (g, a, b, y) => [rawMul(g, launchBinary('pow_da', 'b * pow(a, b - 1.0)', a, b)), rawMul(g, launchBinary('pow_db', 'a * log(b)', y, a))]),
+  maximum: makeBinary('maximum', 'max(a, b)', (g, a, b) => [rawMul(g, rawSel('ge', 'select(0.0, 1.0, a >= b)')(a, b)), rawMul(g, rawSel('lt', 'select(0.0, 1.0, a < b)')(a, b))]),
+  minimum: makeBinary('minimum', 'min(a, b)', (g, a, b) => [rawMul(g, rawSel('le', 'select(0.0, 1.0, a <= b)')(a, b)), rawMul(g, rawSel('gt', 'select(0.0, 1.0, a > b)')(a, b))]),
+  eq: makeBinary('eq', 'select(0.0, 1.0, a == b)', 'not-differentiable'),
+  ne: makeBinary('ne', 'select(0.0, 1.0, a != b)', 'not-differentiable'),
+  lt: makeBinary('lt', 'select(0.0, 1.0, a < b)', 'not-differentiable'),
+  le: makeBinary('le', 'select(0.0, 1.0, a <= b)', 'not-differentiable'),
+  gt: makeBinary('gt', 'select(0.0, 1.0, a > b)', 'not-differentiable'),
+  ge: makeBinary('ge', 'select(0.0, 1.0, a >= b)', 'not-differentiable'),
+};
+
+const E = {};
+export const add = (a: Tensor, b: Tensor): Tensor => ops.add([a, b], E);
+export const sub = (a: Tensor, b: Tensor): Tensor => ops.sub([a, b], E);
+export const mul = (a: Tensor, b: Tensor): Tensor => ops.mul([a, b], E);
+export const div = (a: Tensor, b: Tensor): Tensor => ops.div([a, b], E);
+/** a ** b elementwise (a > 0 for a gradient w.r.t. b). */
+export const pow = (a: Tensor, b: Tensor): Tensor => ops.pow([a, b], E);
+export const maximum = (a: Tensor, b: Tensor): Tensor => ops.maximum([a, b], E);
+export const minimum = (a: Tensor, b: Tensor): Tensor => ops.minimum([a, b], E);
+/** Comparisons return float masks (1 where true, 0 elsewhere); not differentiable. */
+export const eq = (a: Tensor, b: Tensor): Tensor => ops.eq([a, b], E);
+export const ne = (a: Tensor, b: Tensor): Tensor => ops.ne([a, b], E);
+export const lt = (a: Tensor, b: Tensor): Tensor => ops.lt([a, b], E);
+export const le = (a: Tensor, b: Tensor): Tensor => ops.le([a, b], E);
+export const gt = (a: Tensor, b: Tensor): Tensor => ops.gt([a, b], E);
+export const ge = (a: Tensor, b: Tensor): Tensor => ops.ge([a, b], E);
+export { mulScalar };

@@ -1,0 +1,74 @@
+// Elementwise unary ops: one shader (shaders/unary.wgsl) specialised by an expression.
+import { defineOp, expectDtype, type Op } from '../op.ts';
+import { Tensor } from '../tensor.ts';
+import { dispatch, f32, grid } from '../program.ts';
+
+/** f(x; a, b) and f'(x, y; a, b) with y = f(x), as WGSL expressions. */
+const UNARY = {
+  neg: ['-x', '-1.0'],
+  exp: ['exp(x)', 'y'],
+  log: ['log(x)', '1.0 / x'],
+  sqrt: ['sqrt(x)', '0.5 / y'],
+  relu: ['max(x, 0.0)', 'select(0.0, 1.0, x > 0.0)'],
+  relu6: ['clamp(x, 0.0, 6.0)', 'select(0.0, 1.0, x > 0.0 && x < 6.0)'],
+  sigmoid: ['1.0 / (1.0 + exp(-x))', 'y * (1.0 - y)'],
+  tanh: ['tanh(clamp(x, -20.0, 20.0))', '1.0 - y * y'],
+  abs: ['abs(x)', 'sign(x)'],
+  clamp: ['clamp(x, a, b)', 'select(0.0, 1.0, x >= a && x <= b)'],
+  /** a * x + b */
+  affine: ['a * x + b', 'a'],
+  /** x ^ a for a scalar exponent */
+  powScalar: ['select(pow(abs(x), a) * select(1.0, -1.0, x < 0.0 && fract(a * 0.5) != 0.0), pow(x, a), x > 0.0)', 'a * select(pow(abs(x), a - 1.0) * select(1.0, -1.0, x < 0.0 && fract((a - 1.0) * 0.5) != 0.0), pow(x, a - 1.0), x > 0.0)'],
+} as const;
+export type UnaryName = keyof typeof UNARY;
+
+interface UnaryParams {
+  a: number;
+  b: number;
+}
+
+function launch(name: string, shader: string, define: Record<string, string>, p: UnaryParams, bindings: Tensor[], out: Tensor): Tensor {
+  dispatch({ name, shader, defines: define }, [out.size, f32(p.a), f32(p.b)], [...bindings, out].map((t) => t.binding), grid(Math.ceil(out.size / 256)));
+  return out;
+}
+
+function makeUnary(name: UnaryName): Op<UnaryParams> {
+  const [expr, dexpr] = UNARY[name];
+  return defineOp<UnaryParams>({
+    name,
+    shape([x]) {
+      expectDtype(name, x, 'f32');
+      return { shape: x.shape, dtype: 'f32' };
+    },
+    forward([x], p, ctx) {
+      const y = launch(name, 'unary', { EXPR: expr }, p, [x], new Tensor(x.shape, 'f32'));
+      if (ctx.needsGrad) ctx.save(x, y);
+      return y;
+    },
+    backward(g, { saved: [x, y], params }) {
+      return [launch(`${name}_grad`, 'unary_grad', { DEXPR: dexpr }, params, [g, x, y], new Tensor(g.shape, 'f32'))];
+    },
+  });
+}
+
+const ops = Object.fromEntries(Object.keys(UNARY).map((k) => [k, makeUnary(k as UnaryName)])) as Record<UnaryName, Op<UnaryParams>>;
+const none = { a: 0, b: 0 };
+
+export const neg = (x: Tensor): Tensor => ops.neg([x], none);
+export const exp = (x: Tensor): Tensor => ops.exp([x], none);
+export const log = (x: Tensor): Tensor => ops.log([x], none);
+export const sqrt = (x: Tensor): Tensor => ops.sqrt([x], none);
+export const relu = (x: Tensor): Tensor => ops.relu([x], none);
+export const relu6 = (x: Tensor): Tensor => ops.relu6([x], none);
+export const sigmoid = (x: Tensor): Tensor => ops.sigmoid([x], none);
+export const tanh = (x: Tensor): Tensor => ops.tanh([x], none);
+export const abs = (x: Tensor): Tensor => ops.abs([x], none);
+export const clamp = (x: Tensor, lo: number, hi: number): Tensor => {
+  if (!(lo <= hi)) throw new RangeError(`clamp: lo ${lo} must not exceed hi ${hi}`);
+  return ops.clamp([x], { a: lo, b: hi });
+};
+/** a * x + b with scalars a and b. */
+export const affine = (x: Tensor, a: number, b = 0): Tensor => ops.affine([x], { a, b });
+export const mulScalar = (x: Tensor, a: number): Tensor => ops.affine([x], { a, b: 0 });
+export const addScalar = (x: Tensor, b: number): Tensor => ops.affine([x], { a: 1, b });
+export const powScalar = (x: Tensor, a: number): Tensor => ops.powScalar([x], { a, b: 0 });

@@ -1,0 +1,273 @@
+// Kernel programs and the command recorder.
+//
+// A Program is a small description beside its shader (ONNX Runtime WebGPU style): the WGSL
+// file in shaders/, textual defines, a cache key. Pipelines are cached by that key. Dispatches
+// are recorded into one command encoder and submitted together on flush() (before a readback,
+// an upload, or every MAX_PENDING dispatches), never one submit per op.
+import { readFileSync } from 'node:fs';
+import { getGpu, checkFatal, GpuError } from './device.ts';
+
+const SHADER_DIR = new URL('../shaders/', import.meta.url);
+const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
+const UNIFORM_CHUNK = 256 * UNIFORM_SLOT;
+const MAX_PENDING = 512;
+export const MAX_GROUPS = 65535;
+
+export interface Program {
+  /** kernel name: appears in errors, labels and profiles */
+  name: string;
+  /** shaders/<shader>.wgsl */
+  shader: string;
+  /** `{{KEY}}` substitutions in the WGSL text (compile-time choices only, never batch shapes) */
+  defines?: Record<string, string | number>;
+}
+
+/** A storage binding: a whole tensor buffer, or a byte range of one. */
+export interface Binding {
+  buffer: GPUBuffer;
+  offset?: number;
+  size?: number;
+}
+
+const sources = new Map<string, string>();
+function loadShader(file: string): string {
+  let src = sources.get(file);
+  if (src === undefined) {
+    src = readFileSync(new URL(`${file}.wgsl`, SHADER_DIR), 'utf8').replace(/^\/\/#include "([\w.-]+)\.wgsl"$/gm, (_, inc: string) => loadShader(inc));
+    sources.set(file, src);
+  }
+  return src;
+}
+
+export function shaderSource(p: Program): string {
+  return loadShader(p.shader).replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+    const v = p.defines?.[key];
+    if (v === undefined) throw new GpuError(`kernel ${p.name}: shaders/${p.shader}.wgsl needs define {{${key}}}`);
+    return String(v);
+  });
+}
+
+function cacheKey(p: Program): string {
+  const d = p.defines ? Object.entries(p.defines).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(';') : '';
+  return `${p.shader}|${d}`;
+}
+
+const pipelines = new Map<string, GPUComputePipeline>();
+export function pipelineFor(p: Program): GPUComputePipeline {
+  const key = cacheKey(p);
+  let pipe = pipelines.get(key);
+  if (!pipe) {
+    const { device } = getGpu();
+    const module = device.createShaderModule({ code: shaderSource(p), label: p.name });
+    pipe = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: p.name });
+    pipelines.set(key, pipe);
+  }
+  return pipe;
+}
+
+/** Reinterprets a float as the u32 bits a WGSL f32 uniform field expects. */
+const f32view = new Float32Array(1);
+const u32view = new Uint32Array(f32view.buffer);
+export function f32(x: number): number {
+  f32view[0] = x;
+  return u32view[0];
+}
+
+/** Folds a 1-D count of workgroups into a 2-D grid below the per-dimension limit. */
+export function grid(groups: number): [number, number] {
+  if (groups <= MAX_GROUPS) return [Math.max(1, groups), 1];
+  const y = Math.ceil(groups / MAX_GROUPS);
+  return [Math.ceil(groups / y), y];
+}
+
+interface Profile {
+  querySet: GPUQuerySet;
+  names: string[];
+}
+
+class Recorder {
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pending = 0;
+  private chunks: { buffer: GPUBuffer; data: Uint32Array }[] = [];
+  private chunk = 0;
+  private slot = 0;
+  private afterSubmit: (() => void)[] = [];
+  profile: Profile | null = null;
+  profiling = false;
+  readonly kernelTimes = new Map<string, { ms: number; calls: number }>();
+  private profilePending: Promise<void>[] = [];
+  dispatchCount = 0;
+  submitCount = 0;
+
+  private uniformSlot(values: ArrayLike<number>): { buffer: GPUBuffer; offset: number; size: number } {
+    const words = UNIFORM_SLOT / 4;
+    if (values.length > words) throw new GpuError(`uniform block of ${values.length} words exceeds ${words}`);
+    if (this.slot * UNIFORM_SLOT >= UNIFORM_CHUNK) {
+      this.chunk++;
+      this.slot = 0;
+    }
+    if (this.chunk === this.chunks.length) {
+      const { device } = getGpu();
+      const buffer = device.createBuffer({ size: UNIFORM_CHUNK, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'uniforms' });
+      this.chunks.push({ buffer, data: new Uint32Array(UNIFORM_CHUNK / 4) });
+    }
+    const c = this.chunks[this.chunk];
+    const offset = this.slot * UNIFORM_SLOT;
+    c.data.set(values as ArrayLike<number>, offset / 4);
+    this.slot++;
+    return { buffer: c.buffer, offset, size: Math.max(16, Math.ceil(values.length / 4) * 16) };
+  }
+
+  private ensurePass(): GPUComputePassEncoder {
+    if (!this.encoder) this.encoder = getGpu().device.createCommandEncoder({ label: 'roskd' });
+    if (this.profiling) return this.encoder.beginComputePass(); // one pass per dispatch when timing
+    this.pass ??= this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  dispatch(p: Program, uniforms: ArrayLike<number>, bindings: readonly Binding[], groups: number | [number, number]): void {
+    checkFatal();
+    const { device } = getGpu();
+    const pipeline = pipelineFor(p);
+    const entries: GPUBindGroupEntry[] = [];
+    if (uniforms.length > 0) entries.push({ binding: 0, resource: this.uniformSlot(uniforms) });
+    bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size } }));
+    const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: p.name });
+    const [gx, gy] = typeof groups === 'number' ? grid(groups) : groups;
+    let pass: GPUComputePassEncoder;
+    if (this.profiling) {
+      this.profileSlot(p.name);
+      const prof = this.profile!;
+      const at = prof.names.length - 1;
+      this.pass?.end();
+      this.pass = null;
+      if (!this.encoder) this.encoder = device.createCommandEncoder({ label: 'roskd' });
+      pass = this.encoder.beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: 2 * at, endOfPassWriteIndex: 2 * at + 1 } });
+    } else pass = this.ensurePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(gx, gy);
+    if (this.profiling) pass.end();
+    this.pending++;
+    this.dispatchCount++;
+    if (this.pending >= MAX_PENDING || (this.profile && this.profile.names.length >= 2048)) this.flush();
+  }
+
+  /** Records a buffer-to-buffer copy (ends the current compute pass). */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.pass?.end();
+    this.pass = null;
+    this.encoder ??= getGpu().device.createCommandEncoder({ label: 'roskd' });
+    this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.pending++;
+  }
+
+  /** Runs `fn` once the work recorded so far has been submitted (e.g. to recycle its buffers). */
+  onSubmit(fn: () => void): void {
+    this.afterSubmit.push(fn);
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    checkFatal();
+    const { device } = getGpu();
+    if (this.encoder) {
+      this.pass?.end();
+      this.pass = null;
+      const prof = this.profile;
+      if (prof && prof.names.length > 0) this.resolveProfile(this.encoder, prof);
+      for (let i = 0; i <= this.chunk && i < this.chunks.length; i++) {
+        const used = i < this.chunk ? UNIFORM_CHUNK : this.slot * UNIFORM_SLOT;
+        if (used > 0) device.queue.writeBuffer(this.chunks[i].buffer, 0, this.chunks[i].data, 0, used / 4);
+      }
+      device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+      this.submitCount++;
+    }
+    this.chunk = 0;
+    this.slot = 0;
+    this.pending = 0;
+    const fns = this.afterSubmit;
+    this.afterSubmit = [];
+    for (const fn of fns) fn();
+  }
+
+  private profileSlot(name: string): void {
+    if (!this.profile) {
+      const querySet = getGpu().device.createQuerySet({ type: 'timestamp', count: 4096 });
+      this.profile = { querySet, names: [] };
+    }
+    this.profile.names.push(name);
+  }
+
+  private resolveProfile(encoder: GPUCommandEncoder, prof: Profile): void {
+    const { device } = getGpu();
+    const n = prof.names.length * 2;
+    const resolve = device.createBuffer({ size: n * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const read = device.createBuffer({ size: n * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    encoder.resolveQuerySet(prof.querySet, 0, n, resolve, 0);
+    encoder.copyBufferToBuffer(resolve, 0, read, 0, n * 8);
+    const names = prof.names;
+    this.profile = { querySet: prof.querySet, names: [] };
+    this.onSubmit(() => {
+      this.profilePending.push(
+        read.mapAsync(GPUMapMode.READ).then(() => {
+          const t = new BigInt64Array(read.getMappedRange());
+          names.forEach((name, i) => {
+            const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+            const e = this.kernelTimes.get(name) ?? { ms: 0, calls: 0 };
+            e.ms += ms;
+            e.calls++;
+            this.kernelTimes.set(name, e);
+          });
+          read.unmap();
+          read.destroy();
+          resolve.destroy();
+        }),
+      );
+    });
+  }
+
+  async drainProfile(): Promise<void> {
+    const p = this.profilePending;
+    this.profilePending = [];
+    await Promise.all(p);
+  }
+}
+
+export const recorder = new Recorder();
+
+/** Records one kernel launch. Binding 0 is the uniform block (when `uniforms` is non-empty), storage bindings follow from 1. */
+export function dispatch(p: Program, uniforms: ArrayLike<number>, bindings: readonly Binding[], groups: number | [number, number]): void {
+  recorder.dispatch(p, uniforms, bindings, groups);
+}
+
+export function flush(): void {
+  recorder.flush();
+}
+
+/** Submits pending work and waits for the GPU to finish it; rethrows device errors. */
+export async function sync(): Promise<void> {
+  recorder.flush();
+  await getGpu().device.queue.onSubmittedWorkDone();
+  checkFatal();
+}
+
+/**
+ * Per-kernel GPU time: while enabled every dispatch gets its own timestamped pass
+ * (slower; for benchmarks). Requires the adapter's timestamp-query feature.
+ */
+export function setProfiling(on: boolean): void {
+  if (on && !getGpu().hasTimestamps) throw new GpuError('kernel profiling needs the timestamp-query feature, which this adapter lacks');
+  recorder.flush();
+  recorder.profiling = on;
+}
+
+export async function kernelProfile(reset = true): Promise<Map<string, { ms: number; calls: number }>> {
+  await sync();
+  await recorder.drainProfile();
+  const out = new Map(recorder.kernelTimes);
+  if (reset) recorder.kernelTimes.clear();
+  return out;
+}

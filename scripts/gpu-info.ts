@@ -1,0 +1,17 @@
+// npm run gpu-info: the adapter roskd would use, its features and the limits in use.
+import { init, GpuError } from '../engine/index.ts';
+
+try {
+  const g = await init();
+  console.log(`backend:      ${g.info.backend}`);
+  console.log(`adapter:      ${g.info.description || g.info.device}`);
+  console.log(`vendor:       ${g.info.vendor}  architecture: ${g.info.architecture}`);
+  console.log(`timestamps:   ${g.hasTimestamps ? 'yes' : 'no'}`);
+  console.log(`features:     ${g.features.join(', ')}`);
+  console.log('limits in use:');
+  for (const [k, v] of Object.entries(g.limits)) console.log(`  ${k.padEnd(36)} ${v}`);
+  g.device.destroy();
+} catch (e) {
+  console.error(e instanceof GpuError ? e.message : String(e));
+  process.exit(1);
+}

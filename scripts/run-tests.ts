@@ -1,0 +1,60 @@
+// Runs every test/**/*.test.ts in its own Node process (a fresh device each, --expose-gc for the
+// GC tests), sums uvu's per-file totals and ends with the line "N passed, N failed".
+// Usage: npm test [-- name-filter ...]
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const filters = process.argv.slice(2);
+
+function find(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    if (statSync(p).isDirectory()) return f === 'fixtures' || f === 'reference' ? [] : find(p);
+    return f.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+const files = find(join(root, 'test'))
+  .sort()
+  .filter((f) => filters.length === 0 || filters.some((q) => f.includes(q)));
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const failures: string[] = [];
+const t0 = Date.now();
+for (const file of files) {
+  const name = relative(root, file);
+  const start = Date.now();
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', file], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 20 * 60_000,
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', FORCE_COLOR: '0' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const out = (r.stdout ?? '') + (r.stderr ?? '');
+  const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const skip = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const secs = ((Date.now() - start) / 1000).toFixed(1);
+  // A crash or non-zero exit counts as a failure even if uvu printed no summary.
+  const bad = total - ok - skip + (r.status !== 0 && total - ok - skip === 0 ? 1 : 0);
+  passed += ok;
+  skipped += skip;
+  failed += bad;
+  const lines = out.split('\n').filter((l) => !/artificially reduced|XDG_RUNTIME_DIR/.test(l));
+  if (bad > 0) {
+    failures.push(name);
+    console.log(lines.join('\n'));
+    if (r.error) console.log(`  ${name}: ${r.error.message}`);
+    if (r.signal) console.log(`  ${name}: killed by ${r.signal}`);
+  } else {
+    for (const l of lines) if (/^SKIP|skipp/i.test(l.trim())) console.log(`  ${l.trim()}`);
+  }
+  console.log(`${bad > 0 ? 'FAIL' : 'ok  '} ${name}  (${ok} passed${skip ? `, ${skip} skipped` : ''}${bad ? `, ${bad} failed` : ''}, ${secs}s)`);
+}
+console.log(`\n${files.length} files in ${((Date.now() - t0) / 1000).toFixed(0)}s${failures.length ? `; failing: ${failures.join(', ')}` : ''}`);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 || files.length === 0 ? 1 : 0);

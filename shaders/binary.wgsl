@@ -1,0 +1,28 @@
+// out = f(a, b) with NumPy broadcasting: strides of a broadcast dimension are 0.
+// Same-shape inputs take the fast path (SAME == 1: no index arithmetic).
+struct Params { n: u32, rank: u32, _p0: u32, _p1: u32, shape: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+fn f(a: f32, b: f32) -> f32 { return {{EXPR}}; }
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= p.n) { return; }
+  if ({{SAME}} == 1) { out[i] = f(a[i], b[i]); return; }
+  var rem = i;
+  var ia = 0u;
+  var ib = 0u;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let k = u32(d);
+    let dim = p.shape[k / 4u][k % 4u];
+    let c = rem % dim;
+    rem = rem / dim;
+    ia += c * p.sa[k / 4u][k % 4u];
+    ib += c * p.sb[k / 4u][k % 4u];
+  }
+  out[i] = f(a[ia], b[ib]);
+}

@@ -1,0 +1,73 @@
+// Foundation: the device module, adapter selection errors, the GC crash class, first kernels.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { gpuInit, rk, read64, expectClose } from './helpers.ts';
+import { getInstance } from '../engine/device.ts';
+import { seededRandom, randn } from './reference/gradcheck.ts';
+
+await gpuInit();
+
+test('device reports real limits, not WebGPU defaults', () => {
+  const g = rk.getGpu();
+  assert.ok(g.limits.maxStorageBufferBindingSize >= 128 * 1024 * 1024, `maxStorageBufferBindingSize ${g.limits.maxStorageBufferBindingSize}`);
+  assert.ok(g.limits.maxComputeInvocationsPerWorkgroup >= 256);
+  assert.ok(g.info.description.length > 0);
+});
+
+test('creating and dropping many devices and buffers under forced GC does not crash', async () => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  assert.ok(gc, 'run with node --expose-gc (npm test does)');
+  const gpu = getInstance();
+  for (let i = 0; i < 12; i++) {
+    const adapter = await gpu.requestAdapter();
+    const device = await adapter!.requestDevice();
+    for (let j = 0; j < 20; j++) device.createBuffer({ size: 1024 * (j + 1), usage: GPUBufferUsage.STORAGE });
+    await device.queue.onSubmittedWorkDone();
+    device.destroy();
+    gc!();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  // the engine's own device still works afterwards
+  const t = rk.tensor([1, 2, 3]);
+  assert.equal([...(await t.toArray())], [1, 2, 3]);
+});
+
+test('a child process with an unknown ROSKD_ADAPTER exits 1 with a one-line message listing adapters', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/gpu-info.ts'], { env: { ...process.env, ROSKD_ADAPTER: 'no-such-adapter-xyz' }, encoding: 'utf8' });
+  assert.is(r.status, 1);
+  const msg = r.stderr.split('\n').filter((l) => l.includes('no WebGPU adapter'));
+  assert.is(msg.length, 1, r.stderr);
+  assert.match(msg[0], /available adapters: .+/);
+});
+
+for (const n of [1, 7, 65537, 3_000_001]) {
+  test(`elementwise add and full sum on ${n} elements match float64`, async () => {
+    const rng = seededRandom(n);
+    const a = randn(n, rng);
+    const b = randn(n, rng);
+    const ta = rk.tensor(Float32Array.from(a));
+    const tb = rk.tensor(Float32Array.from(b));
+    const c = rk.add(ta, tb);
+    const s = rk.sum(c);
+    const want = a.map((x, i) => Math.fround(x) + Math.fround(b[i]));
+    expectClose(await read64(c), want, 1e-7, `add n=${n}`);
+    const total = want.reduce((x, y) => x + y, 0);
+    const got = await s.item();
+    const scale = want.reduce((x, y) => x + Math.abs(y), 0);
+    assert.ok(Math.abs(got - total) <= 1e-6 * scale + 1e-6, `sum n=${n}: ${got} vs ${total}`);
+    for (const t of [ta, tb, c, s]) t.dispose();
+  });
+}
+
+test('validation errors surface as JS errors naming the kernel', async () => {
+  let message = '';
+  try {
+    await rk.withErrorScope('bad_kernel', () => rk.getGpu().device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE }));
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assert.match(message, /^bad_kernel: .*usage/i);
+});
+
+test.run();
