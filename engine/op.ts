@@ -1,7 +1,7 @@
 // The typed op registry. Declaring an op requires its shape rule, its forward and its
 // backward (or the explicit marker 'not-differentiable'): leaving one out does not compile.
 import { Node, isGradEnabled, type BackwardFn } from './autograd.ts';
-import { Tensor, ShapeError, fmt, type DType, type Shape } from './tensor.ts';
+import { Tensor, ShapeError, fmt, keep, type DType, type Shape } from './tensor.ts';
 
 export interface Meta {
   shape: Shape;
@@ -47,7 +47,7 @@ export function defineOp<P>(spec: OpSpec<P>): Op<P> {
     const inputNeedsGrad = inputs.map((t) => t.node !== null && isGradEnabled() && spec.backward !== 'not-differentiable');
     const needsGrad = inputNeedsGrad.some(Boolean);
     const saved: Tensor[] = [];
-    const ctx: ForwardCtx = { needsGrad, inputNeedsGrad, save: (...ts) => ts.forEach((t) => saved.push(t.detach())) };
+    const ctx: ForwardCtx = { needsGrad, inputNeedsGrad, save: (...ts) => ts.forEach((t) => saved.push(keep(t.detach()))) };
     const out = spec.forward(inputs, params, ctx);
     if (out.dtype !== meta.dtype || out.shape.length !== meta.shape.length || out.shape.some((d, i) => d !== meta.shape[i]))
       throw new Error(`${spec.name}: forward produced ${out.describe()}, its shape rule says ${fmt(meta.shape)} ${meta.dtype}`);

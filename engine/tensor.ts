@@ -14,7 +14,6 @@ import { Node, runBackward, nodeRef, nodeUnref } from './autograd.ts';
 
 export type DType = 'f32' | 'i32';
 export type Shape = readonly number[];
-export type TypedArrayFor<D extends DType> = D extends 'i32' ? Int32Array : Float32Array;
 
 export class ShapeError extends Error {
   override name = 'ShapeError';
@@ -117,8 +116,19 @@ export class Tensor {
     }
   }
 
-  /** Reads the data back (waits for the GPU). */
-  async toArray(): Promise<TypedArrayFor<DType>> {
+  /** Reads the data back as float32 (i32 tensors are converted; see toInt32Array). Waits for the GPU. */
+  async toArray(): Promise<Float32Array> {
+    const raw = await this.readRaw();
+    return this.dtype === 'i32' ? Float32Array.from(new Int32Array(raw)) : new Float32Array(raw);
+  }
+
+  /** Reads an i32 tensor back exactly. */
+  async toInt32Array(): Promise<Int32Array> {
+    if (this.dtype !== 'i32') throw new TypeError(`toInt32Array: ${this.describe()} is not i32`);
+    return new Int32Array(await this.readRaw());
+  }
+
+  private async readRaw(): Promise<ArrayBuffer> {
     const bytes = this.size * 4;
     const { device } = getGpu();
     const staging = device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -128,7 +138,7 @@ export class Tensor {
     const copy = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
     staging.destroy();
-    return this.dtype === 'i32' ? new Int32Array(copy) : new Float32Array(copy);
+    return copy;
   }
 
   /** The single value of a one-element tensor. */

@@ -1,2 +1,193 @@
-// placeholder: being written
-export {};
+// BatchNorm2d (NCHW) with an optional fused ReLU/ReLU6, forward and backward
+// (shaders/batchnorm_*.wgsl).
+//
+// Training forward: a two-level per-channel reduction (batchnorm_stats: P partial shifted sums
+// per channel; batchnorm_finalize: mean, biased variance, in-place running-stat update, and the
+// per-channel mean, invstd, gamma * invstd, beta), then one elementwise pass
+// y = act((x - mean) * gamma * invstd + beta). Eval forward: finalize from the running
+// statistics, then the same elementwise pass. Backward: one partial reduction of
+// (g', g'(x - mean)) with g' = g * act'(y), per-channel dgamma/dbeta, then one elementwise dx
+// pass (through the batch statistics in training mode). Elementwise kernels and reductions read
+// vec4s when H*W % 4 == 0, and each invocation handles several elements (measured 4x faster
+// on lavapipe than one scalar per invocation).
+import { defineOp, expectDtype, expectRank } from '../op.ts';
+import { Tensor, ShapeError, fmt } from '../tensor.ts';
+import { dispatch, f32, grid } from '../program.ts';
+
+export type BnActivation = 'relu' | 'relu6' | null;
+
+export interface BatchNormOptions {
+  training: boolean;
+  /** running-stat momentum (PyTorch default 0.1) */
+  momentum?: number;
+  eps?: number;
+  /** fused activation applied after the affine transform */
+  activation?: BnActivation;
+}
+
+interface BnParams {
+  training: boolean;
+  momentum: number;
+  eps: number;
+  activation: BnActivation;
+  hasW: boolean;
+  hasB: boolean;
+  runningMean: Tensor;
+  runningVar: Tensor;
+}
+
+type ActName = 'none' | 'relu' | 'relu6';
+
+/**
+ * WGSL for the element type V (f32, or vec4f when H*W % 4 == 0 so that planes split into whole
+ * vec4s): the activation act(z), its derivative dact(y) from the output, a horizontal sum.
+ */
+function typed(act: ActName, v: 1 | 4): Record<string, string> {
+  const V = v === 4 ? 'vec4f' : 'f32';
+  const k = (c: number) => `${V}(${c.toFixed(1)})`;
+  const ACT = { none: 'z', relu: `max(z, ${k(0)})`, relu6: `clamp(z, ${k(0)}, ${k(6)})` }[act];
+  const DACT = { none: k(1), relu: `select(${k(0)}, ${k(1)}, y > ${k(0)})`, relu6: `select(${k(0)}, ${k(1)}, (y > ${k(0)}) & (y < ${k(6)}))` }[act];
+  return { V, ACT, DACT, TOTAL: v === 4 ? 'dot(v, vec4f(1.0))' : 'v' };
+}
+
+/** vec4 elements when every plane splits into whole vec4s. */
+const widthOf = (HW: number): 1 | 4 => (HW % 4 === 0 ? 4 : 1);
+/** Elementwise kernels: V-elements per invocation (fewer, fatter invocations run faster on lavapipe). */
+const PER = 4;
+
+/** Number of partial sums per channel: enough invocations to spread work, each summing >= ~128 values. */
+function partials(m: number): number {
+  return Math.max(1, Math.min(1024, Math.ceil(m / 128)));
+}
+
+/** Runs batchnorm_stats; returns the [C * P] vec2 partial sums. */
+function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, g: Tensor, y: Tensor, stats: Tensor): { part: Tensor; P: number } {
+  const [N, C, H, W] = x.shape;
+  const v = widthOf(H * W);
+  const hw = (H * W) / v;
+  const P = partials(N * hw);
+  const part = new Tensor([C * P * 2], 'f32');
+  dispatch(
+    { name: mode === 0 ? 'batchnorm_stats' : `batchnorm_grad_stats_${act}`, shader: 'batchnorm_stats', defines: { MODE: mode, ...typed(act, v) } },
+    [N, C, hw, P, Math.floor(P / hw), P % hw],
+    [x.binding, g.binding, y.binding, stats.binding, part.binding],
+    grid(Math.ceil((C * P) / 64)),
+  );
+  return { part, P };
+}
+
+/** Grid for an elementwise kernel over n V-elements, PER per invocation. */
+function elementwise(n: number): { threads: number; groups: [number, number] } {
+  const threads = Math.ceil(n / PER);
+  return { threads, groups: grid(Math.ceil(threads / 256)) };
+}
+
+const bnOp = defineOp<BnParams>({
+  name: 'batchNorm2d',
+  shape(inputs, p) {
+    const [x] = inputs;
+    expectDtype('batchNorm2d', x, 'f32');
+    expectRank('batchNorm2d', x, 4);
+    const C = x.shape[1];
+    const named: [string, readonly number[], string][] = [];
+    let k = 1;
+    if (p.hasW) named.push(['weight', inputs[k].shape, inputs[k++].dtype]);
+    if (p.hasB) named.push(['bias', inputs[k].shape, inputs[k++].dtype]);
+    named.push(['runningMean', p.runningMean.shape, p.runningMean.dtype], ['runningVar', p.runningVar.shape, p.runningVar.dtype]);
+    for (const [what, s, dt] of named) {
+      if (s.length !== 1 || s[0] !== C) throw new ShapeError(`batchNorm2d: ${what} must have shape [${C}] (C of input ${fmt(x.shape)}), got ${fmt(s)}`);
+      if (dt !== 'f32') throw new TypeError(`batchNorm2d: ${what} must be f32, got ${dt}`);
+    }
+    const [N, , H, W] = x.shape;
+    if (N * C * H * W === 0) throw new ShapeError(`batchNorm2d: input ${fmt(x.shape)} is empty`);
+    if (p.training && N * H * W < 2) throw new ShapeError(`batchNorm2d: expected more than 1 value per channel when training, got input ${fmt(x.shape)}`);
+    return { shape: x.shape, dtype: 'f32' };
+  },
+  forward(inputs, p, ctx) {
+    const x = inputs[0];
+    const w = p.hasW ? inputs[1] : x; // x stands in for absent parameters (never read)
+    const b = p.hasB ? inputs[p.hasW ? 2 : 1] : x;
+    const [N, C, H, W] = x.shape;
+    const HW = H * W;
+    const M = N * HW;
+    const stats = new Tensor([C, 8], 'f32'); // two vec4 per channel, see batchnorm_finalize.wgsl
+    let part: Tensor;
+    let P = 1;
+    if (p.training) ({ part, P } = channelPartials(0, 'none', x, x, x, stats));
+    else part = new Tensor([2], 'f32'); // unused in eval
+    dispatch(
+      { name: p.training ? 'batchnorm_finalize' : 'batchnorm_finalize_eval', shader: 'batchnorm_finalize', defines: { TRAIN: p.training ? 1 : 0 } },
+      [C, HW, P, M, f32(p.eps), f32(p.momentum), p.hasW ? 1 : 0, p.hasB ? 1 : 0],
+      [x.binding, part.binding, w.binding, b.binding, p.runningMean.binding, p.runningVar.binding, stats.binding],
+      Math.ceil(C / 64),
+    );
+    part.dispose();
+    const act = p.activation ?? 'none';
+    const y = new Tensor(x.shape, 'f32');
+    const v = widthOf(HW);
+    const n = x.size / v;
+    const { threads, groups } = elementwise(n);
+    dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: { ...typed(act, v), PER } }, [n, C, HW / v, threads], [x.binding, stats.binding, y.binding], groups);
+    if (ctx.needsGrad) ctx.save(x, stats, ...(p.activation ? [y] : []));
+    stats.dispose();
+    return y;
+  },
+  backward(g, { saved, params: p, inputNeedsGrad }) {
+    const [x, stats] = saved;
+    const y = p.activation ? saved[2] : g; // g stands in when there is no activation
+    const act = p.activation ?? 'none';
+    const [N, C, H, W] = x.shape;
+    const HW = H * W;
+    const M = N * HW;
+    const wantW = p.hasW && inputNeedsGrad[1];
+    const wantB = p.hasB && inputNeedsGrad[p.hasW ? 2 : 1];
+    // Training-mode dx needs the channel sums; eval-mode dx needs them only for dgamma/dbeta.
+    let dgamma: Tensor | null = null;
+    let dbeta: Tensor | null = null;
+    if (p.training || wantW || wantB) {
+      const { part, P } = channelPartials(1, act, x, g, y, stats);
+      dgamma = new Tensor([C], 'f32');
+      dbeta = new Tensor([C], 'f32');
+      dispatch({ name: 'batchnorm_dparams', shader: 'batchnorm_dparams' }, [C, P], [part.binding, stats.binding, dgamma.binding, dbeta.binding], Math.ceil(C / 64));
+      part.dispose();
+    }
+    let dx: Tensor | null = null;
+    if (inputNeedsGrad[0]) {
+      dx = new Tensor(x.shape, 'f32');
+      const v = widthOf(HW);
+      const n = x.size / v;
+      const { threads, groups } = elementwise(n);
+      dispatch(
+        { name: `batchnorm_dx_${p.training ? 'train' : 'eval'}_${act}`, shader: 'batchnorm_grad', defines: { TRAIN: p.training ? 1 : 0, ...typed(act, v), PER } },
+        [n, C, HW / v, threads, M],
+        [g.binding, y.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, dx.binding],
+        groups,
+      );
+    }
+    const grads: (Tensor | null)[] = [dx];
+    if (p.hasW) grads.push(wantW ? dgamma : null);
+    if (p.hasB) grads.push(wantB ? dbeta : null);
+    if (!wantW) dgamma?.dispose();
+    if (!wantB) dbeta?.dispose();
+    return grads;
+  },
+});
+
+/**
+ * BatchNorm2d over x [N, C, H, W]: y = act(weight * (x - mean) / sqrt(var + eps) + bias).
+ * Training: batch statistics (biased variance), and runningMean/runningVar are updated IN PLACE
+ * as PyTorch does (new = (1 - momentum) * old + momentum * batch, unbiased variance for
+ * runningVar). Eval: the running statistics. weight/bias may be null (affine = false).
+ * Differentiable w.r.t. x, weight and bias in both modes; num_batches_tracked is the module's job.
+ */
+export function batchNorm2d(x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor, runningVar: Tensor, o: BatchNormOptions): Tensor {
+  const momentum = o.momentum ?? 0.1;
+  const eps = o.eps ?? 1e-5;
+  if (!(momentum >= 0 && momentum <= 1)) throw new RangeError(`batchNorm2d: momentum ${momentum} must lie in [0, 1]`);
+  if (!(eps > 0)) throw new RangeError(`batchNorm2d: eps ${eps} must be positive`);
+  const activation = o.activation ?? null;
+  if (activation !== null && activation !== 'relu' && activation !== 'relu6') throw new RangeError(`batchNorm2d: unknown activation ${String(activation)} (relu, relu6 or null)`);
+  for (const t of [runningMean, runningVar]) if (t.disposed) throw new Error(`batchNorm2d: running statistic ${t.describe()} was used after it was disposed`);
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  return bnOp(inputs, { training: o.training, momentum, eps, activation, hasW: weight !== null, hasB: bias !== null, runningMean, runningVar });
+}

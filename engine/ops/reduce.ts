@@ -13,21 +13,19 @@ const KERNEL: Record<Kind, { INIT: string; ACC: string }> = {
   max: { INIT: '-0x1.fffffep+127f', ACC: 'max(acc, v)' },
 };
 
-/** Reduces [outer, r, inner] over r. Long reductions with few outputs go in two passes so work spreads over threads. */
+/** Reduces [outer, r, inner] over r. Long reductions with few outputs go in two passes (chunks of 1024, the last one partial) so work spreads over threads. */
 function reduce3(x: Tensor, outer: number, r: number, inner: number, kind: Kind, scale: number): Tensor {
   if (outer * inner < 4096 && r > 2048) {
     const chunk = 1024;
-    const chunks = Math.ceil(r / chunk);
-    const padded = chunks * chunk;
-    if (padded === r) {
-      const partial = reduce3(x, outer * chunks, chunk, inner, kind, 1);
-      const out = reduce3(partial, outer, chunks, inner, kind, scale);
-      partial.dispose();
-      return out;
-    }
+    const nchunks = Math.ceil(r / chunk);
+    const partial = new Tensor([outer * nchunks * inner], 'f32');
+    dispatch({ name: `reduce_${kind}`, shader: 'reduce', defines: KERNEL[kind] }, [outer, r, inner, f32(1), chunk, nchunks], [x.binding, partial.binding], grid(Math.ceil(partial.size / 256)));
+    const out = reduce3(partial, outer, nchunks, inner, kind, scale);
+    partial.dispose();
+    return out;
   }
   const out = new Tensor([outer * inner], 'f32');
-  dispatch({ name: `reduce_${kind}`, shader: 'reduce', defines: KERNEL[kind] }, [outer, r, inner, f32(scale)], [x.binding, out.binding], grid(Math.ceil((outer * inner) / 256)));
+  dispatch({ name: `reduce_${kind}`, shader: 'reduce', defines: KERNEL[kind] }, [outer, r, inner, f32(scale), r, 1], [x.binding, out.binding], grid(Math.ceil((outer * inner) / 256)));
   return out;
 }
 

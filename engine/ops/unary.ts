@@ -17,8 +17,10 @@ const UNARY = {
   clamp: ['clamp(x, a, b)', 'select(0.0, 1.0, x >= a && x <= b)'],
   /** a * x + b */
   affine: ['a * x + b', 'a'],
-  /** x ^ a for a scalar exponent */
-  powScalar: ['select(pow(abs(x), a) * select(1.0, -1.0, x < 0.0 && fract(a * 0.5) != 0.0), pow(x, a), x > 0.0)', 'a * select(pow(abs(x), a - 1.0) * select(1.0, -1.0, x < 0.0 && fract((a - 1.0) * 0.5) != 0.0), pow(x, a - 1.0), x > 0.0)'],
+  /** x ^ a for an integer a (negative x allowed): sign(x)^a |x|^a; a = 0 and 1 are routed elsewhere (pow(0, 0) is undefined in WGSL) */
+  powInt: ['select(1.0, -1.0, x < 0.0 && (i32(a) & 1) == 1) * pow(abs(x), a)', 'a * select(1.0, -1.0, x < 0.0 && (i32(a) & 1) == 0) * pow(abs(x), a - 1.0)'],
+  /** x ^ a for a non-integer a (x < 0 gives NaN, like torch) */
+  powReal: ['pow(x, a)', 'a * pow(x, a - 1.0)'],
 } as const;
 export type UnaryName = keyof typeof UNARY;
 
@@ -71,4 +73,9 @@ export const clamp = (x: Tensor, lo: number, hi: number): Tensor => {
 export const affine = (x: Tensor, a: number, b = 0): Tensor => ops.affine([x], { a, b });
 export const mulScalar = (x: Tensor, a: number): Tensor => ops.affine([x], { a, b: 0 });
 export const addScalar = (x: Tensor, b: number): Tensor => ops.affine([x], { a: 1, b });
-export const powScalar = (x: Tensor, a: number): Tensor => ops.powScalar([x], { a, b: 0 });
+/** x ** a for a scalar a. Integer exponents accept negative x; a non-integer one gives NaN there (as torch). */
+export const powScalar = (x: Tensor, a: number): Tensor => {
+  if (a === 0) return ops.affine([x], { a: 0, b: 1 }); // x^0 = 1 (also at 0), gradient 0
+  if (a === 1) return ops.affine([x], { a: 1, b: 0 });
+  return Number.isInteger(a) ? ops.powInt([x], { a, b: 0 }) : ops.powReal([x], { a, b: 0 });
+};

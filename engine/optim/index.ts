@@ -1,2 +1,6 @@
-// placeholder: being written
-export {};
+// rk.optim: optimizers (in-place WGSL updates), LR schedules, gradient clipping.
+export { Optimizer, type OptimizerStateDict, type Hyper } from './optimizer.ts';
+export { SGD, type SGDOptions } from './sgd.ts';
+export { AdamW, type AdamWOptions } from './adamw.ts';
+export { stepLR, multiStepLR, cosineWithWarmup, type Schedule } from './schedule.ts';
+export { clipGradNorm, clipGradNormTensor } from './clip.ts';

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as bufferConstants } from 'node:buffer';
+import * as zlib from 'node:zlib';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { type Dataset, type Split, type Task, makeDataset } from './dataset.ts';
 import { resize } from './image.ts';
@@ -29,8 +30,12 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
+// node:zlib has a native crc32 from Node 20.15 / 22.2; the table version covers older releases.
+const nativeCrc32 = (zlib as unknown as { crc32?: (d: Uint8Array, v?: number) => number }).crc32;
+
 /** CRC-32 (zip/PNG polynomial). Pass a previous value to continue a running CRC. */
 export function crc32(data: Uint8Array, prev = 0): number {
+  if (nativeCrc32) return nativeCrc32(data, prev) >>> 0;
   let c = (prev ^ 0xffffffff) >>> 0;
   for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
@@ -303,6 +308,7 @@ export function parseNpy(buf: Uint8Array, where = '<npy>'): NpyArray {
     hlen = b.readUInt32LE(8);
     hstart = 12;
   } else throw new Error(`${where}: unsupported .npy format version ${major}.${b[7]}`);
+  if (hstart + hlen > b.length) throw new Error(`${where}: header runs past the end of the data (truncated?)`);
   const header = b.toString(major === 3 ? 'utf8' : 'latin1', hstart, hstart + hlen);
   const descrM = /['"]descr['"]\s*:\s*['"]([^'"]+)['"]/.exec(header);
   const fortranM = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header);
@@ -327,6 +333,11 @@ export function parseNpy(buf: Uint8Array, where = '<npy>'): NpyArray {
   const dataStart = hstart + hlen;
   const need = count * info.bytes;
   if (b.length - dataStart < need) throw new Error(`${where}: data has ${b.length - dataStart} bytes, shape ${JSON.stringify(shape)} ${raw} needs ${need} (truncated?)`);
+  // Byte arrays need no alignment: return a view (no copy of possibly large image arrays).
+  if (info.bytes === 1) {
+    const view = b.subarray(dataStart, dataStart + need);
+    return { dtype, shape, data: dtype === '|i1' ? new Int8Array(view.buffer, view.byteOffset, need) : new Uint8Array(view.buffer, view.byteOffset, need) };
+  }
   // Copy into a fresh, aligned ArrayBuffer (members may sit at odd offsets).
   const ab = new ArrayBuffer(need);
   new Uint8Array(ab).set(b.subarray(dataStart, dataStart + need));
@@ -474,6 +485,22 @@ export function defaultCacheDir(): string {
   return process.env.ROSKD_CACHE || join(homedir(), '.cache', 'roskd');
 }
 
+function defaultSearchDirs(): string[] {
+  return [resolve(repoRoot(), '..', 'shared', 'data')];
+}
+
+/** Paths checked, in order: each search dir, the cache dir itself, then <cache>/medmnist. */
+function localCandidates(name: string, size: number, opts: Pick<ResolveOptions, 'searchDirs' | 'cacheDir'>): string[] {
+  const file = `${medmnistStem(name, size)}.npz`;
+  const cache = opts.cacheDir ?? defaultCacheDir();
+  return [...(opts.searchDirs ?? defaultSearchDirs()), cache, join(cache, 'medmnist')].map((d) => join(d, file));
+}
+
+/** An existing local copy of NAME(_SIZE).npz, or undefined. */
+export function findLocalMedMNIST(name: string, size: number, opts: Pick<ResolveOptions, 'searchDirs' | 'cacheDir'> = {}): string | undefined {
+  return localCandidates(name, size, opts).find((p) => existsSync(p));
+}
+
 /** File stem for a name at a size: pneumoniamnist / pneumoniamnist_64. */
 function medmnistStem(name: string, size: number): string {
   return size === 28 ? name : `${name}_${size}`;
@@ -527,14 +554,11 @@ export async function resolveMedMNIST(name: string, opts: ResolveOptions = {}): 
   if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`resolveMedMNIST: bad dataset name ${JSON.stringify(name)} (expected e.g. pneumoniamnist)`);
   const stem = medmnistStem(name, size);
   const file = `${stem}.npz`;
-  const searchDirs = opts.searchDirs ?? [resolve(repoRoot(), '..', 'shared', 'data')];
+  const searchDirs = opts.searchDirs ?? defaultSearchDirs();
   const cacheDir = join(opts.cacheDir ?? defaultCacheDir(), 'medmnist');
-  const tried: string[] = [];
-  for (const d of [...searchDirs, cacheDir]) {
-    const p = join(d, file);
-    tried.push(p);
-    if (existsSync(p)) return p;
-  }
+  const local = findLocalMedMNIST(name, size, opts);
+  if (local) return local;
+  const tried = localCandidates(name, size, opts);
   const allow = opts.allowDownload ?? process.env.ROSKD_OFFLINE !== '1';
   const base = (opts.baseUrl ?? process.env.ROSKD_MEDMNIST_URL ?? MEDMNIST_DEFAULT_URL).replace(/\/+$/, '');
   const url = `${base}/${file}?download=1`;
@@ -712,7 +736,15 @@ export async function loadMedMNIST(pathOrName: string, opts: MedMNISTOptions = {
   const isPath = /\.npz$/i.test(pathOrName) || pathOrName.includes('/') || pathOrName.includes('\\');
   if (isPath) return loadMedMNISTFile(pathOrName, { size: opts.size });
   const name = pathOrName.toLowerCase();
-  const srcSize = medmnistSourceSize(opts.size);
-  const path = await resolveMedMNIST(name, { ...opts, size: srcSize });
+  const preferred = medmnistSourceSize(opts.size);
+  let path: string | undefined;
+  if (opts.size === undefined || !(MEDMNIST_SIZES as readonly number[]).includes(opts.size)) {
+    // A size MedMNIST does not publish is resampled anyway, so a copy already on disk beats a
+    // download (e.g. size 32 offline with only the 28 px file): preferred, larger, then smaller.
+    const order = [preferred, ...MEDMNIST_SIZES.filter((s) => s > preferred), ...MEDMNIST_SIZES.filter((s) => s < preferred).reverse()];
+    for (const s of order) if ((path = findLocalMedMNIST(name, s, opts))) break;
+  }
+  path ??= await resolveMedMNIST(name, { ...opts, size: preferred });
+  opts.log?.(`loading ${path}${opts.size !== undefined ? ` at ${opts.size} px` : ''}`);
   return loadMedMNISTFile(path, { size: opts.size, name });
 }

@@ -1,7 +1,8 @@
 // Seeded, stratified, group-aware splitting. All images of one patient/lesion
 // land in the same split (otherwise near-duplicate views leak into test), and
 // each stratum (class) is divided in the requested proportions as far as the
-// group sizes allow.
+// group sizes allow: groups are placed greedily where they best reduce the
+// relative deviation of every stratum's share (like stratified group k-fold).
 import { Rng } from './rng.ts';
 
 /**
@@ -20,9 +21,9 @@ export function groupedStratifiedSplit(
   const n = strata.length;
   if (groups && groups.length !== n) throw new Error(`groupedStratifiedSplit: ${groups.length} groups for ${n} samples`);
   if (fractions.length < 1 || fractions.some((f) => !(f >= 0))) throw new Error(`groupedStratifiedSplit: bad fractions ${JSON.stringify(fractions)}`);
-  const total = fractions.reduce((a, b) => a + b, 0);
-  if (!(total > 0)) throw new Error('groupedStratifiedSplit: fractions sum to 0');
-  const frac = fractions.map((f) => f / total);
+  const fsum = fractions.reduce((a, b) => a + b, 0);
+  if (!(fsum > 0)) throw new Error('groupedStratifiedSplit: fractions sum to 0');
+  const frac = fractions.map((f) => f / fsum);
 
   // Collect groups in first-appearance order (deterministic before shuffling).
   const members = new Map<string, number[]>();
@@ -32,43 +33,50 @@ export function groupedStratifiedSplit(
     if (!m) members.set(g, (m = []));
     m.push(i);
   }
-  // A group's stratum: its rarest stratum (keeps rare classes spread across splits).
-  const stratumSize = new Map<number, number>();
-  for (let i = 0; i < n; i++) stratumSize.set(strata[i], (stratumSize.get(strata[i]) ?? 0) + 1);
-  const byStratum = new Map<number, number[][]>();
-  for (const m of members.values()) {
-    let best = strata[m[0]];
-    for (const i of m) if ((stratumSize.get(strata[i]) ?? 0) < (stratumSize.get(best) ?? 0)) best = strata[i];
-    let list = byStratum.get(best);
-    if (!list) byStratum.set(best, (list = []));
-    list.push(m);
-  }
+  // Stratum counts per group and overall.
+  const keys = [...new Set(Array.from(strata))].sort((a, b) => a - b);
+  const slot = new Map(keys.map((k, j) => [k, j]));
+  const S = keys.length;
+  const total = new Float64Array(S);
+  for (let i = 0; i < n; i++) total[slot.get(strata[i])!]++;
+  const list = [...members.values()].map((m) => {
+    const cnt = new Float64Array(S);
+    for (const i of m) cnt[slot.get(strata[i])!]++;
+    let rarest = Infinity;
+    for (let j = 0; j < S; j++) if (cnt[j] > 0) rarest = Math.min(rarest, total[j]);
+    return { m, cnt, rarest };
+  });
   const rng = new Rng('split', seed);
+  rng.shuffle(list);
+  // Groups holding rare strata first (while every part still has room for them), big groups
+  // before small ones (small ones fine-tune the balance); random among equals (stable sort).
+  list.sort((a, b) => a.rarest - b.rarest || b.m.length - a.m.length);
+  const K = frac.length;
+  const got = Array.from({ length: K }, () => new Float64Array(S));
   const parts: number[][] = frac.map(() => []);
-  const keys = [...byStratum.keys()].sort((a, b) => a - b);
-  for (const key of keys) {
-    const list = rng.shuffle(byStratum.get(key)!);
-    // Larger groups first so the greedy fill can still balance with small ones.
-    list.sort((a, b) => b.length - a.length);
-    const size = list.reduce((a, m) => a + m.length, 0);
-    const got = frac.map(() => 0);
-    for (const m of list) {
-      // Put the group where the deficit against the target is largest (ties: random).
-      let bestK = -1;
-      let bestDef = -Infinity;
-      const start = rng.int(frac.length);
-      for (let t = 0; t < frac.length; t++) {
-        const k = (start + t) % frac.length;
-        if (frac[k] === 0) continue;
-        const def = frac[k] * size - got[k];
-        if (def > bestDef + 1e-9) {
-          bestDef = def;
-          bestK = k;
-        }
+  for (const g of list) {
+    // Send the group where it most reduces sum_k,c ((share of stratum c in part k - f_k) / f_k)^2:
+    // every stratum counts equally (rare classes too) and small parts are kept relatively exact.
+    let bestK = -1;
+    let best = Infinity;
+    const start = rng.int(K);
+    for (let t = 0; t < K; t++) {
+      const k = (start + t) % K;
+      if (frac[k] === 0) continue;
+      let delta = 0;
+      for (let j = 0; j < S; j++) {
+        if (g.cnt[j] === 0) continue;
+        const w = g.cnt[j] / total[j];
+        delta += w * (2 * (got[k][j] / total[j] - frac[k]) + w);
       }
-      got[bestK] += m.length;
-      for (const i of m) parts[bestK].push(i);
+      delta /= frac[k] * frac[k];
+      if (delta < best - 1e-15) {
+        best = delta;
+        bestK = k;
+      }
     }
+    for (let j = 0; j < S; j++) got[bestK][j] += g.cnt[j];
+    for (const i of g.m) parts[bestK].push(i);
   }
   return parts.map((p) => Int32Array.from(p).sort());
 }

@@ -1,0 +1,59 @@
+// The Markdown table (printed, written to bench/latest.md, embedded by the README) and JSON.
+import type { Row, Timing } from './harness.ts';
+import type { Ceilings } from './ceilings.ts';
+
+export interface Report {
+  date: string;
+  adapter: { vendor: string; architecture: string; device: string; description: string; backend: string; features: string[] };
+  peer: string | null;
+  torch: { version: string; threads: number } | null;
+  options: { quick: boolean; repeat: number; warmup: number; filter: string | null; tfjs: boolean };
+  ceilings: Ceilings;
+  rows: Row[];
+}
+
+const f = (x: number | undefined, digits = 1): string => (x === undefined || !Number.isFinite(x) ? '' : x >= 100 ? x.toFixed(0) : x.toFixed(digits));
+const ms = (t: Timing | undefined): string => (t ? `${f(t.medianMs, 2)} / ${f(t.minMs, 2)}${t.basis === 'wall' ? ' †' : ''}` : '');
+
+function status(r: Row): string {
+  if (r.status === 'ok') return 'ok';
+  const why = (r.reason ?? '').replace(/\|/g, '/');
+  return `${r.status}: ${why.length > 70 ? `${why.slice(0, 67)}...` : why}`;
+}
+
+function notes(r: Row): string {
+  const e = r.extra ?? {};
+  const out: string[] = [];
+  if (typeof e.peakBytes === 'number') out.push(`peak ${(e.peakBytes / 2 ** 20).toFixed(0)} MiB`);
+  if (typeof e.outsideFraction === 'number' && Number.isFinite(e.outsideFraction)) out.push(`${(100 * e.outsideFraction).toFixed(0)}% of kernel time outside conv/BN/matmul`);
+  if (typeof e.stepGpuMs === 'number' && e.stepGpuMs > 0 && r.roskd) out.push(`kernels busy ${((100 * e.stepGpuMs) / r.roskd.wallMedianMs).toFixed(0)}% of the step`);
+  if (typeof e.leakedBytes === 'number') out.push(`leaked ${(e.leakedBytes / 2 ** 20).toFixed(1)} MiB`);
+  if (typeof e.note === 'string') out.push(e.note);
+  if (r.kernels?.length) {
+    const ks = r.kernels.slice(0, 3).map((k) => `${k.name}${k.calls > 1 ? ` x${k.calls}` : ''}`);
+    out.push(`kernels: ${ks.join(', ')}${r.kernels.length > 3 ? `, +${r.kernels.length - 3} more` : ''}`);
+  }
+  return out.join(', ');
+}
+
+export function markdown(rep: Report): string {
+  const withTorch = rep.rows.some((r) => r.torch && 'medianMs' in r.torch);
+  const c = rep.ceilings;
+  const lines = [
+    `Adapter: ${rep.adapter.description} (${rep.adapter.vendor}, ${rep.adapter.architecture}, ${rep.adapter.backend}); ` +
+      `ceilings: FMA ${f(c.gflops)} GFLOP/s, copy ${f(c.gbs)} GB/s. ${rep.peer ?? 'tfjs: not run'}` +
+      `${rep.torch ? `; PyTorch ${rep.torch.version} CPU, ${rep.torch.threads} threads` : ''}.`,
+    `${rep.date}, ${rep.options.quick ? '--quick, ' : ''}median / min of ${rep.options.repeat} runs after ${rep.options.warmup} warm-up` +
+      `${rep.options.filter ? `, filter "${rep.options.filter}"` : ''}. Times are GPU kernel time from timestamp queries (summed over the case's kernels) unless marked † (wall clock around a queue sync).` +
+      ` tfjs/roskd > 1 means roskd is faster. Every case passed a float64 CPU reference check before timing unless its status says otherwise.`,
+    '',
+    `| case | roskd ms | throughput | % of ceiling | tfjs ms | tfjs/roskd |${withTorch ? ' PyTorch CPU ms (wall) |' : ''} status | notes |`,
+    `|---|---:|---:|---:|---:|---:|${withTorch ? '---:|' : ''}---|---|`,
+  ];
+  for (const r of rep.rows) {
+    const th = r.throughput !== undefined ? `${f(r.throughput)} ${r.unit}` : '';
+    const torch = r.torch ? ('medianMs' in r.torch ? `${f(r.torch.medianMs, 2)} / ${f(r.torch.minMs, 2)}` : 'error') : '';
+    lines.push(`| ${r.name} | ${ms(r.roskd)} | ${th} | ${f(r.pctCeiling)} | ${ms(r.tfjs)} | ${r.ratio !== undefined ? f(r.ratio, 2) : ''} |${withTorch ? ` ${torch} |` : ''} ${status(r)} | ${notes(r)} |`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,124 @@
+// `npm run bench [-- options]`: ceilings of the adapter, then every benchmark case (checked
+// against a float64 CPU reference first, then timed interleaved with TensorFlow.js's WebGPU
+// backend), an optional PyTorch CPU column, a Markdown table (also written to bench/latest.md)
+// and optionally JSON. Exits non-zero when any case FAILs its check or throws.
+//
+//   --quick          small N and a subset (finishes in a few minutes on a CPU adapter)
+//   --filter S       only cases whose name contains S (case-insensitive; repeatable)
+//   --json FILE      write adapter info, ceilings and rows as JSON
+//   --no-tfjs        skip the TensorFlow.js peer
+//   --no-torch       skip the PyTorch CPU column (--quick skips it unless --torch is given)
+//   --torch          run the PyTorch CPU column in --quick mode too
+//   --repeat N       timed runs per case (default 5, --quick 3)
+//   --warmup N       untimed runs per case first (default 2, --quick 1)
+//   --list           list the cases and exit
+import { parseArgs } from 'node:util';
+import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import * as rk from '../engine/index.ts';
+import { allCases } from './cases.ts';
+import { measureCeilings } from './ceilings.ts';
+import { runCase, type Row } from './harness.ts';
+import { initTfjs, type TfPeer } from './tfjs.ts';
+import { markdown, type Report } from './report.ts';
+import { runTorch, torchAvailable, type TorchSpec } from './torch.ts';
+
+const LATEST = new URL('./latest.md', import.meta.url);
+
+/** Runs the bench; `latest: false` leaves bench/latest.md alone (bench/selftest.ts). */
+export async function main(argv: string[], opts: { latest?: boolean } = {}): Promise<number> {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      filter: { type: 'string', multiple: true },
+      json: { type: 'string' },
+      'no-tfjs': { type: 'boolean', default: false },
+      'no-torch': { type: 'boolean', default: false },
+      torch: { type: 'boolean', default: false },
+      repeat: { type: 'string' },
+      warmup: { type: 'string' },
+      list: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (a.help) {
+    console.log('usage: npm run bench -- [--quick] [--filter S]... [--json FILE] [--no-tfjs] [--no-torch | --torch] [--repeat N] [--warmup N] [--list]');
+    return 0;
+  }
+  const quick = a.quick!;
+  const int = (s: string | undefined, dflt: number, what: string): number => {
+    if (s === undefined) return dflt;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`--${what} must be a non-negative integer, got "${s}"`);
+    return n;
+  };
+  const repeat = Math.max(1, int(a.repeat, quick ? 3 : 5, 'repeat'));
+  const warmup = int(a.warmup, quick ? 1 : 2, 'warmup');
+  const filters = (a.filter ?? []).map((f) => f.toLowerCase());
+  const cases = allCases().filter((c) => (!quick || c.quick) && (filters.length === 0 || filters.some((f) => c.name.toLowerCase().includes(f))));
+  if (a.list) {
+    for (const c of cases) console.log(`${c.name}  [${c.kind}${c.quick ? ', quick' : ''}]${c.needs() ? `  (skipped now: ${c.needs()})` : ''}`);
+    return 0;
+  }
+
+  const t0 = performance.now();
+  const gpu = await rk.init();
+  console.log(`adapter: ${gpu.info.description} (vendor ${gpu.info.vendor}, ${gpu.info.architecture}, ${gpu.info.backend}); timestamp queries: ${gpu.hasTimestamps ? 'yes' : 'no (wall-clock timing)'}`);
+  let peer: TfPeer | null = null;
+  if (!a['no-tfjs']) {
+    const p = await initTfjs();
+    if (typeof p === 'string') console.log(p);
+    else {
+      peer = p;
+      console.log(`peer: ${p.description}; timestamps: ${p.timestamps ? 'yes' : 'no'}`);
+    }
+  }
+  const ceilings = await measureCeilings({ quick });
+  console.log(`ceilings: FMA ${ceilings.gflops.toFixed(1)} GFLOP/s (${ceilings.detail.fma.map((f) => `${f.chains} chains ${f.gflops.toFixed(1)}`).join(', ')}); copy ${ceilings.gbs.toFixed(1)} GB/s`);
+  console.log(`${cases.length} cases, median of ${repeat} after ${warmup} warm-up:`);
+
+  const rows: Row[] = [];
+  // --quick must finish in about 3 minutes even on a busy machine: late cases get one run.
+  const hurry = (): boolean => quick && performance.now() - t0 > 120_000;
+  for (const c of cases) rows.push(await runCase(c, { repeat, warmup, tfjs: peer, quick, profile: gpu.hasTimestamps, ceilings, hurry, log: (l) => console.log(l) }));
+
+  let torchInfo: Report['torch'] = null;
+  if (!a['no-torch'] && (!quick || a.torch) && torchAvailable()) {
+    const todo = cases.flatMap((c, i) => (rows[i].status === 'ok' && c.torch ? [{ name: c.name, spec: c.torch as TorchSpec }] : []));
+    const res = runTorch(todo, repeat, warmup, quick ? 120_000 : 900_000);
+    if (res) {
+      torchInfo = { version: res.version, threads: res.threads };
+      for (const r of rows) if (res.rows[r.name]) r.torch = res.rows[r.name];
+    }
+  }
+
+  const report: Report = {
+    date: new Date().toISOString(),
+    adapter: { ...gpu.info, features: gpu.features },
+    peer: peer?.description ?? null,
+    torch: torchInfo,
+    options: { quick, repeat, warmup, filter: filters.length ? filters.join(', ') : null, tfjs: !!peer },
+    ceilings,
+    rows,
+  };
+  const md = markdown(report);
+  console.log(`\n${md}`);
+  if (opts.latest ?? true) writeFileSync(LATEST, md);
+  if (a.json) writeFileSync(a.json, JSON.stringify(report, null, 2) + '\n');
+  const bad = rows.filter((r) => r.status === 'FAIL' || r.status === 'ERROR');
+  const counts = (['ok', 'SKIP', 'FAIL', 'ERROR'] as const).map((s) => `${rows.filter((r) => r.status === s).length} ${s}`).join(', ');
+  console.log(`${counts}; ${((performance.now() - t0) / 1e3).toFixed(0)} s; ${opts.latest ?? true ? 'table written to bench/latest.md' : 'bench/latest.md left alone'}${a.json ? ` and JSON to ${a.json}` : ''}`);
+  return bad.length ? 1 : 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (err) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exitCode = 2;
+    },
+  );
+}

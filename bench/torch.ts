@@ -1,0 +1,105 @@
+// Optional PyTorch CPU column: a separate /usr/bin/python3 process times the same ops on the
+// same shapes after the GPU cases are done (so it never competes with them for the cores).
+// Skipped silently when `import torch` fails. The script is embedded here so the bench stays
+// within bench/*.ts.
+import { spawnSync } from 'node:child_process';
+
+export type TorchSpec =
+  | { op: 'matmul'; M: number; K: number; N: number }
+  | { op: 'add'; n: number }
+  | { op: 'conv'; part: 'fwd' | 'bwd_data' | 'bwd_weight'; N: number; Cin: number; H: number; W: number; Cout: number; k: number; stride: number; pad: number; groups: number }
+  | { op: 'bn'; N: number; C: number; H: number; W: number }
+  | { op: 'kd'; N: number; C: number; T: number; alpha: number }
+  | { op: 'adamw'; sizes: number[] };
+
+export interface TorchResult {
+  version: string;
+  threads: number;
+  rows: Record<string, { medianMs: number; minMs: number } | { error: string }>;
+}
+
+const PY = String.raw`
+import sys, json, os, time, statistics
+import torch
+import torch.nn.functional as F
+torch.set_num_threads(os.cpu_count() or 1)
+req = json.load(sys.stdin)
+reps, warm = req['repeat'], req['warmup']
+g = torch.Generator().manual_seed(0)
+def rn(*s): return torch.randn(*s, generator=g)
+
+def make(s):
+    op = s['op']
+    if op == 'matmul':
+        a, b = rn(s['M'], s['K']), rn(s['K'], s['N'])
+        return lambda: torch.mm(a, b)
+    if op == 'add':
+        a, b = rn(s['n']), rn(s['n'])
+        return lambda: a + b
+    if op == 'conv':
+        x = rn(s['N'], s['Cin'], s['H'], s['W'])
+        w = rn(s['Cout'], s['Cin'] // s['groups'], s['k'], s['k'])
+        st, pd, gr = [s['stride']] * 2, [s['pad']] * 2, s['groups']
+        if s['part'] == 'fwd':
+            return lambda: F.conv2d(x, w, None, st, pd, 1, gr)
+        gy = torch.randn_like(F.conv2d(x, w, None, st, pd, 1, gr))
+        mask = [True, False, False] if s['part'] == 'bwd_data' else [False, True, False]
+        return lambda: torch.ops.aten.convolution_backward(gy, x, w, None, st, pd, [1, 1], False, [0, 0], gr, mask)
+    if op == 'bn':
+        x = rn(s['N'], s['C'], s['H'], s['W']).requires_grad_()
+        gam, bet = torch.ones(s['C'], requires_grad=True), torch.zeros(s['C'], requires_grad=True)
+        rm, rv = torch.zeros(s['C']), torch.ones(s['C'])
+        gy = torch.randn_like(x)
+        def f():
+            y = F.batch_norm(x, rm, rv, gam, bet, True, 0.1, 1e-5)
+            return torch.autograd.grad(y, (x, gam, bet), gy)
+        return f
+    if op == 'kd':
+        N, C, T, al = s['N'], s['C'], s['T'], s['alpha']
+        zs, zt = rn(N, C).requires_grad_(), rn(N, C)
+        y = torch.randint(0, C, (N,), generator=g)
+        def f():
+            ce = F.cross_entropy(zs, y)
+            kl = F.kl_div(F.log_softmax(zs / T, 1), F.log_softmax(zt / T, 1), reduction='batchmean', log_target=True)
+            loss = (1 - al) * ce + al * T * T * kl
+            return torch.autograd.grad(loss, zs)
+        return f
+    if op == 'adamw':
+        ps = [rn(n).requires_grad_() for n in s['sizes']]
+        for p in ps: p.grad = rn(p.numel())
+        opt = torch.optim.AdamW(ps, lr=1e-3, weight_decay=1e-2)
+        return opt.step
+    raise ValueError('unknown op ' + op)
+
+out = {'version': torch.__version__, 'threads': torch.get_num_threads(), 'rows': {}}
+for c in req['cases']:
+    try:
+        f = make(c['spec'])
+        for _ in range(warm): f()
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter(); f(); ts.append((time.perf_counter() - t0) * 1e3)
+        out['rows'][c['name']] = {'medianMs': statistics.median(ts), 'minMs': min(ts)}
+    except Exception as e:
+        out['rows'][c['name']] = {'error': str(e).split('\n')[0]}
+print(json.dumps(out))
+`;
+
+const PYTHON = '/usr/bin/python3';
+
+export function torchAvailable(): boolean {
+  const r = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
+  return r.status === 0;
+}
+
+/** Times every case in one python process; null when it could not run. */
+export function runTorch(cases: { name: string; spec: TorchSpec }[], repeat: number, warmup: number, timeoutMs: number): TorchResult | null {
+  if (cases.length === 0) return null;
+  const r = spawnSync(PYTHON, ['-c', PY], { input: JSON.stringify({ repeat, warmup, cases }), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 });
+  if (r.status !== 0) return null;
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchResult;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,625 @@
+// Adversarial attacks (FGSM, PGD with L-inf or L2 balls) and robustness evaluation.
+//
+// Where the attack happens: in PIXEL space. Epsilon, step size and the valid range are in
+// pixel units on the [0, 1] scale (eps "2/255" = two grey levels). The model eats normalised
+// input x = (p - mean_c) / std_c, so every step un-normalises, perturbs the pixels p, projects
+// onto the eps-ball around the clean pixels p0, clamps to [0, 1] and re-normalises before the
+// next forward. The gradient the engine's autograd returns is d loss / d x; by the chain rule
+// d loss / d p = (d loss / d x) / std_c, which is what the L2 attack normalises (the sign used
+// by FGSM / L-inf PGD is the same in both spaces because std_c > 0).
+//
+// The model is put in eval mode (BatchNorm uses its running statistics and does not update
+// them, dropout is off), its parameters are taken out of the autograd graph for the duration
+// (no weight gradients are computed, their .grad tensors are never touched), and every module's
+// training flag and every parameter's requires-grad flag are restored afterwards, also on error.
+// Loss: cross-entropy for single-label models, BCE with logits for multi-label models (summed
+// over the batch, so a sample's gradient does not depend on the batch size).
+//
+// The perturbation arithmetic is done on the CPU in float32 (a few hundred kB per batch; the
+// forward/backward passes dominate by far); forward and backward run on the GPU.
+import * as rk from '../engine/index.ts';
+import type { Dataset, Split } from './data/dataset.ts';
+import { evaluate, softmax, sigmoid } from './metrics.ts';
+import { Rng, hashSeed, permutation } from './data/rng.ts';
+import type { EvalContext, Evaluator } from './train.ts';
+import type { ExtraSection } from './report.ts';
+
+export type Module = rk.nn.Module;
+
+// ---------------------------------------------------------------- epsilon strings
+
+/** Parses an epsilon in pixel units: "2/255", "0.0078", "8e-3", or a number. Throws RangeError on anything else. */
+export function parseEps(s: string | number): number {
+  let v: number;
+  if (typeof s === 'number') v = s;
+  else {
+    const t = s.trim();
+    const m = /^([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)\s*\/\s*([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)$/i.exec(t);
+    if (m) v = Number(m[1]) / Number(m[2]);
+    else if (/^[0-9]*\.?[0-9]+(?:e[-+]?\d+)?$/i.test(t)) v = Number(t);
+    else throw new RangeError(`epsilon ${JSON.stringify(s)}: expected a number or a fraction such as 2/255`);
+  }
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`epsilon ${JSON.stringify(s)}: must be a finite number >= 0 (pixel units, [0, 1] scale)`);
+  if (v > 1) throw new RangeError(`epsilon ${JSON.stringify(s)} = ${v} is larger than the whole pixel range [0, 1]; write 8/255, not 8`);
+  return v;
+}
+
+/** Comma list of epsilons ("1/255,2/255,4/255"). */
+export function parseEpsList(s: string): number[] {
+  const parts = s.split(',').map((x) => x.trim()).filter(Boolean);
+  if (parts.length === 0) throw new RangeError(`epsilon list ${JSON.stringify(s)} is empty`);
+  return parts.map(parseEps);
+}
+
+/** "2/255" when eps is (close to) a whole number of grey levels, else a short decimal. */
+export function formatEps(eps: number): string {
+  const k = eps * 255;
+  if (eps === 0) return '0';
+  if (Math.abs(k - Math.round(k)) < 1e-6 * Math.max(1, k)) return `${Math.round(k)}/255`;
+  if (Math.abs(2 * k - Math.round(2 * k)) < 1e-6 * Math.max(1, k)) return `${(Math.round(2 * k) / 2).toFixed(1)}/255`;
+  return Number(eps.toPrecision(3)).toString();
+}
+
+// ---------------------------------------------------------------- specs
+
+/** How the model's input relates to pixels p in [lo, hi] (default [0, 1]): x = (p - mean_c) / std_c. */
+export interface InputSpace {
+  mean: readonly number[];
+  std: readonly number[];
+  lo?: number;
+  hi?: number;
+}
+
+export type Norm = 'linf' | 'l2';
+
+export interface AttackSpec {
+  kind: 'fgsm' | 'pgd';
+  /** pixel units; a string such as "2/255" is parsed */
+  eps: number | string;
+  /** PGD step (pixel units); default 2.5 eps / steps */
+  stepSize?: number | string;
+  /** PGD iterations (default 10) */
+  steps?: number;
+  /** PGD: start from a uniform random point of the ball (default true) */
+  randomStart?: boolean;
+  /** default 'linf' (FGSM is L-inf only) */
+  norm?: Norm;
+  seed?: number;
+  /** PGD: per sample, return the strongest iterate (misclassified first, then highest loss) instead of the last (default true) */
+  keepBest?: boolean;
+}
+
+/** A resolved spec: numbers only. */
+export interface ResolvedAttack {
+  kind: 'fgsm' | 'pgd';
+  eps: number;
+  stepSize: number;
+  steps: number;
+  randomStart: boolean;
+  norm: Norm;
+  seed: number;
+  keepBest: boolean;
+}
+
+export function resolveAttack(s: AttackSpec): ResolvedAttack {
+  if (s.kind !== 'fgsm' && s.kind !== 'pgd') throw new RangeError(`attack: unknown kind ${JSON.stringify(s.kind)} (fgsm or pgd)`);
+  const eps = parseEps(s.eps);
+  const norm = s.norm ?? 'linf';
+  if (norm !== 'linf' && norm !== 'l2') throw new RangeError(`attack: norm must be linf or l2, got ${JSON.stringify(norm)}`);
+  if (s.kind === 'fgsm') {
+    if (norm !== 'linf') throw new RangeError('fgsm is an L-inf attack; use pgd with norm l2 (and steps 1 for a single step)');
+    return { kind: 'fgsm', eps, stepSize: eps, steps: 1, randomStart: false, norm, seed: s.seed ?? 0, keepBest: false };
+  }
+  const steps = s.steps ?? 10;
+  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`pgd: steps must be a positive integer, got ${steps}`);
+  const stepSize = s.stepSize === undefined ? (2.5 * eps) / steps : typeof s.stepSize === 'number' ? s.stepSize : parseEps(s.stepSize);
+  if (!(stepSize >= 0) || !Number.isFinite(stepSize)) throw new RangeError(`pgd: invalid step size ${s.stepSize}`);
+  return { kind: 'pgd', eps, stepSize, steps, randomStart: s.randomStart ?? true, norm, seed: s.seed ?? 0, keepBest: s.keepBest ?? true };
+}
+
+/** Short name for tables: "fgsm", "pgd10", "pgd10-l2". */
+export function attackName(s: AttackSpec | ResolvedAttack): string {
+  const r = 'keepBest' in s && typeof s.eps === 'number' && typeof s.stepSize === 'number' ? (s as ResolvedAttack) : resolveAttack(s);
+  return r.kind === 'fgsm' ? 'fgsm' : `pgd${r.steps}${r.norm === 'l2' ? '-l2' : ''}`;
+}
+
+/** "fgsm 2/255", "pgd10 2/255". */
+export function attackLabel(s: AttackSpec | ResolvedAttack): string {
+  return `${attackName(s)} ${formatEps(parseEps(s.eps))}`;
+}
+
+// ---------------------------------------------------------------- model guard
+
+/**
+ * Runs fn with the model in eval mode and its parameters out of the autograd graph; restores
+ * every module's training flag and every parameter's requires-grad flag afterwards. Parameter
+ * gradients (.grad) are never touched.
+ */
+export async function withFrozenModel<T>(model: Module, fn: () => Promise<T>): Promise<T> {
+  if (!rk.isGradEnabled()) throw new Error('attacks need autograd (gradients w.r.t. the input): do not call them inside noGrad()');
+  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
+  const params = model.parameters();
+  const req = params.map((p) => p.requiresGrad);
+  const grads = params.map((p) => p.grad);
+  model.eval();
+  for (const p of params) if (p.requiresGrad) p.requireGrad(false);
+  try {
+    return await fn();
+  } finally {
+    for (const [m, t] of modes) m.training = t;
+    params.forEach((p, i) => {
+      if (req[i] && !p.disposed) p.requireGrad(true);
+      if (p.grad !== grads[i]) throw new Error(`attack: parameter ${p.describe()} gradient changed (internal error)`);
+    });
+  }
+}
+
+// ---------------------------------------------------------------- core
+
+/** Labels of a batch: class ids (single-label) or 0/1 targets [B*C] (multi-label). */
+interface Targets {
+  labels: Int32Array | null;
+  multi: Float32Array | null;
+}
+
+function normalise(p: Float32Array, space: InputSpace, C: number, hw: number): Float32Array {
+  const x = new Float32Array(p.length);
+  for (let o = 0; o < p.length; o += hw) {
+    const c = (o / hw) % C;
+    const m = space.mean[c];
+    const s = 1 / space.std[c];
+    for (let k = 0; k < hw; k++) x[o + k] = (p[o + k] - m) * s;
+  }
+  return x;
+}
+
+function unnormalise(x: Float32Array, space: InputSpace, C: number, hw: number, lo: number, hi: number): Float32Array {
+  const p = new Float32Array(x.length);
+  for (let o = 0; o < x.length; o += hw) {
+    const c = (o / hw) % C;
+    const m = space.mean[c];
+    const s = space.std[c];
+    for (let k = 0; k < hw; k++) p[o + k] = Math.min(hi, Math.max(lo, x[o + k] * s + m));
+  }
+  return p;
+}
+
+/** Per-sample loss (CE, or BCE averaged over labels) and misclassification from logits. */
+function perSample(logits: Float32Array, B: number, C: number, t: Targets): { loss: Float64Array; wrong: Uint8Array } {
+  const loss = new Float64Array(B);
+  const wrong = new Uint8Array(B);
+  for (let i = 0; i < B; i++) {
+    const z = logits.subarray(i * C, (i + 1) * C);
+    if (t.multi) {
+      let s = 0;
+      let w = 0;
+      for (let c = 0; c < C; c++) {
+        const x = z[c];
+        const y = t.multi[i * C + c];
+        s += Math.max(x, 0) - x * y + Math.log1p(Math.exp(-Math.abs(x)));
+        if ((x >= 0 ? 1 : 0) !== (y >= 0.5 ? 1 : 0)) w = 1;
+      }
+      loss[i] = s / C;
+      wrong[i] = w;
+    } else {
+      const y = t.labels![i];
+      let m = -Infinity;
+      let arg = 0;
+      for (let c = 0; c < C; c++) if (z[c] > m) (m = z[c]), (arg = c);
+      let se = 0;
+      for (let c = 0; c < C; c++) se += Math.exp(z[c] - m);
+      loss[i] = m + Math.log(se) - z[y];
+      wrong[i] = arg !== y && z[arg] > z[y] ? 1 : 0;
+    }
+  }
+  return { loss, wrong };
+}
+
+/**
+ * One forward (and, with wantGrad, backward) at pixels p: logits, and d loss / d p (pixel space).
+ * Everything allocated on the GPU is released before returning.
+ */
+async function forwardGrad(model: Module, p: Float32Array, shape: readonly number[], space: InputSpace, t: Targets, wantGrad: boolean): Promise<{ logits: Float32Array; grad: Float32Array | null }> {
+  const [B, C, H, W] = shape;
+  const hw = H * W;
+  const xs = normalise(p, space, C, hw);
+  const x = rk.tensor(xs, shape);
+  let logitsT: rk.Tensor | null = null;
+  let loss: rk.Tensor | null = null;
+  let yT: rk.Tensor | null = null;
+  try {
+    if (!wantGrad) {
+      logitsT = rk.noGrad(() => model.call(x));
+      return { logits: (await logitsT.toArray()) as Float32Array, grad: null };
+    }
+    x.requireGrad();
+    logitsT = model.call(x);
+    const K = logitsT.shape[1];
+    yT = t.multi ? rk.tensor(t.multi, [B, K]) : rk.tensor(t.labels!, [B], 'i32');
+    loss = t.multi ? rk.bceWithLogits(logitsT, yT, { reduction: 'sum' }) : rk.crossEntropy(logitsT, yT, { reduction: 'sum' });
+    if (!loss.node) throw new Error('attack: the loss does not depend on the input through differentiable ops (an op on the path, e.g. conv2d, has no backward yet)');
+    loss.backward();
+    if (!x.grad) throw new Error('attack: the model produced no gradient w.r.t. its input (is every op on the path differentiable?)');
+    const [logits, gx] = await Promise.all([logitsT.toArray(), x.grad.toArray()]);
+    // chain rule through the normalisation: d/dp = d/dx / std_c
+    for (let o = 0; o < gx.length; o += hw) {
+      const s = 1 / space.std[(o / hw) % C];
+      for (let k = 0; k < hw; k++) gx[o + k] *= s;
+    }
+    return { logits: logits as Float32Array, grad: gx as Float32Array };
+  } finally {
+    x.grad?.dispose();
+    x.grad = null;
+    loss?.dispose();
+    yT?.dispose();
+    logitsT?.dispose();
+    x.dispose();
+  }
+}
+
+export interface PixelAttackResult {
+  /** adversarial pixels, [B*C*H*W] in [lo, hi] */
+  pixels: Float32Array;
+  /** logits at the adversarial pixels [B*numClasses] */
+  logits: Float32Array;
+  /** per-sample loss at the adversarial pixels (CE; multi-label: BCE averaged over labels) */
+  loss: Float64Array;
+  numClasses: number;
+}
+
+function checkSpace(space: InputSpace, C: number): void {
+  if (space.mean.length !== C || space.std.length !== C) throw new RangeError(`attack: the input space has ${space.mean.length} mean / ${space.std.length} std entries for ${C} channels`);
+  for (const s of space.std) if (!(s > 0)) throw new RangeError(`attack: std must be > 0, got ${s}`);
+}
+
+/**
+ * The attack on clean pixels p0 (NCHW [B, C, H, W] flattened, in [lo, hi]); labels are class
+ * ids [B] (Int32Array) or 0/1 targets [B*numClasses] (Float32Array, multi-label).
+ */
+export async function attackPixels(model: Module, p0: Float32Array, shape: readonly number[], labels: Int32Array | Float32Array, spec: AttackSpec, space: InputSpace): Promise<PixelAttackResult> {
+  const a = resolveAttack(spec);
+  if (shape.length !== 4) throw new RangeError(`attack: input shape must be [N, C, H, W], got [${shape.join(', ')}]`);
+  const [B, C, H, W] = shape;
+  if (p0.length !== B * C * H * W) throw new RangeError(`attack: ${p0.length} pixels for shape [${shape.join(', ')}]`);
+  checkSpace(space, C);
+  const lo = space.lo ?? 0;
+  const hi = space.hi ?? 1;
+  const t: Targets = labels instanceof Float32Array ? { labels: null, multi: labels } : { labels, multi: null };
+  if (t.labels && t.labels.length !== B) throw new RangeError(`attack: ${t.labels.length} labels for a batch of ${B}`);
+  if (t.multi && t.multi.length % B !== 0) throw new RangeError(`attack: ${t.multi.length} multi-label targets for a batch of ${B}`);
+  const per = C * H * W;
+
+  return withFrozenModel(model, async () => {
+    const p = Float32Array.from(p0, (v) => Math.min(hi, Math.max(lo, v)));
+    const base = Float32Array.from(p);
+    const project = (): void => {
+      if (a.norm === 'linf') {
+        for (let i = 0; i < p.length; i++) p[i] = Math.min(hi, Math.max(lo, Math.min(base[i] + a.eps, Math.max(base[i] - a.eps, p[i]))));
+        return;
+      }
+      for (let b = 0; b < B; b++) {
+        let n2 = 0;
+        for (let k = b * per; k < (b + 1) * per; k++) n2 += (p[k] - base[k]) ** 2;
+        const n = Math.sqrt(n2);
+        const f = n > a.eps ? a.eps / n : 1;
+        // clamping after the projection moves each coordinate toward base (in [lo, hi]): stays in the ball
+        for (let k = b * per; k < (b + 1) * per; k++) p[k] = Math.min(hi, Math.max(lo, base[k] + (p[k] - base[k]) * f));
+      }
+    };
+    const ascend = (g: Float32Array, step: number): void => {
+      if (a.norm === 'linf') {
+        for (let i = 0; i < p.length; i++) p[i] += step * Math.sign(g[i]);
+        return;
+      }
+      for (let b = 0; b < B; b++) {
+        let n2 = 0;
+        for (let k = b * per; k < (b + 1) * per; k++) n2 += g[k] * g[k];
+        const n = Math.sqrt(n2);
+        if (n === 0) continue;
+        for (let k = b * per; k < (b + 1) * per; k++) p[k] += (step * g[k]) / n;
+      }
+    };
+
+    if (a.kind === 'fgsm') {
+      const { grad } = await forwardGrad(model, p, shape, space, t, true);
+      ascend(grad!, a.eps);
+      project();
+      const { logits } = await forwardGrad(model, p, shape, space, t, false);
+      const K = logits.length / B;
+      return { pixels: p, logits, loss: perSample(logits, B, K, t).loss, numClasses: K };
+    }
+
+    if (a.randomStart && a.eps > 0) {
+      const rng = new Rng('pgd-start', a.seed);
+      if (a.norm === 'linf') for (let i = 0; i < p.length; i++) p[i] += a.eps * (2 * rng.next() - 1);
+      else
+        for (let b = 0; b < B; b++) {
+          // uniform in the L2 ball: gaussian direction, radius eps * u^(1/d)
+          const d = new Float64Array(per);
+          let n2 = 0;
+          for (let k = 0; k < per; k++) n2 += (d[k] = rng.normal()) ** 2;
+          const r = (a.eps * Math.pow(rng.next(), 1 / per)) / Math.sqrt(n2 || 1);
+          for (let k = 0; k < per; k++) p[b * per + k] += r * d[k];
+        }
+      project();
+    }
+    let K = 0;
+    let best: { pixels: Float32Array; logits: Float32Array; loss: Float64Array; wrong: Uint8Array } | null = null;
+    const consider = (logits: Float32Array): void => {
+      K = logits.length / B;
+      const s = perSample(logits, B, K, t);
+      if (!best) {
+        best = { pixels: Float32Array.from(p), logits: Float32Array.from(logits), loss: s.loss, wrong: s.wrong };
+        return;
+      }
+      for (let b = 0; b < B; b++) {
+        const better = s.wrong[b] > best.wrong[b] || (s.wrong[b] === best.wrong[b] && s.loss[b] > best.loss[b]);
+        if (!better) continue;
+        best.pixels.set(p.subarray(b * per, (b + 1) * per), b * per);
+        best.logits.set(logits.subarray(b * K, (b + 1) * K), b * K);
+        best.loss[b] = s.loss[b];
+        best.wrong[b] = s.wrong[b];
+      }
+    };
+    for (let s = 0; s < a.steps; s++) {
+      const { logits, grad } = await forwardGrad(model, p, shape, space, t, true);
+      if (a.keepBest) consider(logits);
+      ascend(grad!, a.stepSize);
+      project();
+    }
+    const { logits } = await forwardGrad(model, p, shape, space, t, false);
+    K = logits.length / B;
+    if (!a.keepBest) return { pixels: p, logits, loss: perSample(logits, B, K, t).loss, numClasses: K };
+    consider(logits);
+    const r = best!;
+    return { pixels: r.pixels, logits: r.logits, loss: r.loss, numClasses: K };
+  });
+}
+
+// ---------------------------------------------------------------- tensor API
+
+export interface AttackResult extends PixelAttackResult {
+  /** the adversarial input, normalised like the model's input (the caller owns it) */
+  x: rk.Tensor;
+}
+
+async function labelsOf(y: rk.Tensor): Promise<Int32Array | Float32Array> {
+  if (y.dtype === 'i32') return y.toInt32Array();
+  return (await y.toArray()) as Float32Array;
+}
+
+function defaultSpace(C: number): InputSpace {
+  return { mean: new Array(C).fill(0), std: new Array(C).fill(1) };
+}
+
+async function attackTensor(model: Module, x: rk.Tensor, y: rk.Tensor, spec: AttackSpec, space?: InputSpace): Promise<AttackResult> {
+  if (x.shape.length !== 4) throw new RangeError(`attack: x must be [N, C, H, W], got ${x.describe()}`);
+  const [, C, H, W] = x.shape;
+  const sp = space ?? defaultSpace(C);
+  checkSpace(sp, C);
+  const p0 = unnormalise((await x.toArray()) as Float32Array, sp, C, H * W, sp.lo ?? 0, sp.hi ?? 1);
+  const r = await attackPixels(model, p0, x.shape, await labelsOf(y), spec, sp);
+  return { ...r, x: rk.tensor(normalise(r.pixels, sp, C, H * W), x.shape) };
+}
+
+/**
+ * FGSM: x_adv = clamp(p + eps sign(d loss / d p), 0, 1), re-normalised; x is the model's
+ * (normalised) input [N, C, H, W], y class ids (i32 [N]) or multi-label 0/1 targets (f32 [N, C]);
+ * eps in pixel units; space: the input normalisation (default: the model eats pixels).
+ */
+export function fgsm(model: Module, x: rk.Tensor, y: rk.Tensor, opts: { eps: number | string; space?: InputSpace }): Promise<AttackResult> {
+  return attackTensor(model, x, y, { kind: 'fgsm', eps: opts.eps }, opts.space);
+}
+
+/** PGD (Madry et al.) in pixel space; see AttackSpec for the options and defaults. */
+export function pgd(model: Module, x: rk.Tensor, y: rk.Tensor, opts: Omit<AttackSpec, 'kind'> & { space?: InputSpace }): Promise<AttackResult> {
+  const { space, ...rest } = opts;
+  return attackTensor(model, x, y, { kind: 'pgd', ...rest }, space);
+}
+
+// ---------------------------------------------------------------- evaluation
+
+export interface MetricRow {
+  accuracy: number;
+  macroF1: number;
+  auc: number;
+  /** mean per-sample loss on the clean labels */
+  loss: number;
+}
+
+export interface AttackRow extends MetricRow {
+  name: string;
+  label: string;
+  attack: ResolvedAttack;
+  /** fraction of the clean-correct samples the attack made wrong */
+  flipped: number;
+  secs: number;
+}
+
+export interface RobustnessReport {
+  n: number;
+  split?: string;
+  /** the images attacked (indices into the split) when a limit picked a subset */
+  indices?: number[];
+  clean: MetricRow;
+  attacks: AttackRow[];
+  secs: number;
+}
+
+export interface RobustnessOptions {
+  attacks: AttackSpec[];
+  batchSize?: number;
+  /** attack at most this many images (a seeded random subset; 0 = the whole split) */
+  limit?: number;
+  seed?: number;
+  onProgress?: (done: number, total: number, what: string) => void;
+}
+
+type DatasetLike = Pick<Dataset, 'channels' | 'height' | 'width' | 'mean' | 'std' | 'task' | 'classes'>;
+
+function metricRow(logits: Float32Array, labels: Int32Array | Uint8Array, ds: DatasetLike, loss: number): MetricRow {
+  const C = ds.classes.length;
+  const n = logits.length / C;
+  const probs = ds.task === 'multilabel' ? sigmoid(logits) : softmax(logits, n, C);
+  const m = evaluate(probs, labels, C, ds.task, ds.classes);
+  return { accuracy: m.accuracy, macroF1: m.macroF1, auc: m.auc, loss };
+}
+
+/**
+ * Clean vs attacked accuracy, macro-F1 and AUC (kd/metrics.ts conventions) of a model on a
+ * split, with the split's (clean) labels. The model is left exactly as it was.
+ */
+export async function evaluateRobustness(model: Module, split: Pick<Split, 'images' | 'labels' | 'n'>, ds: DatasetLike, opts: RobustnessOptions): Promise<RobustnessReport> {
+  const t0 = performance.now();
+  const specs = opts.attacks.map(resolveAttack);
+  const { channels: Ch, height: H, width: W } = ds;
+  const per = Ch * H * W;
+  const C = ds.classes.length;
+  const multilabel = ds.task === 'multilabel';
+  let idx = Int32Array.from({ length: split.n }, (_, i) => i);
+  const limited = (opts.limit ?? 0) > 0 && opts.limit! < split.n;
+  if (limited) idx = permutation(split.n, new Rng('attack-subset', opts.seed ?? 0)).slice(0, opts.limit!).sort();
+  const n = idx.length;
+  if (n === 0) throw new Error('evaluateRobustness: the split is empty');
+  const bs = Math.max(1, opts.batchSize ?? 128);
+  const space: InputSpace = { mean: ds.mean, std: ds.std };
+  const cleanLogits = new Float32Array(n * C);
+  const advLogits = specs.map(() => new Float32Array(n * C));
+  const cleanLoss = new Float64Array(n);
+  const advLoss = specs.map(() => new Float64Array(n));
+  const secs = specs.map(() => 0);
+  const labels: Int32Array | Uint8Array = multilabel ? new Uint8Array(n * C) : new Int32Array(n);
+  const total = Math.ceil(n / bs) * (1 + specs.length);
+  let done = 0;
+  for (let s = 0; s < n; s += bs) {
+    const m = Math.min(bs, n - s);
+    const p0 = new Float32Array(m * per);
+    const lab = multilabel ? new Float32Array(m * C) : new Int32Array(m);
+    for (let k = 0; k < m; k++) {
+      const i = idx[s + k];
+      const src = split.images.subarray(i * per, (i + 1) * per);
+      for (let j = 0; j < per; j++) p0[k * per + j] = src[j] / 255;
+      if (multilabel) for (let c = 0; c < C; c++) (lab as Float32Array)[k * C + c] = (labels[(s + k) * C + c] = split.labels[i * C + c]);
+      else (lab as Int32Array)[k] = labels[s + k] = split.labels[i];
+    }
+    const shape = [m, Ch, H, W];
+    // clean pass: a zero-epsilon FGSM is exactly one forward at p0 (plus an unused backward); a plain forward is cheaper
+    const clean = await withFrozenModel(model, () => forwardGrad(model, p0, shape, space, multilabel ? { labels: null, multi: lab as Float32Array } : { labels: lab as Int32Array, multi: null }, false));
+    if (clean.logits.length !== m * C) throw new Error(`evaluateRobustness: the model gives ${clean.logits.length / m} outputs, the dataset has ${C} classes`);
+    cleanLogits.set(clean.logits, s * C);
+    cleanLoss.set(perSample(clean.logits, m, C, multilabel ? { labels: null, multi: lab as Float32Array } : { labels: lab as Int32Array, multi: null }).loss, s);
+    opts.onProgress?.(++done, total, 'clean');
+    for (const [a, spec] of specs.entries()) {
+      const ta = performance.now();
+      const r = await attackPixels(model, p0, shape, lab, { ...spec, seed: hashSeed(spec.seed, s) }, space);
+      secs[a] += (performance.now() - ta) / 1000;
+      advLogits[a].set(r.logits, s * C);
+      advLoss[a].set(r.loss, s);
+      opts.onProgress?.(++done, total, attackLabel(spec));
+    }
+  }
+  const mean = (v: Float64Array) => v.reduce((x, y) => x + y, 0) / Math.max(1, v.length);
+  const clean = metricRow(cleanLogits, labels, ds, mean(cleanLoss));
+  const cleanWrong = perSample(cleanLogits, n, C, multilabel ? { labels: null, multi: Float32Array.from(labels) } : { labels: labels as Int32Array, multi: null }).wrong;
+  const attacks = specs.map((spec, a): AttackRow => {
+    const w = perSample(advLogits[a], n, C, multilabel ? { labels: null, multi: Float32Array.from(labels) } : { labels: labels as Int32Array, multi: null }).wrong;
+    let ok = 0;
+    let flipped = 0;
+    for (let i = 0; i < n; i++)
+      if (!cleanWrong[i]) {
+        ok++;
+        flipped += w[i];
+      }
+    return { name: attackName(spec), label: attackLabel(spec), attack: spec, ...metricRow(advLogits[a], labels, ds, mean(advLoss[a])), flipped: ok ? flipped / ok : NaN, secs: secs[a] };
+  });
+  return { n, indices: limited ? Array.from(idx) : undefined, clean, attacks, secs: (performance.now() - t0) / 1000 };
+}
+
+// ---------------------------------------------------------------- formatting
+
+const pct = (v: number): string => (Number.isFinite(v) ? (100 * v).toFixed(1) : '-');
+const num = (v: number, d = 3): string => (Number.isFinite(v) ? v.toFixed(d) : '-');
+
+/** Plain-text table: clean and each attack, accuracy / macro-F1 / AUC / loss / flipped. */
+export function formatRobustness(r: RobustnessReport): string {
+  const head = ['attack', 'eps', 'acc %', 'macro-F1 %', 'AUC', 'loss', 'flipped %', 'secs'];
+  const rows = [
+    ['clean', '-', pct(r.clean.accuracy), pct(r.clean.macroF1), num(r.clean.auc), num(r.clean.loss), '-', '-'],
+    ...r.attacks.map((a) => [a.name + (a.attack.kind === 'pgd' ? ` (step ${formatEps(a.attack.stepSize)})` : ''), formatEps(a.attack.eps), pct(a.accuracy), pct(a.macroF1), num(a.auc), num(a.loss), pct(a.flipped), a.secs.toFixed(1)]),
+  ];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
+  const line = (c: string[]) => c.map((s, i) => (i === 0 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
+  return [line(head), w.map((k) => '-'.repeat(k)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/**
+ * Parses an attack argument as used by `kd/train.ts --attacks` and kd/attack.ts:
+ * "EPS[:key=value...]" with keys steps, step (step size), norm (linf|l2), start (0|1), n (image
+ * limit), best (0|1), seed; e.g. "2/255", "8/255:steps=20:norm=l2".
+ */
+export function parseAttackArg(kind: 'fgsm' | 'pgd', arg: string): { spec: AttackSpec; limit: number; teachers: boolean } {
+  const [epsStr, ...kv] = arg.split(':').filter((s) => s !== '');
+  const spec: AttackSpec = { kind, eps: parseEps(epsStr ?? '2/255') };
+  let limit = 0;
+  let teachers = false;
+  for (const item of kv) {
+    const [k, v = ''] = item.split('=');
+    if (k === 'steps') spec.steps = Number(v);
+    else if (k === 'step') spec.stepSize = parseEps(v);
+    else if (k === 'norm') spec.norm = v as Norm;
+    else if (k === 'start') spec.randomStart = v !== '0';
+    else if (k === 'best') spec.keepBest = v !== '0';
+    else if (k === 'seed') spec.seed = Number(v);
+    else if (k === 'n') limit = Number(v);
+    else if (k === 'teachers') teachers = v !== '0';
+    else if (k === 'l2' || k === 'linf') spec.norm = k;
+    else throw new RangeError(`attack ${kind}:${arg}: unknown key ${JSON.stringify(k)} (steps, step, norm, start, best, seed, n, teachers)`);
+  }
+  resolveAttack(spec); // validate now, not after training
+  if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`attack ${kind}:${arg}: n must be a non-negative integer`);
+  return { spec, limit, teachers };
+}
+
+// ---------------------------------------------------------------- kd/train.ts --attacks
+
+/**
+ * Registers the fgsm / pgd evaluators of `kd/train.ts --stage eval --attacks fgsm:2/255,pgd:2/255:steps=10`
+ * with train.ts's registerEvaluator; train.ts calls this when --attacks is given (this module
+ * does not import train.ts, so it stays light and free of import cycles).
+ */
+export function registerAttackEvaluators(register: (name: string, make: (arg: string) => Evaluator) => void): void {
+  for (const kind of ['fgsm', 'pgd'] as const) register(kind, (arg) => attackEvaluator(kind, arg));
+}
+
+/** One `--attacks KIND:ARG` evaluation: students (and with teachers=1 the teachers) on the test split. */
+export function attackEvaluator(kind: 'fgsm' | 'pgd', arg: string): Evaluator {
+  const { spec, limit, teachers } = parseAttackArg(kind, arg);
+  const r0 = resolveAttack(spec);
+  const label = attackLabel(spec);
+  return {
+    title: `Adversarial robustness: ${label}`,
+    async run(ctx: EvalContext): Promise<ExtraSection> {
+      const rows: ExtraSection['rows'] = [];
+      const json: Record<string, RobustnessReport> = {};
+      for (const m of ctx.models) {
+        if (m.role === 'teacher' && !teachers) continue;
+        const r = await evaluateRobustness(m.model, ctx.ds.test, ctx.ds, { attacks: [spec], batchSize: ctx.opts.evalBatchSize, limit, seed: ctx.opts.seed });
+        json[m.name] = r;
+        const a = r.attacks[0];
+        rows.push({ model: m.name, values: [pct(r.clean.accuracy), pct(a.accuracy), pct(r.clean.macroF1), pct(a.macroF1), r.clean.auc, a.auc, String(r.n)] });
+        ctx.progress.log(`${m.name}: ${label}: acc ${pct(r.clean.accuracy)}% -> ${pct(a.accuracy)}%, AUC ${num(r.clean.auc)} -> ${num(a.auc)} (${r.n} images, ${r.secs.toFixed(1)} s)`);
+      }
+      const how = r0.kind === 'pgd'
+        ? `PGD-${r0.norm === 'l2' ? 'L2' : 'Linf'}, ${r0.steps} steps of ${formatEps(r0.stepSize)}, ${r0.randomStart ? 'random start' : 'no random start'}, ${r0.keepBest ? 'strongest iterate kept per image' : 'last iterate'}`
+        : 'FGSM (one signed-gradient step)';
+      return {
+        title: `Adversarial robustness: ${label}`,
+        columns: ['clean acc %', `${label} acc %`, 'clean F1 %', `${label} F1 %`, 'clean AUC', `${label} AUC`, 'images'],
+        rows,
+        notes: [`${how}; epsilon ${formatEps(r0.eps)} in pixel units ([0, 1] scale), images clamped to [0, 1] every step, model in eval mode; metrics on the clean test labels. ${teachers ? 'All models.' : 'Students only (add :teachers=1 for the teachers).'}`],
+        json,
+      };
+    },
+  };
+}
+

@@ -1,0 +1,356 @@
+// Command-line options of kd/train.ts: one declarative table (name, type, default, help) from
+// which the parser, the presets, --help and config.json are all derived, so an option cannot
+// exist without being documented. Choices that interpret the RoS-KD paper are marked [paper].
+
+export type Method = 'ce' | 'kd' | 'avgkd' | 'roskd';
+export const METHODS: readonly Method[] = ['ce', 'kd', 'avgkd', 'roskd'];
+export type Stage = 'teachers' | 'student' | 'eval' | 'all';
+
+export interface Options {
+  preset: string;
+  // data
+  data: string;
+  size: number;
+  channels: number;
+  syntheticN: number;
+  trainLimit: number;
+  noiseType: 'symmetric' | 'asymmetric' | 'pairflip';
+  noiseRate: number;
+  augment: string[];
+  cropPad: number;
+  onBadImage: 'skip' | 'fail';
+  // teachers
+  teachers: number;
+  teacherArchs: string[];
+  teacherWidth: number;
+  teacherEpochs: number;
+  teacherLr: number;
+  subsetFraction: number;
+  // student
+  student: string;
+  studentWidth: number;
+  studentEpochs: number;
+  studentLr: number;
+  method: Method;
+  methods: Method[];
+  temperature: number;
+  alpha: number;
+  teacherLogits: 'cache' | 'online' | 'auto';
+  teachersPerBatch: number;
+  teacherWeighting: 'uniform' | 'val';
+  ema: number;
+  smoothing: number;
+  // optimisation (both)
+  smallInput: 'auto' | 'on' | 'off';
+  batchSize: number;
+  evalBatchSize: number;
+  optimizer: 'sgd' | 'adamw';
+  momentum: number;
+  weightDecay: number;
+  warmupEpochs: number;
+  schedule: 'cosine' | 'constant';
+  selectBy: 'auc' | 'acc' | 'f1' | 'loss';
+  // run control
+  stage: Stage;
+  teacherIndex: number;
+  resume: boolean;
+  out: string;
+  seed: number;
+  attacks: string[];
+  progress: 'auto' | 'tty' | 'plain' | 'none';
+  help: boolean;
+}
+
+type Kind = 'string' | 'number' | 'int' | 'bool' | 'list';
+interface Spec {
+  key: keyof Options;
+  flag: string;
+  kind: Kind;
+  def: unknown;
+  help: string;
+  group: string;
+  choices?: readonly string[];
+  /** [paper] marks our reading of the RoS-KD paper */
+  paper?: boolean;
+  /** integer/number bounds checked at parse time */
+  min?: number;
+  max?: number;
+}
+
+const S = (s: Spec): Spec => s;
+
+export const SPECS: Spec[] = [
+  S({ key: 'preset', flag: 'preset', kind: 'string', def: 'demo', group: 'general', choices: ['demo', 'medmnist', 'paper'], help: 'bundle of defaults (explicit options override it); see PRESETS below' }),
+  // ---- data
+  S({ key: 'data', flag: 'data', kind: 'string', def: 'synthetic', group: 'data', help: 'synthetic | <medmnist name, e.g. pneumoniamnist> | path/to/file.npz | chestxray14:<dir or csv> | isic2019:<ground-truth csv> | ham10000:<metadata csv> | folder:<dir of class folders>' }),
+  S({ key: 'size', flag: 'size', kind: 'int', def: 28, min: 8, max: 512, group: 'data', help: 'image side in pixels (images are resized to size x size)' }),
+  S({ key: 'channels', flag: 'channels', kind: 'int', def: 0, min: 0, max: 3, group: 'data', help: 'input channels for folder/CSV sets (1 gray, 3 RGB; 0 = the loader default)' }),
+  S({ key: 'syntheticN', flag: 'synthetic-n', kind: 'int', def: 1200, min: 8, group: 'data', help: 'synthetic set: number of training images (val and test get 1/4 each)' }),
+  S({ key: 'trainLimit', flag: 'train-limit', kind: 'int', def: 0, min: 0, group: 'data', help: 'use only the first N training images (0 = all; quick experiments)' }),
+  S({ key: 'noiseType', flag: 'noise-type', kind: 'string', def: 'symmetric', group: 'data', choices: ['symmetric', 'asymmetric', 'pairflip'], help: 'label-noise model applied to the training labels (multi-label: independent per-label flips)' }),
+  S({ key: 'noiseRate', flag: 'noise-rate', kind: 'number', def: 0, min: 0, max: 1, group: 'data', help: 'fraction of training labels corrupted (0 = clean); the realised transition matrix goes to noise.json; val and test keep clean labels' }),
+  S({ key: 'augment', flag: 'augment', kind: 'list', def: [], group: 'data', choices: ['none', 'crop', 'flip', 'affine'], help: 'training augmentation, comma list (crop = random crop after padding, flip = horizontal flip, affine = rotation up to 5 degrees and scale up to 5%); off by default (flips are wrong for X-rays)' }),
+  S({ key: 'cropPad', flag: 'crop-pad', kind: 'int', def: 2, min: 0, group: 'data', help: 'padding for --augment crop, pixels' }),
+  S({ key: 'onBadImage', flag: 'on-bad-image', kind: 'string', def: 'fail', group: 'data', choices: ['skip', 'fail'], help: 'unreadable image in a folder/CSV set: fail naming it, or skip it and list it in the report' }),
+  // ---- teachers
+  S({ key: 'teachers', flag: 'teachers', kind: 'int', def: 3, min: 1, max: 64, group: 'teachers', paper: true, help: 'number of teachers K' }),
+  S({ key: 'teacherArchs', flag: 'teacher-archs', kind: 'list', def: ['resnet50', 'densenet121', 'mobilenet_v2'], group: 'teachers', paper: true, help: 'teacher architectures, cycled over the K teachers' }),
+  S({ key: 'teacherWidth', flag: 'teacher-width', kind: 'number', def: 0.0625, min: 0.01, max: 4, group: 'teachers', help: 'teacher width multiplier (1 = torchvision size)' }),
+  S({ key: 'teacherEpochs', flag: 'teacher-epochs', kind: 'int', def: 3, min: 1, group: 'teachers', help: 'epochs per teacher' }),
+  S({ key: 'teacherLr', flag: 'teacher-lr', kind: 'number', def: 0.05, min: 0, group: 'teachers', help: 'teacher peak learning rate' }),
+  S({ key: 'subsetFraction', flag: 'subset-fraction', kind: 'number', def: 0.7, min: 0, max: 1, group: 'teachers', paper: true, help: 'each teacher trains on its own random subset of this fraction of the (noisy) train set, drawn independently per teacher, so subsets overlap; indices saved to subsets.json' }),
+  // ---- student
+  S({ key: 'student', flag: 'student', kind: 'string', def: 'resnet18', group: 'student', paper: true, help: 'student architecture' }),
+  S({ key: 'studentWidth', flag: 'student-width', kind: 'number', def: 0.0625, min: 0.01, max: 4, group: 'student', help: 'student width multiplier' }),
+  S({ key: 'studentEpochs', flag: 'student-epochs', kind: 'int', def: 3, min: 1, group: 'student', help: 'epochs per student (same budget for every method)' }),
+  S({ key: 'studentLr', flag: 'student-lr', kind: 'number', def: 0.05, min: 0, group: 'student', help: 'student peak learning rate' }),
+  S({ key: 'method', flag: 'method', kind: 'string', def: 'roskd', group: 'student', choices: METHODS, help: 'student training: ce = cross-entropy on noisy labels; kd = distil the single best teacher (by validation); avgkd = all teachers\' softened probabilities averaged every batch; roskd = one teacher drawn at random per batch' }),
+  S({ key: 'methods', flag: 'methods', kind: 'list', def: [], group: 'student', choices: METHODS, help: 'several students in one run sharing the teachers, e.g. ce,kd,avgkd,roskd (overrides --method)' }),
+  S({ key: 'temperature', flag: 'temperature', kind: 'number', def: 4, min: 0.05, max: 100, group: 'student', paper: true, help: 'distillation temperature T' }),
+  S({ key: 'alpha', flag: 'alpha', kind: 'number', def: 0.7, min: 0, max: 1, group: 'student', paper: true, help: 'weight of the soft (KD) term: L = (1-alpha) CE(noisy label) + alpha T^2 KL(teacher_T || student_T)' }),
+  S({ key: 'teacherLogits', flag: 'teacher-logits', kind: 'string', def: 'auto', group: 'student', choices: ['cache', 'online', 'auto'], help: 'cache = every teacher\'s logits on the (unaugmented) train set computed once per epoch; online = teacher forward per batch on the augmented batch (eval mode, no grad); auto = cache unless augmentation is on' }),
+  S({ key: 'teachersPerBatch', flag: 'teachers-per-batch', kind: 'int', def: 1, min: 1, group: 'student', paper: true, help: 'roskd: average the softened outputs of k teachers drawn without replacement per batch (1 = the paper\'s single random teacher)' }),
+  S({ key: 'teacherWeighting', flag: 'teacher-weighting', kind: 'string', def: 'uniform', group: 'student', choices: ['uniform', 'val'], paper: true, help: 'roskd draw probabilities: uniform, or proportional to each teacher\'s validation score (--select-by)' }),
+  S({ key: 'ema', flag: 'ema', kind: 'number', def: 0, min: 0, max: 0.99999, group: 'student', help: 'EMA decay of the student\'s weights used for evaluation and the saved model (0 = off)' }),
+  S({ key: 'smoothing', flag: 'smoothing', kind: 'number', def: 0, min: 0, max: 0.999, group: 'student', help: 'temporal smoothing of each sample\'s soft target across epochs: q_e = beta q_(e-1) + (1-beta) p_teacher (0 = off; needs --teacher-logits cache)' }),
+  // ---- optimisation
+  S({ key: 'smallInput', flag: 'small-input', kind: 'string', def: 'auto', group: 'optimisation', choices: ['auto', 'on', 'off'], help: 'small-input stem (3x3 stride-1 first conv, no max-pool); auto = on for size <= 64' }),
+  S({ key: 'batchSize', flag: 'batch-size', kind: 'int', def: 64, min: 1, group: 'optimisation', help: 'training mini-batch size' }),
+  S({ key: 'evalBatchSize', flag: 'eval-batch-size', kind: 'int', def: 256, min: 1, group: 'optimisation', help: 'evaluation batch size' }),
+  S({ key: 'optimizer', flag: 'optimizer', kind: 'string', def: 'sgd', group: 'optimisation', choices: ['sgd', 'adamw'], help: 'optimizer (sgd = SGD with Nesterov momentum)' }),
+  S({ key: 'momentum', flag: 'momentum', kind: 'number', def: 0.9, min: 0, max: 1, group: 'optimisation', help: 'SGD momentum' }),
+  S({ key: 'weightDecay', flag: 'weight-decay', kind: 'number', def: 5e-4, min: 0, group: 'optimisation', help: 'weight decay' }),
+  S({ key: 'warmupEpochs', flag: 'warmup-epochs', kind: 'number', def: 0, min: 0, group: 'optimisation', help: 'linear warm-up length in epochs' }),
+  S({ key: 'schedule', flag: 'schedule', kind: 'string', def: 'cosine', group: 'optimisation', choices: ['cosine', 'constant'], help: 'learning-rate schedule after warm-up' }),
+  S({ key: 'selectBy', flag: 'select-by', kind: 'string', def: 'auc', group: 'optimisation', choices: ['auc', 'acc', 'f1', 'loss'], help: 'validation metric that picks the best epoch (its weights are kept) and ranks teachers for kd / --teacher-weighting val' }),
+  // ---- run control
+  S({ key: 'stage', flag: 'stage', kind: 'string', def: 'all', group: 'run', choices: ['teachers', 'student', 'eval', 'all'], help: 'what to run; completed stages (and teachers) are skipped when found in --out' }),
+  S({ key: 'teacherIndex', flag: 'teacher-index', kind: 'int', def: -1, min: -1, group: 'run', help: 'with --stage teachers: train only teacher i (0-based) so K jobs can share one run directory' }),
+  S({ key: 'resume', flag: 'resume', kind: 'bool', def: false, group: 'run', help: 'continue an interrupted run in --out from its last checkpoint' }),
+  S({ key: 'out', flag: 'out', kind: 'string', def: '', group: 'run', help: 'run directory (default runs/<preset>-<timestamp>)' }),
+  S({ key: 'seed', flag: 'seed', kind: 'int', def: 0, group: 'run', help: 'seed of everything random (splits, noise, subsets, init, shuffling, teacher draws)' }),
+  S({ key: 'attacks', flag: 'attacks', kind: 'list', def: [], group: 'run', help: 'evaluations to add in --stage eval (names registered by kd/attacks.ts, e.g. fgsm:2/255,pgd:2/255)' }),
+  S({ key: 'progress', flag: 'progress', kind: 'string', def: 'auto', group: 'run', choices: ['auto', 'tty', 'plain', 'none'], help: 'progress output: live line on a TTY, plain lines otherwise' }),
+  S({ key: 'help', flag: 'help', kind: 'bool', def: false, group: 'run', help: 'print this help' }),
+];
+
+/** Presets: defaults sized for a purpose. Explicit options always win. */
+export const PRESETS: Record<string, { about: string; values: Partial<Options> }> = {
+  demo: {
+    about: 'synthetic phantoms, 28 px, 20% symmetric noise, tiny models (width 1/16), ce/kd/avgkd/roskd students; about 10 minutes on a 2-core CPU adapter',
+    values: { data: 'synthetic', size: 28, syntheticN: 1200, noiseRate: 0.2, teacherWidth: 0.0625, studentWidth: 0.0625, teacherEpochs: 3, studentEpochs: 3, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
+  },
+  medmnist: {
+    about: 'PneumoniaMNIST at 28 px, width 1/8 models, 40% symmetric noise, all four methods',
+    values: { data: 'pneumoniamnist', size: 28, noiseRate: 0.4, teacherWidth: 0.125, studentWidth: 0.125, teacherEpochs: 4, studentEpochs: 4, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
+  },
+  paper: {
+    about: 'paper scale (needs a real GPU): full-width torchvision models, 64 px, crop augmentation, 40% noise, 30 epochs',
+    values: { size: 64, teacherWidth: 1, studentWidth: 1, teacherEpochs: 30, studentEpochs: 30, teacherLr: 0.1, studentLr: 0.1, warmupEpochs: 1, batchSize: 128, augment: ['crop'], noiseRate: 0.4, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
+  },
+};
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function defaults(): Options {
+  const o: Record<string, unknown> = {};
+  for (const s of SPECS) o[s.key] = Array.isArray(s.def) ? [...s.def] : s.def;
+  return o as unknown as Options;
+}
+
+function convert(spec: Spec, raw: string): unknown {
+  const name = `--${spec.flag}`;
+  switch (spec.kind) {
+    case 'bool': {
+      if (['1', 'true', 'yes', 'on', ''].includes(raw)) return true;
+      if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+      throw new UsageError(`${name}: expected true/false, got ${JSON.stringify(raw)}`);
+    }
+    case 'number':
+    case 'int': {
+      const v = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(v)) throw new UsageError(`${name}: expected a number, got ${JSON.stringify(raw)}`);
+      if (spec.kind === 'int' && !Number.isInteger(v)) throw new UsageError(`${name}: expected an integer, got ${raw}`);
+      if (spec.min !== undefined && v < spec.min) throw new UsageError(`${name}: ${v} is below the minimum ${spec.min}`);
+      if (spec.max !== undefined && v > spec.max) throw new UsageError(`${name}: ${v} is above the maximum ${spec.max}`);
+      return v;
+    }
+    case 'list': {
+      const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+      if (spec.choices) for (const it of items) if (!spec.choices.includes(it)) throw new UsageError(`${name}: unknown value ${JSON.stringify(it)} (choose from ${spec.choices.join(', ')})`);
+      return items.filter((it) => it !== 'none');
+    }
+    default:
+      if (spec.choices && !spec.choices.includes(raw)) throw new UsageError(`${name}: unknown value ${JSON.stringify(raw)} (choose from ${spec.choices.join(', ')})`);
+      return raw;
+  }
+}
+
+export interface Parsed {
+  opts: Options;
+  /** keys given explicitly on the command line (or by the caller) */
+  explicit: Set<keyof Options>;
+}
+
+/**
+ * Parses argv (`--flag value`, `--flag=value`, bare `--flag` for booleans, `--no-flag`).
+ * The preset is applied first, then the explicit options.
+ */
+export function parseArgs(argv: readonly string[]): Parsed {
+  const byFlag = new Map(SPECS.map((s) => [s.flag, s]));
+  const given = new Map<keyof Options, unknown>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-h') {
+      given.set('help', true);
+      continue;
+    }
+    if (!a.startsWith('--')) throw new UsageError(`unexpected argument ${JSON.stringify(a)} (options start with --; see --help)`);
+    let flag = a.slice(2);
+    let value: string | undefined;
+    const eq = flag.indexOf('=');
+    if (eq >= 0) {
+      value = flag.slice(eq + 1);
+      flag = flag.slice(0, eq);
+    }
+    let spec = byFlag.get(flag);
+    if (!spec && flag.startsWith('no-') && byFlag.get(flag.slice(3))?.kind === 'bool') {
+      spec = byFlag.get(flag.slice(3))!;
+      given.set(spec.key, false);
+      continue;
+    }
+    if (!spec) {
+      const near = SPECS.map((s) => s.flag).filter((f) => f.includes(flag) || flag.includes(f));
+      throw new UsageError(`unknown option --${flag}${near.length ? ` (did you mean ${near.map((f) => '--' + f).join(', ')}?)` : ''}; see --help`);
+    }
+    if (value === undefined) {
+      if (spec.kind === 'bool' && (i + 1 >= argv.length || !/^(true|false|yes|no|on|off|0|1)$/.test(argv[i + 1]))) value = '';
+      else {
+        if (i + 1 >= argv.length) throw new UsageError(`--${flag} needs a value`);
+        value = argv[++i];
+      }
+    }
+    given.set(spec.key, convert(spec, value));
+  }
+  return resolveOptions(Object.fromEntries(given) as Partial<Options>);
+}
+
+/** Builds full options from a partial set (programmatic use, tests): defaults < preset < given. */
+export function resolveOptions(given: Partial<Options>): Parsed {
+  const opts = defaults();
+  const preset = given.preset ?? opts.preset;
+  const p = PRESETS[preset];
+  if (!p) throw new UsageError(`--preset: unknown preset ${JSON.stringify(preset)} (choose from ${Object.keys(PRESETS).join(', ')})`);
+  Object.assign(opts, p.values, given);
+  opts.preset = preset;
+  const explicit = new Set(Object.keys(given) as (keyof Options)[]);
+  // --method alone means one student, even if the preset lists several.
+  if (explicit.has('method') && !explicit.has('methods')) opts.methods = [opts.method];
+  if (opts.methods.length === 0) opts.methods = [opts.method];
+  validate(opts);
+  return { opts, explicit };
+}
+
+function validate(o: Options): void {
+  for (const s of SPECS) {
+    const v = o[s.key];
+    if ((s.kind === 'int' || s.kind === 'number') && typeof v === 'number') convert(s, String(v));
+    if (s.kind === 'string' && s.choices && !s.choices.includes(v as string)) convert(s, String(v));
+  }
+  if (o.teacherArchs.length === 0) throw new UsageError('--teacher-archs: give at least one architecture');
+  if (!(o.subsetFraction > 0)) throw new UsageError(`--subset-fraction: ${o.subsetFraction} leaves every teacher an empty subset (use a value in (0, 1])`);
+  if (o.teacherIndex >= o.teachers) throw new UsageError(`--teacher-index ${o.teacherIndex} is out of range: there are ${o.teachers} teachers (0..${o.teachers - 1})`);
+  if (o.teacherIndex >= 0 && o.stage !== 'teachers') throw new UsageError(`--teacher-index trains one teacher: use it with --stage teachers (got --stage ${o.stage})`);
+  if (o.teachersPerBatch > o.teachers) throw new UsageError(`--teachers-per-batch ${o.teachersPerBatch} exceeds --teachers ${o.teachers}`);
+  if (new Set(o.methods).size !== o.methods.length) throw new UsageError(`--methods lists a method twice: ${o.methods.join(',')}`);
+  if (o.smoothing > 0 && o.teacherLogits === 'online') throw new UsageError('--smoothing needs per-sample soft targets across epochs: use --teacher-logits cache (or auto without augmentation)');
+}
+
+/** Whether teacher logits are cached per epoch (resolves 'auto'). */
+export function cacheTeacherLogits(o: Options): boolean {
+  if (o.teacherLogits === 'auto') return o.augment.length === 0 || o.smoothing > 0;
+  return o.teacherLogits === 'cache';
+}
+
+/** Whether the small-input stem is used at this image size. */
+export function useSmallInput(o: Options): boolean {
+  return o.smallInput === 'on' || (o.smallInput === 'auto' && o.size <= 64);
+}
+
+function fmtDefault(s: Spec): string {
+  const d = s.def;
+  if (s.kind === 'bool') return d ? 'on' : 'off';
+  if (Array.isArray(d)) return d.length ? d.join(',') : 'none';
+  if (d === '') return '(see text)';
+  return String(d);
+}
+
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) out.push(line);
+  return out;
+}
+
+/** The --help text: every option, its default and choices, and the presets. */
+export function helpText(): string {
+  const lines: string[] = [];
+  lines.push('RoS-KD: robust stochastic knowledge distillation for noisily labelled medical images');
+  lines.push('');
+  lines.push('usage: npx tsx kd/train.ts [options]          (no options: the demo on synthetic chest phantoms)');
+  lines.push('       npx tsx kd/predict.ts --model RUN/student-roskd.safetensors IMAGES...');
+  lines.push('');
+  lines.push('K teachers are trained on overlapping random subsets of the noisy training set; a small student');
+  lines.push('is distilled from them, each mini-batch drawing one teacher at random; baselines (ce, kd, avgkd)');
+  lines.push('get the same budget. Options marked [paper] are our reading of Jaiswal et al., "RoS-KD: A Robust');
+  lines.push('Stochastic Knowledge Distillation Approach for Noisy Medical Imaging" (ICDM 2022).');
+  let group = '';
+  for (const s of SPECS) {
+    if (s.group !== group) {
+      group = s.group;
+      lines.push('', `${group}:`);
+    }
+    const arg = s.kind === 'bool' ? '' : s.choices && s.kind !== 'list' ? ` ${s.choices.join('|')}` : s.kind === 'list' ? ' A,B,..' : s.kind === 'string' ? ' STR' : ' N';
+    const head = `  --${s.flag}${arg}`;
+    const text = wrap(`${s.paper ? '[paper] ' : ''}${s.help} (default: ${fmtDefault(s)})`, 100 - 34);
+    const first = head.length < 34 ? head.padEnd(34) + text[0] : head + '\n' + ' '.repeat(34) + text[0];
+    lines.push(first, ...text.slice(1).map((t) => ' '.repeat(34) + t));
+  }
+  lines.push('', 'presets (--preset NAME; explicit options override):');
+  for (const [name, p] of Object.entries(PRESETS)) {
+    lines.push(`  ${name.padEnd(10)}${p.about}`);
+    lines.push(`  ${''.padEnd(10)}${Object.entries(p.values).map(([k, v]) => `${SPECS.find((s) => s.key === k)?.flag}=${Array.isArray(v) ? v.join(',') : v}`).join(' ')}`);
+  }
+  lines.push(
+    '',
+    'run directory: config.json, subsets.json, noise.json, teacher-<i>.safetensors, student-<method>.safetensors,',
+    '  metrics.jsonl (one line per model per epoch), report.json, report.md, *.png plots, checkpoints/ (resume state).',
+    '',
+    'examples:',
+    '  npx tsx kd/train.ts                                              # demo, ~10 min on a 2-core CPU',
+    '  npx tsx kd/train.ts --data pneumoniamnist --noise-rate 0.4 --out runs/pneu40',
+    '  npx tsx kd/train.ts --out runs/x --stage teachers --teacher-index 2   # one teacher per job',
+    '  npx tsx kd/train.ts --out runs/x --stage student --resume',
+  );
+  return lines.join('\n');
+}
+
+/** The options as stored in config.json (plain JSON). */
+export function optionsJson(o: Options): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const s of SPECS) if (s.key !== 'help') out[s.flag] = o[s.key];
+  return out;
+}
+
+/** Options that must match between a run directory's config.json and a --resume/--stage call. */
+export const RUN_IDENTITY: (keyof Options)[] = [
+  'data', 'size', 'channels', 'syntheticN', 'trainLimit', 'noiseType', 'noiseRate', 'seed', 'teachers', 'teacherArchs', 'teacherWidth', 'subsetFraction', 'smallInput',
+];

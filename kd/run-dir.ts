@@ -1,0 +1,131 @@
+// The run directory: every artefact of a RoS-KD run lives here, written atomically (temp file +
+// rename), so an interrupted or crashed run never leaves a half-written file behind, and
+// several processes (one per teacher, --teacher-index) can share it.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from './data/util.ts';
+
+export interface MetricsLine {
+  model: string;
+  epoch: number;
+  /** mean training loss of the epoch */
+  loss: number;
+  lr: number;
+  val: Record<string, number>;
+  secs: number;
+  images: number;
+  [k: string]: unknown;
+}
+
+export class RunDir {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = resolve(root);
+    mkdirSync(this.root, { recursive: true });
+    mkdirSync(this.checkpointDir, { recursive: true });
+  }
+
+  path(name: string): string {
+    return join(this.root, name);
+  }
+  get checkpointDir(): string {
+    return join(this.root, 'checkpoints');
+  }
+  teacherFile(i: number): string {
+    return this.path(`teacher-${i}.safetensors`);
+  }
+  studentFile(method: string): string {
+    return this.path(`student-${method}.safetensors`);
+  }
+  /** the resume checkpoint of one model (model + optimizer + EMA + loop state) */
+  checkpointFile(model: string): string {
+    return join(this.checkpointDir, `${model}.ckpt.safetensors`);
+  }
+  /** the record a finished model leaves (its val history, best epoch, wall time) */
+  doneFile(model: string): string {
+    return join(this.checkpointDir, `${model}.done.json`);
+  }
+
+  exists(name: string): boolean {
+    return existsSync(this.path(name));
+  }
+
+  writeJson(name: string, value: unknown): void {
+    writeFileAtomic(this.path(name), JSON.stringify(value, null, 2) + '\n');
+  }
+  writeText(name: string, text: string | Uint8Array): void {
+    writeFileAtomic(this.path(name), text);
+  }
+  readJson<T>(name: string): T | null {
+    const p = name.startsWith('/') ? name : this.path(name);
+    if (!existsSync(p)) return null;
+    try {
+      return JSON.parse(readFileSync(p, 'utf8')) as T;
+    } catch (e) {
+      throw new Error(`${p}: not valid JSON (${(e as Error).message}); delete it to recompute`);
+    }
+  }
+
+  /** One line per model per epoch (O_APPEND: concurrent writers do not interleave short lines). */
+  appendMetrics(line: MetricsLine): void {
+    appendFileSync(this.path('metrics.jsonl'), JSON.stringify(line) + '\n');
+  }
+
+  /** All metrics lines; for a (model, epoch) seen twice (an epoch redone after a resume) the last wins. */
+  readMetrics(): MetricsLine[] {
+    const p = this.path('metrics.jsonl');
+    if (!existsSync(p)) return [];
+    const byKey = new Map<string, MetricsLine>();
+    for (const raw of readFileSync(p, 'utf8').split('\n')) {
+      if (!raw.trim()) continue;
+      try {
+        const m = JSON.parse(raw) as MetricsLine;
+        byKey.set(`${m.model}#${m.epoch}`, m);
+      } catch {
+        // a torn last line after a crash: ignore it
+      }
+    }
+    return [...byKey.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : a.epoch - b.epoch));
+  }
+
+  /** Drops metric lines of a model from `fromEpoch` on (a fresh, non-resumed retrain). */
+  resetMetrics(model: string, fromEpoch = 1): void {
+    const all = this.readMetrics();
+    const keep = all.filter((m) => m.model !== model || m.epoch < fromEpoch);
+    // rewrite only when needed: other processes may be appending to the same file
+    if (keep.length === all.length) return;
+    writeFileAtomic(this.path('metrics.jsonl'), keep.map((m) => JSON.stringify(m)).join('\n') + (keep.length ? '\n' : ''));
+  }
+
+  removeCheckpoint(model: string): void {
+    for (const f of [this.checkpointFile(model)]) if (existsSync(f)) unlinkSync(f);
+  }
+
+  /** Leftover temp files of the atomic writer (a crash between write and rename). */
+  cleanTemp(): void {
+    for (const dir of [this.root, this.checkpointDir])
+      for (const f of readdirSync(dir)) {
+        const m = /\.tmp-(\d+)-[a-z0-9]+$/.exec(f);
+        // another process sharing the directory may be writing it right now
+        if (!m || pidAlive(Number(m[1]))) continue;
+        try {
+          unlinkSync(join(dir, f));
+        } catch {}
+      }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Default run directory name: runs/<preset>-<YYYYMMDD-HHMMSS>. */
+export function defaultRunName(preset: string, now = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return join('runs', `${preset}-${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`);
+}

@@ -1,0 +1,52 @@
+// BatchNorm2d, first level of the per-channel reduction over N, H, W.
+// Invocation (c, k) sums the elements j = k, k + P, k + 2P, ... of channel c (j runs over
+// n * hw + q), so neighbouring invocations read neighbouring addresses. V is f32 or vec4f
+// (when H*W % 4 == 0; hw counts V-elements per plane). Two modes:
+//  MODE 0 (forward statistics): shifted sums  s1 = sum(x - K), s2 = sum((x - K)^2) with
+//         K = the channel's first element, which keeps sum-of-squares cancellation small.
+//  MODE 1 (backward): s1 = sum(g'), s2 = sum(g' * (x - mean)) with g' = g * act'(y).
+struct Params { N: u32, C: u32, hw: u32, P: u32, dn: u32, dq: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<{{V}}>;
+@group(0) @binding(2) var<storage, read> g: array<{{V}}>;
+@group(0) @binding(3) var<storage, read> y: array<{{V}}>;
+@group(0) @binding(4) var<storage, read> stats: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> part: array<vec2f>;
+
+fn dact(y: {{V}}) -> {{V}} { return {{DACT}}; }
+fn total(v: {{V}}) -> f32 { return {{TOTAL}}; }
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let id = gid.x + gid.y * nwg.x * 64u;
+  if (id >= p.C * p.P) { return; }
+  let c = id / p.P;
+  let k = id % p.P;
+  var n = k / p.hw;
+  var q = k % p.hw;
+  var s1 = {{V}}(0.0);
+  var s2 = {{V}}(0.0);
+  if ({{MODE}} == 0) {
+    let K = {{V}}(vec4f(x[c * p.hw]).x);
+    while (n < p.N) {
+      let v = x[(n * p.C + c) * p.hw + q] - K;
+      s1 += v;
+      s2 += v * v;
+      q += p.dq;
+      n += p.dn;
+      if (q >= p.hw) { q -= p.hw; n += 1u; }
+    }
+  } else {
+    let s = stats[2u * c]; // x - mean = (x - K) - d (batchnorm_finalize)
+    while (n < p.N) {
+      let i = (n * p.C + c) * p.hw + q;
+      let gg = g[i] * dact(y[i]);
+      s1 += gg;
+      s2 += gg * ((x[i] - s.x) - s.y);
+      q += p.dq;
+      n += p.dn;
+      if (q >= p.hw) { q -= p.hw; n += 1u; }
+    }
+  }
+  part[id] = vec2f(total(s1), total(s2));
+}

@@ -1,0 +1,241 @@
+// Label noise statistics, teacher subsets, batch iteration and augmentation.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { injectNoise, expectedTransition, asymmetricMap, formatTransition } from '../kd/data/noise.ts';
+import { subsets, batches, numBatches, epochOrder, type Batch } from '../kd/data/loader.ts';
+import { augmentInto, drawAugment, defaultAugment } from '../kd/data/augment.ts';
+import { Rng } from '../kd/data/rng.ts';
+import type { Split } from '../kd/data/dataset.ts';
+
+function throwsMatching(fn: () => unknown, re: RegExp): void {
+  try {
+    fn();
+  } catch (e) {
+    assert.match((e as Error).message, re);
+    return;
+  }
+  assert.unreachable(`expected an error matching ${re}`);
+}
+
+/** |observed - p| within k binomial standard deviations. */
+function near(observed: number, p: number, n: number, k = 4.5): boolean {
+  return Math.abs(observed - p) <= k * Math.sqrt((p * (1 - p)) / n) + 1e-12;
+}
+
+function balanced(n: number, C: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i % C);
+}
+
+// ---------------------------------------------------------------- noise
+
+test('noise: symmetric flips at the rate, uniformly to OTHER classes', () => {
+  const n = 40000;
+  const C = 4;
+  const y = balanced(n, C);
+  const r = injectNoise(y, C, { type: 'symmetric', rate: 0.3, seed: 1 });
+  assert.ok(near(r.realisedRate, 0.3, n), `realised ${r.realisedRate}`);
+  assert.is(r.flipped.reduce((a, b) => a + b, 0), Math.round(r.realisedRate * n));
+  for (let i = 0; i < n; i++) assert.is(r.flipped[i] === 1, r.labels[i] !== y[i]);
+  const nc = n / C;
+  for (let c = 0; c < C; c++) {
+    assert.is(r.counts[c].reduce((a, b) => a + b, 0), nc);
+    assert.ok(near(r.transition[c][c], 0.7, nc), `diag ${r.transition[c][c]}`);
+    for (let j = 0; j < C; j++) if (j !== c) assert.ok(near(r.transition[c][j], 0.1, nc), `T[${c}][${j}] = ${r.transition[c][j]}`);
+  }
+  // Deterministic per seed; the input is not modified.
+  assert.equal(Array.from(injectNoise(y, C, { type: 'symmetric', rate: 0.3, seed: 1 }).labels), Array.from(r.labels));
+  assert.not.equal(Array.from(injectNoise(y, C, { type: 'symmetric', rate: 0.3, seed: 2 }).labels), Array.from(r.labels));
+  assert.equal(Array.from(y.subarray(0, 8)), [0, 1, 2, 3, 0, 1, 2, 3]);
+  // Binary symmetric = plain flip; rate 0 and 1 are exact.
+  const b = injectNoise(balanced(1000, 2), 2, { type: 'symmetric', rate: 1, seed: 0 });
+  assert.equal(Array.from(b.labels.subarray(0, 4)), [1, 0, 1, 0]);
+  assert.is(injectNoise(y, C, { type: 'symmetric', rate: 0, seed: 0 }).realisedRate, 0);
+});
+
+test('noise: pairflip c -> c+1 mod C; asymmetric default (c>0 -> 0) and custom maps', () => {
+  const n = 30000;
+  const C = 3;
+  const y = balanced(n, C);
+  const p = injectNoise(y, C, { type: 'pairflip', rate: 0.2, seed: 3 });
+  for (let i = 0; i < n; i++) if (p.labels[i] !== y[i]) assert.is(p.labels[i], (y[i] + 1) % C);
+  assert.ok(near(p.realisedRate, 0.2, n));
+  for (let c = 0; c < C; c++) assert.ok(near(p.transition[c][(c + 1) % C], 0.2, n / C));
+
+  // Binary asymmetric: only positives flip (1 -> 0).
+  const yb = balanced(20000, 2);
+  const a = injectNoise(yb, 2, { type: 'asymmetric', rate: 0.4, seed: 4 });
+  assert.is(a.counts[0][1], 0);
+  assert.ok(near(a.transition[1][0], 0.4, 10000));
+  assert.ok(near(a.realisedRate, 0.2, 20000));
+  assert.equal(asymmetricMap(4), [0, 0, 0, 0]);
+  const am = injectNoise(balanced(40000, 4), 4, { type: 'asymmetric', rate: 0.25, seed: 5 });
+  assert.equal(am.counts[0].slice(1), [0, 0, 0]);
+  for (let c = 1; c < 4; c++) assert.ok(near(am.transition[c][0], 0.25, 10000));
+  const custom = injectNoise(balanced(40000, 4), 4, { type: 'asymmetric', rate: 0.5, seed: 6, map: [1, 0, 3, 2] });
+  assert.ok(near(custom.transition[2][3], 0.5, 10000) && custom.counts[2][0] === 0 && custom.counts[2][1] === 0);
+  // The expected matrices.
+  assert.equal(expectedTransition(3, { type: 'pairflip', rate: 0.2 }), [
+    [0.8, 0.2, 0],
+    [0, 0.8, 0.2],
+    [0.2, 0, 0.8],
+  ]);
+  assert.equal(expectedTransition(2, { type: 'asymmetric', rate: 0.3 }), [
+    [1, 0],
+    [0.3, 0.7],
+  ]);
+  assert.ok(Math.abs(expectedTransition(4, { type: 'symmetric', rate: 0.3 })[1][2] - 0.1) < 1e-12);
+  assert.match(formatTransition(p.transition, ['a', 'b', 'c']), /^\s+a\s+b\s+c\na\s+0\.[78]\d\d\s+0\.[12]\d\d\s+0\.000\n/);
+});
+
+test('noise: exact mode flips exactly round(rate * eligible); bad inputs', () => {
+  const y = balanced(1001, 3);
+  const e = injectNoise(y, 3, { type: 'symmetric', rate: 0.37, seed: 7, exact: true });
+  assert.is(e.flipped.reduce((a, b) => a + b, 0), Math.round(0.37 * 1001));
+  const yb = balanced(1000, 2);
+  const ea = injectNoise(yb, 2, { type: 'asymmetric', rate: 0.1, seed: 7, exact: true });
+  assert.is(ea.counts[1][0], 50);
+  throwsMatching(() => injectNoise(y, 3, { type: 'symmetric', rate: 1.5, seed: 0 }), /rate must be in \[0,1\]/);
+  throwsMatching(() => injectNoise(Int32Array.from([0, 5]), 3, { type: 'symmetric', rate: 0.1, seed: 0 }), /label 5 at 1 outside \[0, 3\)/);
+  throwsMatching(() => injectNoise(y, 3, { type: 'asymmetric', rate: 0.1, seed: 0, map: [0, 1] }), /map has 2 entries for 3 classes/);
+});
+
+test('noise: multilabel flips each bit independently; asymmetric only drops positives', () => {
+  const N = 5000;
+  const L = 14;
+  const rng = new Rng('ml', 1);
+  const y = Uint8Array.from({ length: N * L }, () => (rng.next() < 0.1 ? 1 : 0));
+  const r = injectNoise(y, L, { type: 'symmetric', rate: 0.05, seed: 8 });
+  assert.ok(near(r.realisedRate, 0.05, N * L), `realised ${r.realisedRate}`);
+  for (const v of r.perLabelRate) assert.ok(near(v, 0.05, N), `per-label ${v}`);
+  assert.ok(near(r.transition[0][1], 0.05, r.counts[0][0] + r.counts[0][1]));
+  assert.ok(near(r.transition[1][0], 0.05, r.counts[1][0] + r.counts[1][1]));
+  const a = injectNoise(y, L, { type: 'asymmetric', rate: 0.5, seed: 8 });
+  assert.is(a.counts[0][1], 0);
+  assert.ok(near(a.transition[1][0], 0.5, a.counts[1][0] + a.counts[1][1]));
+  throwsMatching(() => injectNoise(y, L, { type: 'pairflip', rate: 0.1, seed: 0 }), /pairflip is not defined for multilabel/);
+});
+
+// ---------------------------------------------------------------- subsets
+
+test('subsets: K independent sorted subsets of round(f*n), overlapping about f^2*n', () => {
+  const n = 5000;
+  const f = 0.7;
+  const s = subsets(n, 5, f, 11);
+  assert.is(s.length, 5);
+  for (const a of s) {
+    assert.is(a.length, Math.round(f * n));
+    for (let i = 1; i < a.length; i++) assert.ok(a[i] > a[i - 1], 'sorted and unique');
+    assert.ok(a[0] >= 0 && a[a.length - 1] < n);
+  }
+  for (let i = 0; i < 5; i++)
+    for (let j = i + 1; j < 5; j++) {
+      const set = new Set(s[i]);
+      const ov = Array.from(s[j]).filter((v) => set.has(v)).length;
+      // Hypergeometric mean m^2/n, sd about 0.5*sqrt(n) * f(1-f).
+      assert.ok(Math.abs(ov - (f * f * n)) < 100, `overlap ${ov}`);
+      assert.not.equal(Array.from(s[i]), Array.from(s[j]));
+    }
+  assert.equal(subsets(n, 5, f, 11).map((a) => Array.from(a)), s.map((a) => Array.from(a)));
+  assert.is(subsets(10, 2, 0.25, 0)[0].length, 3); // round(2.5) = 3
+  assert.equal(Array.from(subsets(4, 1, 1, 0)[0]), [0, 1, 2, 3]);
+  throwsMatching(() => subsets(10, 2, 0, 0), /fraction must be in \(0, 1\]/);
+});
+
+// ---------------------------------------------------------------- batches
+
+function toySplit(n: number, C = 1, H = 4, W = 4): Split {
+  const px = C * H * W;
+  const images = new Uint8Array(n * px);
+  for (let i = 0; i < n; i++) for (let p = 0; p < px; p++) images[i * px + p] = (i * 7 + p) % 256;
+  return { images, labels: Int32Array.from({ length: n }, (_, i) => i % 3), n };
+}
+
+test('batches: sizes incl. last partial, normalisation, every sample once, seeded shuffle per epoch', () => {
+  const sp = toySplit(10);
+  const opts = { mean: [0.5], std: [0.25], seed: 1, epoch: 0 };
+  const bs = [...batches(sp, 4, opts)];
+  assert.equal(bs.map((b) => b.size), [4, 4, 2]);
+  assert.is(numBatches(10, 4), 3);
+  assert.is(numBatches(10, 4, true), 2);
+  const seen = bs.flatMap((b) => Array.from(b.indices)).sort((a, b) => a - b);
+  assert.equal(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  for (const b of bs) {
+    assert.is(b.x.length, b.size * 16);
+    assert.ok(b.y instanceof Int32Array);
+    for (let k = 0; k < b.size; k++) {
+      const i = b.indices[k];
+      assert.is(b.y[k], i % 3);
+      for (let p = 0; p < 16; p++) assert.ok(Math.abs(b.x[k * 16 + p] - (sp.images[i * 16 + p] / 255 - 0.5) / 0.25) < 1e-5);
+    }
+  }
+  const order = (o: object) => [...batches(sp, 4, { ...opts, ...o })].flatMap((b) => Array.from(b.indices));
+  assert.equal(order({}), order({}));
+  assert.not.equal(order({ epoch: 1 }), order({}));
+  assert.not.equal(order({ seed: 2 }), order({}));
+  assert.equal(order({ shuffle: false }), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal([...batches(sp, 4, { ...opts, dropLast: true })].length, 2);
+  assert.equal(Array.from(epochOrder([5, 6, 7], false, 0, 0)), [5, 6, 7]);
+});
+
+test('batches: label override, index subset, multichannel mean/std, multilabel targets, errors', () => {
+  const sp = toySplit(6, 3, 2, 2);
+  const noisy = Int32Array.from([2, 2, 2, 2, 2, 2]);
+  const b = [...batches(sp, 8, { mean: [0.1, 0.2, 0.3], std: [1, 2, 4], labels: noisy, indices: [5, 1], shuffle: false })];
+  assert.is(b.length, 1);
+  assert.equal(Array.from(b[0].indices), [5, 1]);
+  assert.equal(Array.from(b[0].y), [2, 2]);
+  // Channel 2 of sample 5, pixel 0: (v/255 - 0.3)/4.
+  assert.ok(Math.abs(b[0].x[8] - (sp.images[5 * 12 + 8] / 255 - 0.3) / 4) < 1e-6);
+  const ml: Split = { images: new Uint8Array(3 * 4), labels: Uint8Array.from([1, 0, 0, 1, 1, 1]), n: 3 };
+  const mb = [...batches(ml, 2, { mean: [0], std: [1], shuffle: false })];
+  assert.ok(mb[0].y instanceof Float32Array);
+  assert.equal(Array.from(mb[0].y), [1, 0, 0, 1]);
+  assert.equal(Array.from(mb[1].y), [1, 1]);
+  throwsMatching(() => [...batches(sp, 2, { mean: [0.5], std: [0.5], labels: Int32Array.from([1]) })], /labels override must match/);
+  throwsMatching(() => [...batches(sp, 2, { mean: [0.5, 0.5, 0.5], std: [1, 1] })], /mean has 3 entries, std 2/);
+  throwsMatching(() => [...batches(sp, 0, { mean: [0.5], std: [1] })], /batchSize must be >= 1/);
+  throwsMatching(() => [...batches(sp, 2, { mean: [0, 0, 0], std: [1, 1, 1], indices: [7] })], /index 7 out of range/);
+});
+
+test('augment: deterministic per (seed, epoch, sample); crop/flip are exact shifts; affine keeps content', () => {
+  const sp = toySplit(8, 1, 8, 8);
+  const run = (epoch: number, seed = 0): Batch[] => [...batches(sp, 8, { mean: [0], std: [1], seed, epoch, shuffle: false, augment: { pad: 2, hflip: true, rotate: 10, scale: 0.1 } })];
+  const a = run(0);
+  assert.equal(Array.from(run(0)[0].x), Array.from(a[0].x));
+  assert.not.equal(Array.from(run(1)[0].x), Array.from(a[0].x));
+  // Per-sample streams: the same sample augments identically in any batch position.
+  const shuffled = [...batches(sp, 3, { mean: [0], std: [1], seed: 0, epoch: 0, augment: { pad: 2, hflip: true, rotate: 10, scale: 0.1 } })];
+  for (const b of shuffled)
+    for (let k = 0; k < b.size; k++) {
+      const i = b.indices[k];
+      assert.equal(Array.from(b.x.subarray(k * 64, (k + 1) * 64)), Array.from(a[0].x.subarray(i * 64, (i + 1) * 64)));
+    }
+  // Hand-checked integer shift + flip.
+  const src = Uint8Array.from({ length: 16 }, (_, i) => i + 1); // 4x4, values 1..16
+  const out = new Float32Array(16);
+  augmentInto(src, 1, 4, 4, { dx: 1, dy: -1, flip: false, angle: 0, scale: 1 }, [0], [1 / 255], out, 0);
+  assert.equal(Array.from(out), [0, 0, 0, 0, 2, 3, 4, 0, 6, 7, 8, 0, 10, 11, 12, 0]);
+  augmentInto(src, 1, 4, 4, { dx: 0, dy: 0, flip: true, angle: 0, scale: 1 }, [0], [1 / 255], out, 0);
+  assert.equal(Array.from(out.subarray(0, 4)), [4, 3, 2, 1]);
+  // Identity affine path (tiny angle) reproduces the image.
+  augmentInto(src, 1, 4, 4, { dx: 0, dy: 0, flip: false, angle: 1e-9, scale: 1 }, [0], [1 / 255], out, 0);
+  for (let i = 0; i < 16; i++) assert.ok(Math.abs(out[i] - src[i]) < 1e-3);
+  // A 90-degree rotation of a 3x3 moves corners onto corners.
+  const sq = Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const rot = new Float32Array(9);
+  augmentInto(sq, 1, 3, 3, { dx: 0, dy: 0, flip: false, angle: Math.PI / 2, scale: 1 }, [0], [1 / 255], rot, 0);
+  assert.is(Math.round(rot.reduce((x, v) => x + v, 0)), 1);
+  assert.is(Math.round(rot[0]), 0);
+  // Draws stay in range; flips off by default.
+  const d = defaultAugment(28);
+  assert.equal([d.pad, d.hflip], [2, false]);
+  const rng = new Rng('t');
+  for (let k = 0; k < 200; k++) {
+    const g = drawAugment(d, rng);
+    assert.ok(Math.abs(g.dx) <= 2 && Math.abs(g.dy) <= 2 && !g.flip && Math.abs(g.angle) <= (5 * Math.PI) / 180 && Math.abs(g.scale - 1) <= 0.05);
+  }
+  // augment: true uses the defaults.
+  assert.is([...batches(sp, 8, { mean: [0], std: [1], augment: true })][0].size, 8);
+});
+
+test.run();
