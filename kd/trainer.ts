@@ -510,6 +510,8 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   };
 
   const evalModel = ema ?? spec.model;
+  let stopping = false;
+  if (interruptRequested) throw new InterruptedError(`${name}: interrupted before it started${existsSync(ckptFile) ? ` (checkpoint ${ckptFile} kept)` : ''}; continue with --resume`);
   const totalSteps = spec.epochs * stepsPerEpoch;
   const timer = { t0: performance.now(), stepsAtStart: (st.epoch - 1) * stepsPerEpoch + st.step };
   try {
@@ -587,7 +589,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
             await saveCheckpoint();
             throw new InterruptedError(`${name}: interrupted at epoch ${epoch}, step ${st.step}/${stepsPerEpoch}; checkpoint saved to ${ckptFile} (continue with --resume)`);
           }
-          interruptRequested = true; // finish the epoch's bookkeeping, then stop below
+          stopping = true; // the epoch is complete: validate and checkpoint it, then stop below
         }
       }
       // ---- end of epoch: validate, keep the best, checkpoint
@@ -612,7 +614,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       Object.assign(st, next);
       await saveCheckpoint();
       st.epoch = epoch; // the for-loop increments it
-      if (interruptRequested && epoch < spec.epochs)
+      if (stopping && epoch < spec.epochs)
         throw new InterruptedError(`${name}: interrupted after epoch ${epoch}; checkpoint saved to ${ckptFile} (continue with --resume)`);
     }
   } finally {

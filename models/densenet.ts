@@ -102,15 +102,13 @@ export class DenseNet extends nn.Module {
     nn.init.zeros(this.classifier.bias!);
   }
 
+  /** Pooled penultimate features [N, numFeatures]: relu(features(x)), global average pool, flatten. */
+  forwardFeatures(x: Tensor): Tensor {
+    return chain(x, (t) => this.features.call(t), relu, (t) => adaptiveAvgPool2d(t, 1), (t) => flatten(t, 1));
+  }
+
   override forward(x: Tensor): Tensor {
-    return chain(
-      x,
-      (t) => this.features.call(t),
-      relu,
-      (t) => adaptiveAvgPool2d(t, 1),
-      (t) => flatten(t, 1),
-      (t) => this.classifier.call(t),
-    );
+    return chain(x, (t) => this.forwardFeatures(t), (t) => this.classifier.call(t));
   }
 }
 

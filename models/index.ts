@@ -11,7 +11,10 @@ export { DenseNet, DenseLayer, DenseBlock, Transition, densenet121 } from './den
 export { MobileNetV2, InvertedResidual, mobilenetV2, MOBILENET_V2_SETTINGS, type MobileNetV2Options } from './mobilenet.ts';
 export { makeDivisible, roundHalfEven, type ModelOptions } from './common.ts';
 
-/** Every model the registry builds: a Module mapping [N, inChannels, H, W] to logits [N, numClasses]. */
+/**
+ * Every model the registry builds: a Module mapping [N, inChannels, H, W] to logits [N, numClasses]
+ * (use `model.call(x)`), with `forwardFeatures(x)` -> pooled penultimate features [N, numFeatures].
+ */
 export type Model = ResNet | DenseNet | MobileNetV2;
 
 const BUILDERS: Record<string, (o: ModelOptions & MobileNetV2Options) => Model> = {

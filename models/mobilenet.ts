@@ -82,14 +82,18 @@ export class MobileNetV2 extends nn.Module {
     nn.init.zeros(fc.bias!);
   }
 
+  /** channels entering the classifier (= lastChannel) */
+  get numFeatures(): number {
+    return this.lastChannel;
+  }
+
+  /** Pooled penultimate features [N, numFeatures]: features, global average pool, flatten. */
+  forwardFeatures(x: Tensor): Tensor {
+    return chain(x, (t) => this.features.call(t), (t) => adaptiveAvgPool2d(t, 1), (t) => flatten(t, 1));
+  }
+
   override forward(x: Tensor): Tensor {
-    return chain(
-      x,
-      (t) => this.features.call(t),
-      (t) => adaptiveAvgPool2d(t, 1),
-      (t) => flatten(t, 1),
-      (t) => this.classifier.call(t),
-    );
+    return chain(x, (t) => this.forwardFeatures(t), (t) => this.classifier.call(t));
   }
 }
 

@@ -133,8 +133,8 @@ export class ResNet extends nn.Module {
     initConvBn(this, 'fan_out', rng);
   }
 
-  /** Pooled features [N, numFeatures] (everything before fc). */
-  features(x: Tensor): Tensor {
+  /** Pooled penultimate features [N, numFeatures] (everything before fc). */
+  forwardFeatures(x: Tensor): Tensor {
     return chain(
       x,
       (t) => this.conv1.call(t),
@@ -150,7 +150,7 @@ export class ResNet extends nn.Module {
   }
 
   override forward(x: Tensor): Tensor {
-    return chain(x, (t) => this.features(t), (t) => this.fc.call(t));
+    return chain(x, (t) => this.forwardFeatures(t), (t) => this.fc.call(t));
   }
 }
 

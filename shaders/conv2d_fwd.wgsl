@@ -1,93 +1,69 @@
-// Forward conv2d as an implicit GEMM (NCHW), no shared memory.
-// One invocation computes TM consecutive output pixels of one output row x TN4*4 output channels
-// of one group. The K loop runs kh (unrolled), ci (runtime), kw (unrolled): per (kh, ci) a window
-// of J input values of one row is loaded once and reused by every (pixel, kw) pair.
+// Forward conv2d as an implicit GEMM over a zero-padded input (see conv2d_pad.wgsl), no shared
+// memory. One invocation computes an R x TM tile of output pixels (R rows, TM consecutive
+// columns, TM a multiple of 4) for TN4*4 output channels of one group. Per input channel it loads
+// the tile's input window (NR rows of NV aligned vec4) once, then runs every tap, so each loaded
+// input value feeds up to KH*KW*TN4*4 FMAs and each weight vec4 feeds R*TM of them.
+// Lavapipe scalarises every non-constant-address load per lane (the costly part) and only
+// keeps constant-indexed private values in registers, so the per-channel body (BODY) and
+// the stores (STORE) are unrolled by conv.ts (fwdBody/fwdStore), not left to WGSL loops.
 // Weights come pre-laid-out as [G][KH][KW][CinG][CoutGp] (CoutGp: CoutG padded to TN4*4).
 struct P {
-  Cin: u32, H: u32, W: u32, Cout: u32,
-  Ho: u32, Wo: u32, CinG: u32, CoutG: u32,
-  CoutGp4: u32, tilesW: u32, nTiles: u32, coBlocks: u32,
-  sh: i32, dh: i32, pt: i32, pl: i32,
-  hasBias: u32,
+  Hp: u32, Wp4: u32, CinG: u32, CoutGp4: u32,   // padded input rows, padded row length / 4
+  Ho: u32, Wo: u32, tilesW: u32, tilesH: u32,
+  nTiles: u32, coBlocks: u32, CoutG: u32, Cout: u32,
+  xPlanes: u32, hasBias: u32,                    // channels per image of x
+  // output placement: pixel (oh, ow) goes to y[yr0 + oh * ysh][yc0 + ow * ysw] of a yH x yW plane
+  yH: u32, yW: u32, yr0: u32, yc0: u32, ysh: u32, ysw: u32,
 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
 @group(0) @binding(2) var<storage, read> w: array<vec4f>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 const TM = {{TM}}u;
+const R = {{R}}u;
 const TN4 = {{TN4}}u;
 const KH = {{KH}}u;
 const KW = {{KW}}u;
-const SW = {{SW}}u;
-const DW = {{DW}}u;
-const J = (TM - 1u) * SW + (KW - 1u) * DW + 1u;
+const SH = {{SH}}u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let t0 = wg.x * 64u + li;
-  let t = min(t0, p.nTiles - 1u); // out-of-range lanes recompute the last tile and skip the store
+  let t = min(t0, p.nTiles - 1u); // lanes past the end redo the last tile and skip the store
   let tw = t % p.tilesW;
-  let r = t / p.tilesW;
-  let oh = r % p.Ho;
-  let n = r / p.Ho;
+  let r1 = t / p.tilesW;
+  let th = r1 % p.tilesH;
+  let n = r1 / p.tilesH;
+  let oh0 = th * R;
   let ow0 = tw * TM;
   let g = wg.y / p.coBlocks;
   let cob = wg.y % p.coBlocks;
 
-  let iw0 = i32(ow0 * SW) - p.pl;
-  var colOk: array<bool, J>;
-  for (var j = 0u; j < J; j++) {
-    let iw = iw0 + i32(j);
-    colOk[j] = iw >= 0 && iw < i32(p.W);
-  }
+  let plane4 = p.Hp * p.Wp4;
+  let W4 = p.Wp4;
+  // vec4 index of the window's first element, input channel 0 of this group
+  var xo = ((n * p.xPlanes + g * p.CinG) * p.Hp + oh0 * SH) * p.Wp4 + (ow0 * {{SW}}u) / 4u;
+  var wi = g * KH * KW * p.CinG * p.CoutGp4 + cob * TN4;
+  let ts = p.CinG * p.CoutGp4; // weight stride between taps
 
-  var acc: array<vec4f, TM * TN4>;
-  let HW = p.H * p.W;
-  let xn = (n * p.Cin + g * p.CinG) * HW;
-  let kwStride = p.CinG * p.CoutGp4;
-  for (var kh = 0u; kh < KH; kh++) {
-    let ih = i32(oh) * p.sh - p.pt + i32(kh) * p.dh;
-    let rowOk = ih >= 0 && ih < i32(p.H);
-    var ok: array<bool, J>;
-    var off: array<u32, J>;
-    for (var j = 0u; j < J; j++) {
-      ok[j] = rowOk && colOk[j];
-      off[j] = select(0u, xn + u32(ih) * p.W + u32(iw0 + i32(j)), ok[j]);
-    }
-    var wi = (g * KH + kh) * KW * kwStride + cob * TN4;
-    for (var ci = 0u; ci < p.CinG; ci++) {
-      var xs: array<f32, J>;
-      for (var j = 0u; j < J; j++) {
-        xs[j] = select(0.0, x[off[j]], ok[j]);
-        off[j] += HW;
-      }
-      for (var kw = 0u; kw < KW; kw++) {
-        for (var q = 0u; q < TN4; q++) {
-          let wv = w[wi + kw * kwStride + q];
-          for (var m = 0u; m < TM; m++) {
-            acc[m * TN4 + q] = fma(vec4f(xs[m * SW + kw * DW]), wv, acc[m * TN4 + q]);
-          }
-        }
-      }
-      wi += p.CoutGp4;
-    }
+  var acc: array<vec4f, R * TM * TN4>;
+  for (var ci = 0u; ci < p.CinG; ci++) {
+    {{BODY}}
+    xo += plane4;
+    wi += p.CoutGp4;
   }
 
   if (t0 >= p.nTiles) { return; }
-  let coBase = cob * TN4 * 4u;
-  for (var q = 0u; q < TN4; q++) {
-    for (var c = 0u; c < 4u; c++) {
-      let co = coBase + q * 4u + c;
-      if (co < p.CoutG) {
-        let cg = g * p.CoutG + co;
-        let b = select(0.0, bias[min(cg, arrayLength(&bias) - 1u)], p.hasBias != 0u);
-        let ybase = ((n * p.Cout + cg) * p.Ho + oh) * p.Wo;
-        for (var m = 0u; m < TM; m++) {
-          if (ow0 + m < p.Wo) { y[ybase + ow0 + m] = acc[m * TN4 + q][c] + b; }
-        }
-      }
-    }
+  let co0 = cob * TN4 * 4u;
+  var bv: array<f32, TN4 * 4u>;
+  var yb: array<u32, TN4 * 4u>;
+  for (var c = 0u; c < TN4 * 4u; c++) {
+    let cg = g * p.CoutG + min(co0 + c, p.CoutG - 1u);
+    bv[c] = select(0.0, bias[min(cg, arrayLength(&bias) - 1u)], p.hasBias != 0u);
+    yb[c] = ((n * p.Cout + cg) * p.yH + p.yr0 + oh0 * p.ysh) * p.yW + p.yc0 + ow0 * p.ysw;
   }
+  let rowStep = p.ysh * p.yW;
+  {{STORE}}
 }

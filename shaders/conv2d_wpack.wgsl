@@ -1,8 +1,14 @@
-// Re-lays conv weights [Cout][CinG][KH][KW] as the GEMM operand [G][KH][KW][CinG][CoutGp]
-// (output channels contiguous, padded with zeros to CoutGp) so a kernel reads vec4 runs of them.
-// FLIP=1 instead writes the backward-data operand: spatially flipped, in/out swapped:
-// [G][KH][KW][CoutG][CinGp] with out[g][kh][kw][co][ci] = w[g*CoutG+co][ci][KH-1-kh][KW-1-kw].
-struct P { total: u32, CinG: u32, CoutG: u32, padC: u32, KH: u32, KW: u32, flip: u32 }
+// Re-lays conv weights w [Cout][CinG][KH][KW] as a GEMM operand [G][TH][TW][S][Fp]: per tap, rows
+// of the fast channel dimension padded with zeros to Fp, so kernels read vec4 runs of them.
+// Forward: fast = output channel, slow = input channel, tap (th, tw) = (kh, kw).
+// Backward-data (TRANSPOSE = 1): fast = input channel, slow = output channel, and tap th takes
+// kernel row kh0 + th * khStep (a flipped, possibly strided subset of the rows; likewise columns).
+struct P {
+  total: u32, CinG: u32, CoutG: u32, Fp: u32,
+  TH: u32, TW: u32, KH: u32, KW: u32,
+  kh0: i32, khStep: i32, kw0: i32, kwStep: i32,
+  transpose: u32,
+}
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -11,24 +17,24 @@ struct P { total: u32, CinG: u32, CoutG: u32, padC: u32, KH: u32, KW: u32, flip:
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p.total) { return; }
-  // padC is the padded fastest dimension (CoutGp, or CinGp when flipping)
-  let c = i % p.padC;
-  var r = i / p.padC;
-  let slowC = select(p.CinG, p.CoutG, p.flip != 0u); // the second-fastest dimension
-  let fastC = select(p.CoutG, p.CinG, p.flip != 0u);
-  let s = r % slowC;
-  r = r / slowC;
-  let kw = r % p.KW;
-  r = r / p.KW;
-  let kh = r % p.KH;
-  let g = r / p.KH;
+  let tr = p.transpose != 0u;
+  let F = select(p.CoutG, p.CinG, tr);
+  let S = select(p.CinG, p.CoutG, tr);
+  let f = i % p.Fp;
+  var r = i / p.Fp;
+  let s = r % S;
+  r = r / S;
+  let tw = r % p.TW;
+  r = r / p.TW;
+  let th = r % p.TH;
+  let g = r / p.TH;
   var v = 0.0;
-  if (c < fastC) {
-    let co = select(c, s, p.flip != 0u);
-    let ci = select(s, c, p.flip != 0u);
-    let sh = select(kh, p.KH - 1u - kh, p.flip != 0u);
-    let sw = select(kw, p.KW - 1u - kw, p.flip != 0u);
-    v = w[(((g * p.CoutG + co) * p.CinG + ci) * p.KH + sh) * p.KW + sw];
+  if (f < F) {
+    let co = select(f, s, tr);
+    let ci = select(s, f, tr);
+    let kh = u32(p.kh0 + i32(th) * p.khStep);
+    let kw = u32(p.kw0 + i32(tw) * p.kwStep);
+    v = w[(((g * p.CoutG + co) * p.CinG + ci) * p.KH + kh) * p.KW + kw];
   }
   out[i] = v;
 }

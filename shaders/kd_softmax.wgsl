@@ -97,6 +97,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     if (pt > 0.0) {
       let xc = delta(base + c, invT) - K;
       if (abs(xc) < 0.25) { kl += pt * phiSmall(expm1Small(-xc)); } else { kl += (psT - pt) + pt * xc; }
+    } else {
+      kl += psT; // 0 log 0 = 0, plus this class's (ps - pt) so that the added terms still sum to 0
     }
     var dce = exp(s - ms) / (1.0 + e1);
     if (c == as_) { dce = 1.0 / (1.0 + e1); }

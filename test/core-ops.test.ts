@@ -274,6 +274,17 @@ test('binary ops: backward (sum-to-shape of broadcast inputs) vs finite differen
   }
 });
 
+test('pow: negative bases with integer exponents and 0^0 = 1 (like torch); gradient w.r.t. the base there', async () => {
+  const a = { data: f32([-2, -1.5, -0.5, 0, 0, 0.5, 2, -2]), shape: [8] };
+  const b = { data: f32([2, 3, -2, 0, 2, 0, 0.5, 0.5]), shape: [8] };
+  const got = await read64(rk.pow(up(a), up(b)));
+  const want = a.data.map((v, i) => v ** b.data[i]); // JS: (-2) ** 0.5 is NaN, 0 ** 0 is 1
+  assert.ok(got.every((v, i) => (Number.isNaN(want[i]) ? Number.isNaN(v) : Math.abs(v - want[i]) < 1e-6)), `pow: got ${[...got]}, want ${[...want]}`);
+  const base = { data: f32([-1.7, -0.6, 0.8, 1.3, -1.1, 0.4]), shape: [2, 3] };
+  const ex = { data: f32([2, 3, -1]), shape: [3] };
+  await checkFD('pow with negative bases', ([x, e]) => rk.pow(x, e), ([x]) => ref.broadcastBinary(x, [2, 3], ex.data, [3], (p, q) => p ** q).data, [base, ex], [0]);
+});
+
 // ---- reductions ----------------------------------------------------------------------------
 
 type RKind = 'sum' | 'mean' | 'max' | 'var';

@@ -43,7 +43,8 @@ function launchBinary(name: string, expr: string, a: Tensor, b: Tensor): Tensor 
   return out;
 }
 
-type GradRule = (g: Tensor, a: Tensor, b: Tensor, y: Tensor) => [Tensor | null, Tensor | null];
+/** Gradients of both inputs; `need` says which are wanted (skip the launches of the others). */
+type GradRule = (g: Tensor, a: Tensor, b: Tensor, y: Tensor, need: readonly boolean[]) => [Tensor | null, Tensor | null];
 
 function makeBinary(name: string, expr: string, grad: GradRule | 'not-differentiable'): Op<Record<string, never>> {
   return defineOp<Record<string, never>>({
@@ -62,7 +63,7 @@ function makeBinary(name: string, expr: string, grad: GradRule | 'not-differenti
       grad === 'not-differentiable'
         ? grad
         : (g, { saved: [a, b, y], inputShapes, inputNeedsGrad }) => {
-            const [ga, gb] = grad(g, a, b, y);
+            const [ga, gb] = grad(g, a, b, y, inputNeedsGrad);
             return [inputNeedsGrad[0] && ga ? sumTo(ga, inputShapes[0]) : null, inputNeedsGrad[1] && gb ? sumTo(gb, inputShapes[1]) : null];
           },
   });
@@ -72,15 +73,32 @@ const rawMul = (x: Tensor, y: Tensor): Tensor => launchBinary('mul', 'a * b', x,
 const rawDiv = (x: Tensor, y: Tensor): Tensor => launchBinary('div', 'a / b', x, y);
 const rawSel = (name: string, expr: string) => (x: Tensor, y: Tensor) => launchBinary(name, expr, x, y);
 
+/**
+ * x^e as a WGSL expression, defined like torch.pow: negative bases work with integer exponents
+ * (WGSL's pow is undefined for x < 0: lavapipe returns NaN) and x^0 = 1 (pow(0, 0) is undefined too).
+ */
+const powExpr = (x: string, e: string): string =>
+  `select(select(select(1.0, -1.0, fract(${e} * 0.5) != 0.0) * pow(abs(${x}), ${e}), pow(${x}, ${e}), ${x} >= 0.0 || fract(${e}) != 0.0), 1.0, ${e} == 0.0)`;
+
 const ops = {
   add: makeBinary('add', 'a + b', (g) => [g, g]),
-  sub: makeBinary('sub', 'a - b', (g) => [g, neg(g)]),
-  mul: makeBinary('mul', 'a * b', (g, a, b) => [rawMul(g, b), rawMul(g, a)]),
-  div: makeBinary('div', 'a / b', (g, a, b, y) => [rawDiv(g, b), neg(rawDiv(rawMul(g, y), b))]),
-  // d/da a^b = b a^(b-1) = b y / a is unstable at a = 0, so recompute with pow
-  pow: makeBinary('pow', 'pow(a, b)', (g, a, b, y) => [rawMul(g, launchBinary('pow_da', 'b * pow(a, b - 1.0)', a, b)), rawMul(g, launchBinary('pow_db', 'a * log(b)', y, a))]),
-  maximum: makeBinary('maximum', 'max(a, b)', (g, a, b) => [rawMul(g, rawSel('ge', 'select(0.0, 1.0, a >= b)')(a, b)), rawMul(g, rawSel('lt', 'select(0.0, 1.0, a < b)')(a, b))]),
-  minimum: makeBinary('minimum', 'min(a, b)', (g, a, b) => [rawMul(g, rawSel('le', 'select(0.0, 1.0, a <= b)')(a, b)), rawMul(g, rawSel('gt', 'select(0.0, 1.0, a > b)')(a, b))]),
+  sub: makeBinary('sub', 'a - b', (g, _a, _b, _y, need) => [g, need[1] ? neg(g) : null]),
+  mul: makeBinary('mul', 'a * b', (g, a, b, _y, need) => [need[0] ? rawMul(g, b) : null, need[1] ? rawMul(g, a) : null]),
+  div: makeBinary('div', 'a / b', (g, a, b, y, need) => [need[0] ? rawDiv(g, b) : null, need[1] ? neg(rawDiv(rawMul(g, y), b)) : null]),
+  // d/da a^b = b a^(b-1) (recomputed: b y / a is unstable at a = 0); d/db a^b = a^b ln a, taken
+  // as 0 where a^b = 0 (like torch, instead of 0 * -inf)
+  pow: makeBinary('pow', powExpr('a', 'b'), (g, a, b, y, need) => [
+    need[0] ? rawMul(g, launchBinary('pow_da', `b * ${powExpr('a', '(b - 1.0)')}`, a, b)) : null,
+    need[1] ? rawMul(g, launchBinary('pow_db', 'select(a * log(b), 0.0, a == 0.0)', y, a)) : null,
+  ]),
+  maximum: makeBinary('maximum', 'max(a, b)', (g, a, b, _y, need) => [
+    need[0] ? rawMul(g, rawSel('ge', 'select(0.0, 1.0, a >= b)')(a, b)) : null,
+    need[1] ? rawMul(g, rawSel('lt', 'select(0.0, 1.0, a < b)')(a, b)) : null,
+  ]),
+  minimum: makeBinary('minimum', 'min(a, b)', (g, a, b, _y, need) => [
+    need[0] ? rawMul(g, rawSel('le', 'select(0.0, 1.0, a <= b)')(a, b)) : null,
+    need[1] ? rawMul(g, rawSel('gt', 'select(0.0, 1.0, a > b)')(a, b)) : null,
+  ]),
   eq: makeBinary('eq', 'select(0.0, 1.0, a == b)', 'not-differentiable'),
   ne: makeBinary('ne', 'select(0.0, 1.0, a != b)', 'not-differentiable'),
   lt: makeBinary('lt', 'select(0.0, 1.0, a < b)', 'not-differentiable'),
@@ -94,7 +112,7 @@ export const add = (a: Tensor, b: Tensor): Tensor => ops.add([a, b], E);
 export const sub = (a: Tensor, b: Tensor): Tensor => ops.sub([a, b], E);
 export const mul = (a: Tensor, b: Tensor): Tensor => ops.mul([a, b], E);
 export const div = (a: Tensor, b: Tensor): Tensor => ops.div([a, b], E);
-/** a ** b elementwise (a > 0 for a gradient w.r.t. b). */
+/** a ** b elementwise, like torch.pow: a negative base needs an integer exponent (else NaN); the gradient w.r.t. b needs a > 0. */
 export const pow = (a: Tensor, b: Tensor): Tensor => ops.pow([a, b], E);
 export const maximum = (a: Tensor, b: Tensor): Tensor => ops.maximum([a, b], E);
 export const minimum = (a: Tensor, b: Tensor): Tensor => ops.minimum([a, b], E);

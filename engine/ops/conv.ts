@@ -1,7 +1,20 @@
-// conv2d (NCHW) forward and backward; kernels in shaders/conv2d_*.wgsl.
+// conv2d (NCHW) forward and backward. Kernels: shaders/conv2d_*.wgsl.
+//
+// Every path is a direct implicit GEMM on lavapipe's terms: the input goes through a zero-padded
+// copy (conv2d_pad) so the kernels read aligned vec4 windows without bounds checks, and the hot
+// loops are unrolled here (fwdBody, wgradBody, depthwiseCode) because lavapipe scalarises every
+// non-constant-address load per SIMD lane and only keeps constant-indexed values in registers.
+//  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation), a depthwise
+//    kernel for groups == Cin == Cout, and 1x1 convs run as one long row (or on a subsampled copy).
+//  - backward-data: the transposed convolution split into stride phases: output phase (a, b) of
+//    dx is an ordinary stride-1 conv of gy with a flipped, transposed subset of the taps, run by
+//    the same forward kernels writing a strided output (stride 1 is the one-phase case).
+//  - backward-weight: conv2d_wgrad, a GEMM over the output pixels split into chunks (partial sums
+//    per chunk, then summed); the bias gradient sums gy.
 import { defineOp, expectDtype, expectRank } from '../op.ts';
-import { Tensor, ShapeError, fmt } from '../tensor.ts';
-import { dispatch, grid } from '../program.ts';
+import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
+import { dispatch, grid, MAX_GROUPS } from '../program.ts';
+import { sum } from './reduce.ts';
 
 type Pair = number | readonly [number, number];
 export interface Conv2dOptions {
@@ -42,14 +55,14 @@ export interface ConvGeometry extends ConvParams {
 const isInt = (v: number) => Number.isInteger(v);
 
 function normParams(o: Conv2dOptions): ConvParams {
-  const pair = (what: string, v: Pair | undefined, dflt: number, min: number): [number, number] => {
-    const p: [number, number] = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  const pair = (what: string, v: Pair | undefined, min: number): [number, number] => {
     if (typeof v === 'object' && v.length !== 2) throw new RangeError(`conv2d: ${what} must be a number or a pair, got [${v.join(', ')}]`);
+    const p: [number, number] = v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
     if (!p.every((d) => isInt(d) && d >= min)) throw new RangeError(`conv2d: ${what} must be integers >= ${min}, got ${fmt(p)}`);
     return p;
   };
-  const [sh, sw] = pair('stride', o.stride, 1, 1);
-  const [dh, dw] = pair('dilation', o.dilation, 1, 1);
+  const [sh, sw] = pair('stride', o.stride, 1);
+  const [dh, dw] = pair('dilation', o.dilation, 1);
   const pad = o.padding ?? 0;
   let pads: number[];
   if (typeof pad === 'number') pads = [pad, pad, pad, pad];
@@ -63,16 +76,17 @@ function normParams(o: Conv2dOptions): ConvParams {
   return { sh, sw, pt, pb, pl, pr, dh, dw, groups };
 }
 
-/** Checks shapes against the parameters (throws ShapeError naming conv2d) and derives every size. */
+/** Checks shapes against the parameters (throws ShapeError naming conv2d and the values) and derives every size. */
 export function convGeometry(xs: readonly number[], ws: readonly number[], p: ConvParams, bs?: readonly number[] | null): ConvGeometry {
   const [N, Cin, H, W] = xs;
   const [Cout, CinG, KH, KW] = ws;
   const G = p.groups;
   if (Cin % G !== 0) throw new ShapeError(`conv2d: groups ${G} does not divide the ${Cin} input channels of x ${fmt(xs)}`);
-  if (Cout % G !== 0) throw new ShapeError(`conv2d: groups ${G} does not divide the ${Cout} output channels of w ${fmt(ws)}`);
-  if (CinG !== Cin / G)
+  if (Cout % G !== 0) throw new ShapeError(`conv2d: groups ${G} does not divide the ${Cout} output channels of weight ${fmt(ws)}`);
+  if (CinG * G !== Cin)
     throw new ShapeError(`conv2d: weight ${fmt(ws)} expects ${CinG * G} input channels (${CinG} per group x ${G} groups), x ${fmt(xs)} has ${Cin}`);
-  if (KH < 1 || KW < 1) throw new ShapeError(`conv2d: empty kernel in weight ${fmt(ws)}`);
+  if (KH < 1 || KW < 1 || Cout < 1) throw new ShapeError(`conv2d: empty weight ${fmt(ws)}`);
+  if (N < 1 || H < 1 || W < 1) throw new ShapeError(`conv2d: empty input x ${fmt(xs)}`);
   if (bs && (bs.length !== 1 || bs[0] !== Cout)) throw new ShapeError(`conv2d: bias must have shape [${Cout}], got ${fmt(bs)}`);
   const Hp = H + p.pt + p.pb;
   const Wp = W + p.pl + p.pr;
@@ -84,51 +98,449 @@ export function convGeometry(xs: readonly number[], ws: readonly number[], p: Co
     );
   const Ho = Math.floor((Hp - ekh) / p.sh) + 1;
   const Wo = Math.floor((Wp - ekw) / p.sw) + 1;
-  if (N === 0 || Cout === 0 || Cin === 0) throw new ShapeError(`conv2d: empty tensor x ${fmt(xs)} or w ${fmt(ws)}`);
   return { ...p, N, Cin, H, W, Cout, CinG, CoutG: Cout / G, KH, KW, Ho, Wo };
 }
 
-// ---- kernels ------------------------------------------------------------------------------
+// ---- kernel plumbing ----------------------------------------------------------------------
 
-/** Packs weights as [G][KH][KW][CinG][CoutGp] (or flipped/transposed for backward-data). */
-function packWeights(w: Tensor, g: ConvGeometry, padTo: number, flip: boolean): Tensor {
-  const fast = flip ? g.CinG : g.CoutG;
-  const padC = Math.ceil(fast / padTo) * padTo;
-  const slow = flip ? g.CoutG : g.CinG;
-  const total = g.groups * g.KH * g.KW * slow * padC;
+const i32 = (v: number) => v >>> 0; // two's complement bits of a (possibly negative) i32 uniform
+const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+/** Folds a count of 64-wide workgroups into a 2-D grid (kernels read the linear id from both). */
+function lanesGrid(lanes: number): [number, number] {
+  return grid(ceilDiv(lanes, 64));
+}
+
+/** A conv as the kernels see it: the input has `planes` channels per image (H x W), y has `yPlanes`. */
+interface Job {
+  N: number;
+  planes: number;
+  H: number;
+  W: number;
+  yPlanes: number;
+  CinG: number;
+  CoutG: number;
+  groups: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  pt: number;
+  pl: number;
+  Ho: number;
+  Wo: number;
+  /** output pixel (oh, ow) goes to y[yr0 + oh*ysh][yc0 + ow*ysw] of a yH x yW plane */
+  place: { yH: number; yW: number; yr0: number; yc0: number; ysh: number; ysw: number };
+}
+
+const identity = (Ho: number, Wo: number) => ({ yH: Ho, yW: Wo, yr0: 0, yc0: 0, ysh: 1, ysw: 1 });
+
+/**
+ * The input as [N*C][Hp][Wp4*4] with x at (top, left), zero elsewhere (rows/cols subsampled by
+ * sr/sc). Returns x itself when that layout is x's own.
+ */
+function padInput(x: Tensor, top: number, left: number, Hp: number, Wp: number, sr = 1, sc = 1): Tensor {
+  const [N, C, H, W] = x.shape;
+  if (top === 0 && left === 0 && Hp === H && Wp === W && sr === 1 && sc === 1) return x.view([x.size]);
+  const total = N * C * Hp * Wp;
+  const xp = new Tensor([total], 'f32');
+  dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad' }, [total, H, W, Hp, Wp, i32(top), i32(left), sr, sc], [x.binding, xp.binding], grid(ceilDiv(total, 256)));
+  return xp;
+}
+
+/** Taps (kh0 + t*khStep for t < TH, likewise columns) re-laid out by conv2d_wpack; see there. */
+interface TapSel {
+  TH: number;
+  TW: number;
+  kh0: number;
+  khStep: number;
+  kw0: number;
+  kwStep: number;
+}
+
+function packWeights(w: Tensor, CinG: number, CoutG: number, groups: number, padTo: number, transpose: boolean, taps: TapSel): Tensor {
+  const [, , KH, KW] = w.shape;
+  const fast = transpose ? CinG : CoutG;
+  const slow = transpose ? CoutG : CinG;
+  const Fp = Math.ceil(fast / padTo) * padTo;
+  const total = groups * taps.TH * taps.TW * slow * Fp;
   const out = new Tensor([total], 'f32');
-  dispatch({ name: 'conv2d_wpack', shader: 'conv2d_wpack' }, [total, g.CinG, g.CoutG, padC, g.KH, g.KW, flip ? 1 : 0], [w.binding, out.binding], grid(Math.ceil(total / 256)));
+  const u = [total, CinG, CoutG, Fp, taps.TH, taps.TW, KH, KW, i32(taps.kh0), i32(taps.khStep), i32(taps.kw0), i32(taps.kwStep), transpose ? 1 : 0];
+  dispatch({ name: 'conv2d_wpack', shader: 'conv2d_wpack' }, u, [w.binding, out.binding], grid(ceilDiv(total, 256)));
   return out;
 }
 
-const i32 = (v: number) => v >>> 0; // two's complement bits of a (possibly negative) i32 uniform
+// ---- forward kernel (also each backward-data phase) -----------------------------------------
 
-export interface FwdConfig {
+interface Tile {
   TM: number;
+  R: number;
   TN: number;
-  shader?: string;
-  extra?: Record<string, string | number>;
 }
 
-function fwdGemm(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, cfg: FwdConfig): Tensor {
-  const { TM, TN } = cfg;
+/** Output channels per invocation: 4, 8 or `max`, whichever wastes least on CoutG. */
+function pickTN(CoutG: number, max: number): number {
+  if (CoutG <= 4 || max === 4) return 4;
+  if (CoutG <= 8 || max === 8) return 8;
+  return max;
+}
+
+/** Rows per tile: 7 when it divides Ho (28, 56, 14, 7 px), else 4 (few pipeline variants). */
+const pickR = (Ho: number, big: number) => (Ho % 7 === 0 ? Math.min(7, big) : Math.min(4, big));
+
+/** Tile sizes measured best on lavapipe (bench/NOTES.md). */
+function pickTile(j: Job): Tile {
+  if (j.KH === 1 && j.KW === 1) return { TM: 8, R: 1, TN: pickTN(j.CoutG, 16) };
+  if (j.KH * j.KW <= 9 && j.sh <= 2 && j.sw <= 2) return { TM: 4, R: pickR(j.Ho, 7), TN: 4 };
+  return { TM: 4, R: 2, TN: 4 };
+}
+
+/**
+ * The per-input-channel body of conv2d_fwd, unrolled: load the NR x NV vec4 input window and the
+ * taps' weight vec4s, then for each accumulator (pixel, channel quad) run every tap while it
+ * stays in registers.
+ */
+function fwdBody(t: Tile, j: Job): string {
+  const { TM, R, TN } = t;
   const TN4 = TN / 4;
-  const wp = packWeights(w, g, TN, false);
-  const CoutGp = Math.ceil(g.CoutG / TN) * TN;
-  const tilesW = Math.ceil(g.Wo / TM);
-  const nTiles = g.N * g.Ho * tilesW;
+  const NR = (R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
+  const NV = ceilDiv((TM - 1) * j.sw + (j.KW - 1) * j.dw + 1, 4);
+  const L: string[] = [];
+  for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${r}_${v} = x[xo + ${r}u * W4 + ${v}u];`);
+  for (let kh = 0; kh < j.KH; kh++)
+    for (let kw = 0; kw < j.KW; kw++) for (let q = 0; q < TN4; q++) L.push(`let w${kh}_${kw}_${q} = w[wi + ${kh * j.KW + kw}u * ts + ${q}u];`);
+  for (let rr = 0; rr < R; rr++)
+    for (let m = 0; m < TM; m++)
+      for (let q = 0; q < TN4; q++) {
+        const a = `acc[${(rr * TM + m) * TN4 + q}]`;
+        const terms: string[] = [];
+        for (let kh = 0; kh < j.KH; kh++)
+          for (let kw = 0; kw < j.KW; kw++) {
+            const r = rr * j.sh + kh * j.dh;
+            const c = m * j.sw + kw * j.dw;
+            terms.push(`s = fma(vec4f(x${r}_${c >> 2}[${c & 3}]), w${kh}_${kw}_${q}, s);`);
+          }
+        L.push(`{ var s = ${a}; ${terms.join(' ')} ${a} = s; }`);
+      }
+  return L.join('\n    ');
+}
+
+/** The unrolled stores of conv2d_fwd (+ bias), skipping pixels and channels past the edges. */
+function fwdStore(t: Tile): string {
+  const { TM, R, TN } = t;
+  const L: string[] = [];
+  for (let c = 0; c < TN; c++) {
+    L.push(`if (co0 + ${c}u < p.CoutG) {`);
+    for (let rr = 0; rr < R; rr++) {
+      L.push(`  if (oh0 + ${rr}u < p.Ho) {`);
+      for (let m = 0; m < TM; m++)
+        L.push(`    if (ow0 + ${m}u < p.Wo) { y[yb[${c}] + ${rr}u * rowStep + ${m}u * p.ysw] = acc[${(rr * TM + m) * (TN / 4) + (c >> 2)}][${c & 3}] + bv[${c}]; }`);
+      L.push('  }');
+    }
+    L.push('}');
+  }
+  return L.join('\n  ');
+}
+
+/** Padded input extents for an R x TM tiling of the job's output. */
+function paddedExtent(j: Job, R: number, TM: number): { tilesH: number; tilesW: number; Hp: number; Wp4: number; NV: number } {
+  const tilesW = ceilDiv(j.Wo, TM);
+  const tilesH = ceilDiv(j.Ho, R);
+  const NV = ceilDiv((TM - 1) * j.sw + (j.KW - 1) * j.dw + 1, 4);
+  const Hp = (tilesH * R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
+  const Wp4 = ((tilesW - 1) * TM * j.sw) / 4 + NV;
+  return { tilesH, tilesW, Hp, Wp4, NV };
+}
+
+/** y[place] = conv(x, packed weights) + bias with the tiled GEMM kernel. */
+function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y: Tensor): void {
+  const { TM, R, TN } = t;
+  const CoutGp = Math.ceil(j.CoutG / TN) * TN;
+  const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
+  const xp = padInput(x, j.pt, j.pl, Hp, Wp4 * 4);
+  const nTiles = j.N * tilesH * tilesW;
   const coBlocks = CoutGp / TN;
-  const y = new Tensor([g.N, g.Cout, g.Ho, g.Wo], 'f32');
-  const u = [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.CinG, g.CoutG, CoutGp / 4, tilesW, nTiles, coBlocks, g.sh, g.dh, i32(g.pt), i32(g.pl), bias ? 1 : 0];
-  const defines = { TM, TN4, KH: g.KH, KW: g.KW, SW: g.sw, DW: g.dw, ...cfg.extra };
-  dispatch({ name: 'conv2d_fwd', shader: cfg.shader ?? 'conv2d_fwd', defines }, u, [x.binding, wp.binding, (bias ?? wp).binding, y.binding], [Math.ceil(nTiles / 64), g.groups * coBlocks]);
+  const pl = j.place;
+  const u = [Hp, Wp4, j.CinG, CoutGp / 4, j.Ho, j.Wo, tilesW, tilesH, nTiles, coBlocks, j.CoutG, j.yPlanes, j.planes, bias ? 1 : 0, pl.yH, pl.yW, pl.yr0, pl.yc0, pl.ysh, pl.ysw];
+  const defines = { TM, R, TN4: TN / 4, KH: j.KH, KW: j.KW, SH: j.sh, SW: j.sw, BODY: fwdBody(t, j), STORE: fwdStore(t) };
+  const gy = j.groups * coBlocks;
+  if (ceilDiv(nTiles, 64) > MAX_GROUPS || gy > MAX_GROUPS) throw new ShapeError(`conv2d: ${nTiles} pixel tiles x ${gy} channel blocks exceed one dispatch`);
+  dispatch({ name: 'conv2d_fwd', shader: 'conv2d_fwd', defines }, u, [xp.binding, wp.binding, (bias ?? wp).binding, y.binding], [ceilDiv(nTiles, 64), gy]);
+  xp.dispose();
+}
+
+/** Depthwise body and stores, unrolled (one channel, R x TM pixels, KK taps per invocation). */
+function depthwiseCode(TM: number, R: number, j: Job): { BODY: string; STORE: string } {
+  const NR = (R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
+  const NV = ceilDiv((TM - 1) * j.sw + (j.KW - 1) * j.dw + 1, 4);
+  const L: string[] = [];
+  for (let k = 0; k < j.KH * j.KW; k++) L.push(`let w${k} = w[wo + ${k}u];`);
+  for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${r}_${v} = x[xo + ${r}u * W4 + ${v}u];`);
+  for (let rr = 0; rr < R; rr++)
+    for (let m = 0; m < TM; m++) {
+      const terms: string[] = [];
+      for (let kh = 0; kh < j.KH; kh++)
+        for (let kw = 0; kw < j.KW; kw++) {
+          const r = rr * j.sh + kh * j.dh;
+          const c = m * j.sw + kw * j.dw;
+          terms.push(`s = fma(x${r}_${c >> 2}[${c & 3}], w${kh * j.KW + kw}, s);`);
+        }
+      L.push(`{ var s = 0.0; ${terms.join(' ')} acc[${rr * TM + m}] = s; }`);
+    }
+  const S: string[] = [];
+  for (let rr = 0; rr < R; rr++) {
+    S.push(`if (oh0 + ${rr}u < p.Ho) {`);
+    for (let m = 0; m < TM; m++) S.push(`  if (ow0 + ${m}u < p.Wo) { y[ybase + ${rr}u * rowStep + ${m}u * p.ysw] = acc[${rr * TM + m}] + b; }`);
+    S.push('}');
+  }
+  return { BODY: L.join('\n  '), STORE: S.join('\n  ') };
+}
+
+/** y[place] = depthwise conv (CinG = CoutG = 1) with weights [C][KH*KW]. */
+function runDepthwise(x: Tensor, wk: Tensor, bias: Tensor | null, j: Job, y: Tensor): void {
+  const TM = 8;
+  const R = j.Ho % 7 === 0 ? 7 : 4;
+  const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
+  const xp = padInput(x, j.pt, j.pl, Hp, Wp4 * 4);
+  const C = j.planes;
+  const nLanes = j.N * C * tilesH * tilesW;
+  const pl = j.place;
+  const u = [Hp, Wp4, C, j.Ho, j.Wo, tilesW, tilesH, nLanes, bias ? 1 : 0, pl.yH, pl.yW, pl.yr0, pl.yc0, pl.ysh, pl.ysw];
+  const defines = { TM, R, KK: j.KH * j.KW, SH: j.sh, SW: j.sw, ...depthwiseCode(TM, R, j) };
+  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise', defines }, u, [xp.binding, wk.binding, (bias ?? wk).binding, y.binding], lanesGrid(nLanes));
+  xp.dispose();
+}
+
+/** Runs one conv job with weights selected by `taps` (forward: all, in order). */
+function runJob(x: Tensor, w: Tensor, bias: Tensor | null, j: Job, taps: TapSel, transpose: boolean, y: Tensor): void {
+  if (j.CinG === 1 && j.CoutG === 1) {
+    const plain = !transpose && taps.TH === j.KH && taps.TW === j.KW && taps.kh0 === 0 && taps.kw0 === 0 && taps.khStep === 1 && taps.kwStep === 1;
+    const wk = plain ? w.view([w.size]) : packWeights(w, 1, 1, j.groups, 1, transpose, taps);
+    runDepthwise(x, wk, bias, j, y);
+    wk.dispose();
+    return;
+  }
+  const t = pickTile(j);
+  const wp = packWeights(w, transpose ? j.CoutG : j.CinG, transpose ? j.CinG : j.CoutG, j.groups, t.TN, transpose, taps);
+  const pl = j.place;
+  const identityPlace = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yH === j.Ho && pl.yW === j.Wo;
+  if (j.KH === 1 && j.KW === 1 && identityPlace && j.pt === 0 && j.pl === 0) {
+    // 1x1: a plain GEMM over pixels. Subsample a strided input first, then treat each image as one long row.
+    const P = j.Ho * j.Wo;
+    const sampled = j.sh === 1 && j.sw === 1 && j.Ho === j.H && j.Wo === j.W ? null : padInput(x, 0, 0, j.Ho, j.Wo, j.sh, j.sw);
+    const xv = (sampled ?? x).view([j.N, j.planes, 1, P]);
+    const flat: Job = { ...j, H: 1, W: P, Ho: 1, Wo: P, sh: 1, sw: 1, place: identity(1, P) };
+    runTiled(xv, wp, bias, flat, t, y);
+    xv.dispose();
+    sampled?.dispose();
+  } else runTiled(x, wp, bias, j, t, y);
   wp.dispose();
+}
+
+const allTaps = (KH: number, KW: number): TapSel => ({ TH: KH, TW: KW, kh0: 0, khStep: 1, kw0: 0, kwStep: 1 });
+
+function forwardJob(g: ConvGeometry): Job {
+  return {
+    N: g.N,
+    planes: g.Cin,
+    H: g.H,
+    W: g.W,
+    yPlanes: g.Cout,
+    CinG: g.CinG,
+    CoutG: g.CoutG,
+    groups: g.groups,
+    KH: g.KH,
+    KW: g.KW,
+    sh: g.sh,
+    sw: g.sw,
+    dh: g.dh,
+    dw: g.dw,
+    pt: g.pt,
+    pl: g.pl,
+    Ho: g.Ho,
+    Wo: g.Wo,
+    place: identity(g.Ho, g.Wo),
+  };
+}
+
+/** Forward without autograd. */
+export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
+  const y = new Tensor([g.N, g.Cout, g.Ho, g.Wo], 'f32');
+  runJob(x, w, bias, forwardJob(g), allTaps(g.KH, g.KW), false, y);
   return y;
 }
 
-/** Forward without autograd; picks the kernel by shape. */
-export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, cfg?: FwdConfig): Tensor {
-  return fwdGemm(x, w, bias, g, cfg ?? { TM: 4, TN: 8 });
+// ---- backward-data ------------------------------------------------------------------------
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const mod = (a: number, m: number) => ((a % m) + m) % m;
+
+/**
+ * One dimension of the stride-phase split: output rows i = a + s*t (t < count) receive, from the
+ * kernel rows k = kTop, kTop - step, ... (T of them), gy rows t + e0 + u*dil' for u < T.
+ */
+function phase(a: number, s: number, pad: number, K: number, d: number, outLen: number) {
+  const ks: number[] = [];
+  for (let k = K - 1; k >= 0; k--) if (mod(a + pad - k * d, s) === 0) ks.push(k);
+  const count = Math.max(0, ceilDiv(outLen - a, s));
+  if (ks.length === 0 || count === 0) return null;
+  const e0 = (a + pad - ks[0] * d) / s; // the first tap reads gy row t + e0
+  return { T: ks.length, kTop: ks[0], step: s / gcd(s, d), dil: d / gcd(s, d), top: -e0, count };
+}
+
+/** dx = transposed convolution of gy with w, one stride phase at a time. */
+export function conv2dBackwardData(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const rows = Array.from({ length: g.sh }, (_, a) => phase(a, g.sh, g.pt, g.KH, g.dh, g.H));
+  const cols = Array.from({ length: g.sw }, (_, b) => phase(b, g.sw, g.pl, g.KW, g.dw, g.W));
+  const complete = rows.every((r) => r !== null) && cols.every((c) => c !== null);
+  const dx = complete ? new Tensor([g.N, g.Cin, g.H, g.W], 'f32') : full([g.N, g.Cin, g.H, g.W], 0);
+  for (let a = 0; a < g.sh; a++)
+    for (let b = 0; b < g.sw; b++) {
+      const r = rows[a];
+      const c = cols[b];
+      if (!r || !c) continue;
+      const j: Job = {
+        N: g.N,
+        planes: g.Cout,
+        H: g.Ho,
+        W: g.Wo,
+        yPlanes: g.Cin,
+        CinG: g.CoutG,
+        CoutG: g.CinG,
+        groups: g.groups,
+        KH: r.T,
+        KW: c.T,
+        sh: 1,
+        sw: 1,
+        dh: r.dil,
+        dw: c.dil,
+        pt: r.top,
+        pl: c.top,
+        Ho: r.count,
+        Wo: c.count,
+        place: { yH: g.H, yW: g.W, yr0: a, yc0: b, ysh: g.sh, ysw: g.sw },
+      };
+      runJob(gy, w, null, j, { TH: r.T, TW: c.T, kh0: r.kTop, khStep: -r.step, kw0: c.kTop, kwStep: -c.step }, true, dx);
+    }
+  return dx;
+}
+
+// ---- backward-weight ----------------------------------------------------------------------
+
+interface WTile {
+  TM: number;
+  R: number;
+  TCO: number;
+  TCI: number;
+}
+
+const pow2AtMost = (n: number, cap: number) => {
+  let p = 1;
+  while (p * 2 <= Math.min(n, cap)) p *= 2;
+  return p;
+};
+
+function pickWTile(g: ConvGeometry): WTile {
+  if (g.CinG === 1 && g.CoutG === 1) return { TM: 8, R: 4, TCO: 1, TCI: 1 };
+  if (g.KH === 1 && g.KW === 1) return { TM: 8, R: 1, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 8) };
+  return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 2) };
+}
+
+/** The unrolled per-tile body and the stores of conv2d_wgrad. */
+function wgradCode(t: WTile, g: ConvGeometry): { BODY: string; STORE: string } {
+  const { TM, R, TCO, TCI } = t;
+  const KK = g.KH * g.KW;
+  const NR = (R - 1) * g.sh + (g.KH - 1) * g.dh + 1;
+  const NV = ceilDiv((TM - 1) * g.sw + (g.KW - 1) * g.dw + 1, 4);
+  const L: string[] = [];
+  for (let jc = 0; jc < TCO; jc++)
+    for (let rr = 0; rr < R; rr++) for (let v = 0; v < TM / 4; v++) L.push(`let g${jc}_${rr}_${v} = gy[gpos + gb[${jc}] + ${rr}u * gW4 + ${v}u];`);
+  for (let i = 0; i < TCI; i++) for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${i}_${r}_${v} = x[xpos + xb[${i}] + ${r}u * xW4 + ${v}u];`);
+  for (let jc = 0; jc < TCO; jc++)
+    for (let i = 0; i < TCI; i++)
+      for (let kh = 0; kh < g.KH; kh++)
+        for (let kw = 0; kw < g.KW; kw++) {
+          const a = `acc[${(jc * TCI + i) * KK + kh * g.KW + kw}]`;
+          const terms: string[] = [];
+          for (let rr = 0; rr < R; rr++)
+            for (let m = 0; m < TM; m++) {
+              const r = rr * g.sh + kh * g.dh;
+              const c = m * g.sw + kw * g.dw;
+              terms.push(`s = fma(g${jc}_${rr}_${m >> 2}[${m & 3}], x${i}_${r}_${c >> 2}[${c & 3}], s);`);
+            }
+          L.push(`{ var s = ${a}; ${terms.join(' ')} ${a} = s; }`);
+        }
+  const S: string[] = [];
+  for (let jc = 0; jc < TCO; jc++)
+    for (let i = 0; i < TCI; i++) {
+      S.push(`if (co0 + ${jc}u < p.CoutG && ci0 + ${i}u < p.CinG) {`);
+      S.push(`  let base = ((chunk * p.Cout + g * p.CoutG + co0 + ${jc}u) * p.CinG + ci0 + ${i}u) * KK;`);
+      for (let k = 0; k < KK; k++) S.push(`  part[base + ${k}u] = acc[${(jc * TCI + i) * KK + k}];`);
+      S.push('}');
+    }
+  return { BODY: L.join('\n    '), STORE: S.join('\n  ') };
+}
+
+/** dw = sum over pixels of gy (x) shifted x windows, split into chunks of pixel tiles. */
+export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Tensor {
+  let t = pickWTile(g);
+  let xIn = x;
+  let gg = g;
+  let gyIn = gy;
+  let views: Tensor[] = [];
+  if (g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0) {
+    // 1x1: gather the sampled input pixels, then treat each image as one long row
+    const xs = g.sh === 1 && g.sw === 1 && g.Ho === g.H && g.Wo === g.W ? x : padInput(x, 0, 0, g.Ho, g.Wo, g.sh, g.sw);
+    const P = g.Ho * g.Wo;
+    xIn = xs.view([g.N, g.Cin, 1, P]);
+    gyIn = gy.view([g.N, g.Cout, 1, P]);
+    gg = { ...g, H: 1, W: P, Ho: 1, Wo: P, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0 };
+    views = [xIn, gyIn];
+    if (xs !== x) views.push(xs);
+    t = { ...t, R: 1 };
+  }
+  const { TM, R, TCO, TCI } = t;
+  const j = forwardJob(gg);
+  const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
+  const xp = padInput(xIn, gg.pt, gg.pl, Hp, Wp4 * 4);
+  const gHp = tilesH * R;
+  const gWp = tilesW * TM;
+  const gp = padInput(gyIn, 0, 0, gHp, gWp);
+  const coT = ceilDiv(gg.CoutG, TCO);
+  const ciT = ceilDiv(gg.CinG, TCI);
+  const lanesPerChunk = gg.groups * coT * ciT;
+  const nTiles = gg.N * tilesH * tilesW;
+  // enough chunks for ~4k lanes, but at least 2 tiles each so partials stay small
+  const nChunks = Math.max(1, Math.min(ceilDiv(4096, lanesPerChunk), ceilDiv(nTiles, 2)));
+  const tilesPerChunk = ceilDiv(nTiles, nChunks);
+  const chunks = ceilDiv(nTiles, tilesPerChunk);
+  const nLanes = chunks * lanesPerChunk;
+  const wsize = gg.Cout * gg.CinG * gg.KH * gg.KW;
+  const part = new Tensor([chunks, wsize], 'f32');
+  const u = [Hp, Wp4, gg.Cin, gg.CinG, gHp, gWp / 4, gg.Cout, gg.CoutG, tilesW, tilesH, nTiles, tilesPerChunk, coT, ciT, lanesPerChunk, nLanes];
+  const defines = { TM, R, TCO, TCI, KK: gg.KH * gg.KW, SH: gg.sh, SW: gg.sw, ...wgradCode(t, gg) };
+  dispatch({ name: 'conv2d_wgrad', shader: 'conv2d_wgrad', defines }, u, [xp.binding, gp.binding, part.binding], lanesGrid(nLanes));
+  xp.dispose();
+  gp.dispose();
+  for (const v of views) v.dispose();
+  const dwFlat = chunks === 1 ? part.view([wsize]) : sum(part, [0]);
+  part.dispose();
+  const dw = dwFlat.view([g.Cout, g.CinG, g.KH, g.KW]);
+  dwFlat.dispose();
+  return dw;
+}
+
+/** db[co] = sum of gy over batch and pixels. */
+function biasGrad(gy: Tensor): Tensor {
+  const [N, C, H, W] = gy.shape;
+  const v = gy.view([N, C, H * W]);
+  const s = sum(v, [2]);
+  const db = sum(s, [0]);
+  v.dispose();
+  s.dispose();
+  return db;
 }
 
 // ---- the op -------------------------------------------------------------------------------
@@ -149,15 +561,26 @@ const conv2dOp = defineOp<ConvParams>({
     const [x, w, b] = inputs;
     const g = convGeometry(x.shape, w.shape, p);
     const y = conv2dForwardRaw(x, w, b ?? null, g);
-    if (ctx.needsGrad) ctx.save(x, w);
+    // dx needs w, dw needs x; neither needs y
+    if (ctx.needsGrad) ctx.save(...(ctx.inputNeedsGrad[1] ? [x] : []), ...(ctx.inputNeedsGrad[0] ? [w] : []));
     return y;
   },
-  backward: 'not-differentiable' as never,
+  backward(gy, { params, saved, inputShapes, inputNeedsGrad }) {
+    const g = convGeometry(inputShapes[0], inputShapes[1], params);
+    const x = inputNeedsGrad[1] ? saved[0] : null;
+    const w = inputNeedsGrad[0] ? saved[inputNeedsGrad[1] ? 1 : 0] : null;
+    return [
+      w ? conv2dBackwardData(gy, w, g) : null,
+      x ? conv2dBackwardWeight(x, gy, g) : null,
+      inputShapes.length > 2 && inputNeedsGrad[2] ? biasGrad(gy) : null,
+    ];
+  },
 });
 
 /**
- * 2-D convolution. x [N, Cin, H, W], w [Cout, Cin / groups, kH, kW], bias [Cout] or null.
- * Output [N, Cout, Ho, Wo] with Ho = floor((H + top + bottom - dilation * (kH - 1) - 1) / stride) + 1.
+ * 2-D convolution (NCHW). x [N, Cin, H, W], w [Cout, Cin / groups, kH, kW], bias [Cout] or null.
+ * Output [N, Cout, Ho, Wo], Ho = floor((H + top + bottom - dilation * (kH - 1) - 1) / stride) + 1
+ * (PyTorch's rule). padding: one value, [vertical, horizontal] or [top, bottom, left, right].
  */
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, o: Conv2dOptions = {}): Tensor {
   const p = normParams(o);

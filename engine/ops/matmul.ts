@@ -11,11 +11,14 @@ import { broadcastShapes } from './binary.ts';
 import { sum, sumTo } from './reduce.ts';
 
 /**
- * Register tile and workgroup shape. Measured on lavapipe (2-core EPYC, 1024³, see report):
- * 4x4 / 8x8 and 4x8 / 8x8 tie (~8-10 GFLOP/s best-of), 8x4 and 8x8 tiles spill registers and
- * are slower, 2x4 is half speed, and no-shared-memory beats a 16x16 shared tile ~10x.
+ * Register tile (TM x TN outputs per invocation) and workgroup shape. Measured on lavapipe
+ * (2-core EPYC, 1024³ NN, GFLOP/s per 2 CPU-seconds, which other processes' load does not
+ * skew; best-of wall-clock in brackets): 4x4 tile 7.9-8.4 (9.0), 8x4 8.8-9.7 (9.4-10.2),
+ * 4x8 9.0-9.1 (9.4-10.0), 8x8 9.6 (9.8), 4x4 with 16x16 workgroups 5.1 (5.4: its working set
+ * leaves the cache). A 16x16 shared-memory tile with barriers gets 0.8 (shared/PLATFORM.md).
+ * 8x4 keeps its 32 accumulators in AVX-512VL's 32 vector registers.
  */
-export const MATMUL_TILE = { TM: 4, TN: 4, WX: 8, WY: 8 };
+export const MATMUL_TILE = { TM: 8, TN: 4, WX: 8, WY: 8 };
 
 const MAX_BATCH_RANK = 8;
 
