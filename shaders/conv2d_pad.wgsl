@@ -1,24 +1,39 @@
-// Copies x [N*C][H][W] into a zero-bordered buffer [N*C][Hp][Wp] (Wp a multiple of 4) so the conv
-// kernels read aligned vec4 windows without bounds checks: xp[r][c] = x[r*sr - top][c*sc - left],
-// 0 outside x. top/left may be negative (backward-data crops); sr/sc > 1 subsample (1x1 stride).
-struct P { total: u32, H: u32, W: u32, Hp: u32, Wp: u32, top: i32, left: i32, sr: u32, sc: u32 }
+// Re-lays x [N*C][H][W] as a zero-bordered copy [N*C][Hp][Wp] (Wp a multiple of 4) so the conv
+// kernels read aligned vec4 windows without bounds checks:
+//   xp[r][c] = x[(r*sr - top) / UP][(c*sc - left) / UP] where that divides exactly, else 0.
+// top/left may be negative (backward-data crops), sr/sc > 1 subsample (1x1 strides), UP > 1
+// spreads x out (the stride-UP zero-insertion of a 1x1 backward-data).
+// One workgroup per plane; lane li copies column quad li % Wq of rows li / Wq, li / Wq + 64 / Wq,
+// ... (Wq = min(Wp4, 64)): integer divisions (which lavapipe runs one lane at a time) happen once
+// per lane, not per element, and few workgroups keep lavapipe's per-workgroup cost low.
+struct P { Hp: u32, Wp4: u32, H: u32, W: u32, top: i32, left: i32, sr: u32, sc: u32, plane0: u32, Wq: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> xp: array<f32>;
+@group(0) @binding(2) var<storage, read_write> xp: array<vec4f>;
 
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
-  if (i >= p.total) { return; }
-  let c = i % p.Wp;
-  let t = i / p.Wp;
-  let r = t % p.Hp;
-  let plane = t / p.Hp;
-  let ih = i32(r * p.sr) - p.top;
+const UP = {{UP}};
+
+fn at(rowBase: u32, rowOk: bool, c: u32) -> f32 {
   let iw = i32(c * p.sc) - p.left;
-  var v = 0.0;
-  if (ih >= 0 && ih < i32(p.H) && iw >= 0 && iw < i32(p.W)) {
-    v = x[(plane * p.H + u32(ih)) * p.W + u32(iw)];
+  let q = iw / UP;
+  let ok = rowOk && iw >= 0 && q < i32(p.W) && q * UP == iw;
+  return select(0.0, x[rowBase + u32(select(0, q, ok))], ok);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let plane = wg.x + wg.y * nwg.x + p.plane0;
+  let c0 = li % p.Wq;
+  let rowStep = 64u / p.Wq;
+  for (var r = li / p.Wq; r < p.Hp; r += rowStep) {
+    let ih = i32(r * p.sr) - p.top;
+    let qh = ih / UP;
+    let rowOk = ih >= 0 && qh < i32(p.H) && qh * UP == ih;
+    let rowBase = (plane * p.H + u32(select(0, qh, rowOk))) * p.W;
+    let out = (plane * p.Hp + r) * p.Wp4;
+    for (var c4 = c0; c4 < p.Wp4; c4 += p.Wq) {
+      let c = c4 * 4u;
+      xp[out + c4] = vec4f(at(rowBase, rowOk, c), at(rowBase, rowOk, c + 1u), at(rowBase, rowOk, c + 2u), at(rowBase, rowOk, c + 3u));
+    }
   }
-  xp[i] = v;
 }

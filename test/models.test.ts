@@ -20,7 +20,7 @@ import {
   InvertedResidual,
   type Model,
 } from '../models/index.ts';
-import { saveSafetensors, loadModelWeights } from '../engine/io/safetensors.ts';
+import { saveModelWeights, loadModelWeights, loadSafetensors } from '../engine/io/safetensors.ts';
 import * as nn from '../engine/nn/index.ts';
 
 await gpuInit();
@@ -212,10 +212,11 @@ test('save -> load into a differently seeded model -> identical outputs (all mod
     const a = createModel(name, { ...opts, seed: 1 });
     await perturbBuffers(a, 7);
     const path = join(dir, `${name}.safetensors`);
-    const sd = a.stateDict();
-    await saveSafetensors(path, sd, { model: name });
-    for (const t of sd.values()) t.dispose();
+    const live = rk.memoryStats().liveBytes;
+    await saveModelWeights(a, path, { model: name });
+    assert.is(rk.memoryStats().liveBytes, live, 'saveModelWeights releases the state-dict handles');
     const b = createModel(name, { ...opts, seed: 2 });
+    assert.equal((await loadSafetensors(path)).metadata, { model: name });
     const rep = await loadModelWeights(b, path);
     assert.is(rep.loaded.length, a.namedParameters().length + a.namedBuffers().length + a.namedIntBuffers().length);
     const x = batch([2, 3, 16, 16], 5);

@@ -165,7 +165,7 @@ const isBnCounter = (name: string): boolean => name === 'num_batches_tracked' ||
 
 /** Host form of an engine tensor: f32 -> F32, i32 -> I32, and *.num_batches_tracked -> I64 of shape [] as PyTorch stores it. */
 async function toHost(name: string, t: Tensor): Promise<HostTensor> {
-  const data = await t.toArray();
+  const data = t.dtype === 'i32' ? await t.toInt32Array() : await t.toArray(); // toArray() widens i32 to f32
   if (isBnCounter(name)) {
     if (t.size !== 1) throw new SafetensorsError(`saveSafetensors: "${name}" ${t.describe()} should hold one value`);
     return { dtype: 'I64', shape: [], data: BigInt64Array.of(BigInt(Math.round(data[0]))) };
@@ -348,6 +348,16 @@ export function copyIntoModel(model: WeightsTarget, file: SafetensorsFile, sourc
  */
 export async function loadModelWeights(model: WeightsTarget, path: string, opts: LoadOptions = {}): Promise<LoadReport> {
   return copyIntoModel(model, await loadSafetensors(path), path, opts);
+}
+
+/** Saves `model.stateDict()` (PyTorch names; num_batches_tracked as I64) atomically to `path`. */
+export async function saveModelWeights(model: { stateDict(): Map<string, Tensor> }, path: string, metadata?: Record<string, string> | null): Promise<void> {
+  const sd = model.stateDict();
+  try {
+    await saveSafetensors(path, sd, metadata);
+  } finally {
+    for (const t of sd.values()) t.dispose(); // stateDict() hands out new handles
+  }
 }
 
 /** Uploads a host tensor as an engine tensor (F32-like -> f32, integers -> i32). */

@@ -138,15 +138,17 @@ interface Job {
 const identity = (Ho: number, Wo: number) => ({ yH: Ho, yW: Wo, yr0: 0, yc0: 0, ysh: 1, ysw: 1 });
 
 /**
- * The input as [N*C][Hp][Wp4*4] with x at (top, left), zero elsewhere (rows/cols subsampled by
- * sr/sc). Returns x itself when that layout is x's own.
+ * The input as [N*C][Hp][Wp] (Wp a multiple of 4) with x at (top, left), zero elsewhere; rows and
+ * columns subsampled by sr/sc, or spread out by `up` (see conv2d_pad.wgsl). Returns a view of x
+ * itself when that layout is x's own.
  */
-function padInput(x: Tensor, top: number, left: number, Hp: number, Wp: number, sr = 1, sc = 1): Tensor {
+export function padInput(x: Tensor, top: number, left: number, Hp: number, Wp: number, sr = 1, sc = 1, up = 1): Tensor {
   const [N, C, H, W] = x.shape;
-  if (top === 0 && left === 0 && Hp === H && Wp === W && sr === 1 && sc === 1) return x.view([x.size]);
-  const total = N * C * Hp * Wp;
-  const xp = new Tensor([total], 'f32');
-  dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad' }, [total, H, W, Hp, Wp, i32(top), i32(left), sr, sc], [x.binding, xp.binding], grid(ceilDiv(total, 256)));
+  if (top === 0 && left === 0 && Hp === H && Wp === W && sr === 1 && sc === 1 && up === 1) return x.view([x.size]);
+  if (Wp % 4 !== 0) throw new Error(`conv2d: internal: padded row ${Wp} is not a multiple of 4`);
+  const xp = new Tensor([N * C * Hp * Wp], 'f32');
+  const u = [Hp, Wp / 4, H, W, i32(top), i32(left), sr, sc, 0, Math.min(Wp / 4, 64)];
+  dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad', defines: { UP: up } }, u, [x.binding, xp.binding], grid(N * C));
   return xp;
 }
 
@@ -326,10 +328,11 @@ function runJob(x: Tensor, w: Tensor, bias: Tensor | null, j: Job, taps: TapSel,
   const wp = packWeights(w, transpose ? j.CoutG : j.CinG, transpose ? j.CinG : j.CoutG, j.groups, t.TN, transpose, taps);
   const pl = j.place;
   const identityPlace = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yH === j.Ho && pl.yW === j.Wo;
-  if (j.KH === 1 && j.KW === 1 && identityPlace && j.pt === 0 && j.pl === 0) {
+  const strided = j.sh !== 1 || j.sw !== 1 || j.Ho !== j.H || j.Wo !== j.W;
+  if (j.KH === 1 && j.KW === 1 && identityPlace && j.pt === 0 && j.pl === 0 && (!strided || j.Wo % 4 === 0)) {
     // 1x1: a plain GEMM over pixels. Subsample a strided input first, then treat each image as one long row.
     const P = j.Ho * j.Wo;
-    const sampled = j.sh === 1 && j.sw === 1 && j.Ho === j.H && j.Wo === j.W ? null : padInput(x, 0, 0, j.Ho, j.Wo, j.sh, j.sw);
+    const sampled = strided ? padInput(x, 0, 0, j.Ho, j.Wo, j.sh, j.sw) : null;
     const xv = (sampled ?? x).view([j.N, j.planes, 1, P]);
     const flat: Job = { ...j, H: 1, W: P, Ho: 1, Wo: P, sh: 1, sw: 1, place: identity(1, P) };
     runTiled(xv, wp, bias, flat, t, y);
@@ -490,9 +493,10 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Te
   let gg = g;
   let gyIn = gy;
   let views: Tensor[] = [];
-  if (g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0) {
+  const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
+  if (g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && (!strided || g.Wo % 4 === 0)) {
     // 1x1: gather the sampled input pixels, then treat each image as one long row
-    const xs = g.sh === 1 && g.sw === 1 && g.Ho === g.H && g.Wo === g.W ? x : padInput(x, 0, 0, g.Ho, g.Wo, g.sh, g.sw);
+    const xs = strided ? padInput(x, 0, 0, g.Ho, g.Wo, g.sh, g.sw) : x;
     const P = g.Ho * g.Wo;
     xIn = xs.view([g.N, g.Cin, 1, P]);
     gyIn = gy.view([g.N, g.Cout, 1, P]);
