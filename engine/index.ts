@@ -34,3 +34,4 @@ export * from './ops/pool.ts';
 export * from './ops/kd.ts';
 export * as nn from './nn/index.ts';
 export * as optim from './optim/index.ts';
+export * as io from './io/safetensors.ts';

@@ -165,12 +165,9 @@ export async function runAttackCli(o: AttackCliOptions, log: (s: string) => void
     const split = ds[o.split];
     // the model's own normalisation (from training), not a recomputed one
     const space = { ...ds, mean: meta.mean, std: meta.std, task: meta.task, classes: meta.classes };
-    const t0 = performance.now();
     const report = await evaluateRobustness(model, split, space, {
       attacks: specsOf(o), batchSize: o.batchSize, limit: o.limit, seed: o.seed,
-      onProgress: (d, t, what) => {
-        if (d === t || performance.now() - t0 > 0) log(`  ${what}: ${d}/${t}`);
-      },
+      onProgress: (d, t, what) => log(`  ${what}: batch-attack ${d}/${t}`),
     });
     report.split = o.split;
     return { model: o.model, meta, data, split: o.split, report };

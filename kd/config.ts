@@ -13,6 +13,7 @@ export interface Options {
   size: number;
   channels: number;
   syntheticN: number;
+  syntheticDifficulty: number;
   trainLimit: number;
   noiseType: 'symmetric' | 'asymmetric' | 'pairflip';
   noiseRate: number;
@@ -86,6 +87,7 @@ export const SPECS: Spec[] = [
   S({ key: 'size', flag: 'size', kind: 'int', def: 28, min: 8, max: 512, group: 'data', help: 'image side in pixels (images are resized to size x size)' }),
   S({ key: 'channels', flag: 'channels', kind: 'int', def: 0, min: 0, max: 3, group: 'data', help: 'input channels for folder/CSV sets (1 gray, 3 RGB; 0 = the loader default)' }),
   S({ key: 'syntheticN', flag: 'synthetic-n', kind: 'int', def: 1200, min: 8, group: 'data', help: 'synthetic set: number of training images (val and test get 1/4 each)' }),
+  S({ key: 'syntheticDifficulty', flag: 'synthetic-difficulty', kind: 'number', def: 1, min: 0, max: 4, group: 'data', help: 'synthetic set: how subtle the findings are (0 = all obvious, 1 = a mix of obvious and subtle, 2 = many borderline)' }),
   S({ key: 'trainLimit', flag: 'train-limit', kind: 'int', def: 0, min: 0, group: 'data', help: 'use only the first N training images (0 = all; quick experiments)' }),
   S({ key: 'noiseType', flag: 'noise-type', kind: 'string', def: 'symmetric', group: 'data', choices: ['symmetric', 'asymmetric', 'pairflip'], help: 'label-noise model applied to the training labels (multi-label: independent per-label flips)' }),
   S({ key: 'noiseRate', flag: 'noise-rate', kind: 'number', def: 0, min: 0, max: 1, group: 'data', help: 'fraction of training labels corrupted (0 = clean); the realised transition matrix goes to noise.json; val and test keep clean labels' }),
@@ -352,5 +354,5 @@ export function optionsJson(o: Options): Record<string, unknown> {
 
 /** Options that must match between a run directory's config.json and a --resume/--stage call. */
 export const RUN_IDENTITY: (keyof Options)[] = [
-  'data', 'size', 'channels', 'syntheticN', 'trainLimit', 'noiseType', 'noiseRate', 'seed', 'teachers', 'teacherArchs', 'teacherWidth', 'subsetFraction', 'smallInput',
+  'data', 'size', 'channels', 'syntheticN', 'syntheticDifficulty', 'trainLimit', 'noiseType', 'noiseRate', 'seed', 'teachers', 'teacherArchs', 'teacherWidth', 'subsetFraction', 'smallInput',
 ];

@@ -72,19 +72,19 @@ export const STUDY_PRESETS: Record<string, StudyPreset> = {
     train: { data: 'synthetic', size: 28, syntheticN: 1200, teacherWidth: 0.0625, studentWidth: 0.0625, teacherEpochs: 3, studentEpochs: 3 },
   },
   demo: {
-    about: 'end to end in about 15-20 minutes on a 2-core CPU adapter: 16 px synthetic phantoms, tiny resnet18 teachers and student, 2 noise rates x 3 seeds, FGSM and PGD-5 at 1,2,4,8/255 on 96 test images',
-    study: { methods: [...METHODS], noiseRates: [0, 0.4], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255, 8 / 255], pgdSteps: 5, attackLimit: 96, attackBatchSize: 96 },
+    about: 'end to end in about 15-20 minutes on an otherwise idle 2-core CPU adapter: 16 px synthetic phantoms (512 training images), three tiny resnet18 teachers and a tiny resnet18 student, noise 0 and 0.4 x 3 seeds, FGSM and PGD-5 at 1,2,4,8/255 on 64 test images per cell',
+    study: { methods: [...METHODS], noiseRates: [0, 0.4], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255, 8 / 255], pgdSteps: 5, attackLimit: 64, attackBatchSize: 64 },
     train: {
-      data: 'synthetic', size: 16, syntheticN: 384, teachers: 3, teacherArchs: ['resnet18'], teacherWidth: 0.125, studentWidth: 0.0625,
-      teacherEpochs: 4, studentEpochs: 4, batchSize: 32, evalBatchSize: 128, teacherLr: 0.05, studentLr: 0.05,
+      data: 'synthetic', size: 16, syntheticN: 512, teachers: 3, teacherArchs: ['resnet18'], teacherWidth: 0.0625, studentWidth: 0.0625,
+      teacherEpochs: 6, studentEpochs: 8, batchSize: 16, evalBatchSize: 128, teacherLr: 0.1, studentLr: 0.1,
     },
   },
   pneumonia: {
-    about: 'a small PneumoniaMNIST study (../shared/data/pneumoniamnist.npz, 28 px, 1200 training images): 2 noise rates x 3 seeds, FGSM and PGD-5 at 1,2,4/255 on 128 test images',
+    about: 'a small PneumoniaMNIST study (--data pneumoniamnist finds ../shared/data/pneumoniamnist.npz; 28 px, first 1000 training images, official val/test): noise 0 and 0.4 x 3 seeds, FGSM and PGD-5 at 1,2,4/255 on 128 test images per cell',
     study: { methods: [...METHODS], noiseRates: [0, 0.4], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255], pgdSteps: 5, attackLimit: 128, attackBatchSize: 128 },
     train: {
-      data: 'pneumoniamnist', size: 28, trainLimit: 1200, teachers: 3, teacherArchs: ['resnet18'], teacherWidth: 0.125, studentWidth: 0.0625,
-      teacherEpochs: 3, studentEpochs: 3, batchSize: 32, evalBatchSize: 128,
+      data: 'pneumoniamnist', size: 28, trainLimit: 1000, teachers: 3, teacherArchs: ['resnet18'], teacherWidth: 0.0625, studentWidth: 0.0625,
+      teacherEpochs: 4, studentEpochs: 4, batchSize: 32, evalBatchSize: 128, teacherLr: 0.05, studentLr: 0.05,
     },
   },
 };
@@ -108,7 +108,7 @@ grid:
   --methods A,B            students (default ce,kd,avgkd,roskd)
   --noise-rates R,R        label-noise rates (default 0,0.2,0.4,0.6); --noise-type as in kd/train.ts
   --seeds N | S,S          N seeds 0..N-1, or a list (default 3)
-  --out DIR                study directory (default studies/<preset>); rerun with the same DIR to resume
+  --out DIR                study directory (default runs/study-<preset>); rerun with the same DIR to resume
 attacks (pixel space, [0, 1] scale; images clamped every step; model in eval mode):
   --attacks fgsm,pgd       kinds evaluated per cell (none: --attacks none)
   --eps LIST               epsilons, e.g. 1/255,2/255,4/255,8/255
@@ -224,7 +224,7 @@ export function resolveStudy(given: Partial<StudyConfig>, train: Partial<Options
   Object.assign(cfg, p.study, given);
   cfg.preset = name;
   cfg.train = { ...p.train, ...(given.train ?? {}), ...train };
-  cfg.out = cfg.out || join('studies', name);
+  cfg.out = cfg.out || join('runs', `study-${name}`);
   const base = resolveOptions({ ...cfg.train, progress: 'none' }).opts; // validates the train options
   if (!cfg.teachers.length) cfg.teachers = [base.teachers];
   if (!cfg.subsetFraction.length) cfg.subsetFraction = [base.subsetFraction];

@@ -82,7 +82,7 @@ export async function loadData(o: Options, log: (s: string) => void = () => {}):
   let extra: Record<string, unknown> = {};
   if (spec === 'synthetic') {
     const nEval = Math.max(8, Math.ceil(o.syntheticN / 4));
-    ds = makeSynthetic({ train: o.syntheticN, val: nEval, test: nEval, size: o.size, seed: o.seed, channels: ch ?? 1 });
+    ds = makeSynthetic({ train: o.syntheticN, val: nEval, test: nEval, size: o.size, seed: o.seed, channels: ch ?? 1, difficulty: o.syntheticDifficulty });
   } else if (kind === 'chestxray14') {
     ds = await loadChestXray14({ ...common, ...(arg.toLowerCase().endsWith('.csv') ? { csv: arg } : { root: arg }) });
   } else if (kind === 'isic2019') ds = await loadIsic2019({ ...common, csv: arg });

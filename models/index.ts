@@ -1,6 +1,5 @@
 // Model registry: torchvision architectures by name.
 //   createModel('resnet18', { numClasses: 2, inChannels: 1, smallInput: true, width: 0.5, seed: 1 })
-import type { Module } from '../engine/nn/module.ts';
 import { ResNet, resnet18, resnet34, resnet50 } from './resnet.ts';
 import { DenseNet, densenet121 } from './densenet.ts';
 import { MobileNetV2, mobilenetV2, type MobileNetV2Options } from './mobilenet.ts';
@@ -33,10 +32,9 @@ export function modelNames(): string[] {
 
 /** Builds a freshly initialised (seeded) model by name, in training mode. */
 export function createModel(name: string, options: ModelOptions & MobileNetV2Options = {}): Model {
-  const key = ALIASES[name.toLowerCase()] ?? name.toLowerCase();
-  const build = BUILDERS[key];
+  const lower = name.toLowerCase();
+  const key = Object.hasOwn(ALIASES, lower) ? ALIASES[lower] : lower;
+  const build = Object.hasOwn(BUILDERS, key) ? BUILDERS[key] : undefined;
   if (!build) throw new RangeError(`createModel: unknown model "${name}"; available: ${modelNames().join(', ')} (alias: mobilenetv2)`);
   return build(options);
 }
-
-export type { Module };

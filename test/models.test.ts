@@ -120,6 +120,7 @@ test('options: width rules, stems, registry names and errors', () => {
   // registry
   assert.ok(createModel('mobilenetv2', { width: 0.25, numClasses: 2 }) instanceof MobileNetV2);
   assert.ok(createModel('MobileNet_V2', { width: 0.25, numClasses: 2 }) instanceof MobileNetV2);
+  assert.throws(() => createModel('constructor'), /unknown model "constructor"/);
   assert.throws(() => createModel('vgg16'), /unknown model "vgg16"; available: resnet18, resnet34, resnet50, densenet121, mobilenet_v2/);
   assert.throws(() => createModel('resnet18', { numClasses: 0 }), /resnet18: numClasses must be a positive integer, got 0/);
   assert.throws(() => createModel('resnet18', { width: -1 }), /width must be a positive number/);

@@ -12,6 +12,8 @@ import { gpuInit } from './helpers.ts';
 import { parseStudyArgs, resolveStudy, variantsOf, cellsOf, baseCellOf, stat, summarize, roskdShortfalls, runStudy, type CellResult, type MethodResult } from '../kd/study.ts';
 import { runPipeline } from '../kd/train.ts';
 import { UsageError } from '../kd/config.ts';
+import { runAttackCli, parseAttackCli } from '../kd/attack.ts';
+import { spawnSync } from 'node:child_process';
 
 const root = mkdtempSync(join(tmpdir(), 'roskd-study-'));
 process.env.ROSKD_CACHE = join(root, 'cache');
@@ -31,7 +33,7 @@ test('study args: presets, lists, seeds as a count or a list, train options pass
   assert.equal(c.seeds, [0, 1]);
   assert.equal(c.eps, [2 / 255, 8 / 255]);
   assert.is(c.train.studentEpochs, 2);
-  assert.is(c.train.syntheticN, 384, 'the preset\'s train options stay unless overridden');
+  assert.is(c.train.syntheticN, 512, 'the preset\'s train options stay unless overridden');
   assert.is(c.out, 'x');
   assert.equal(parseStudyArgs(['--seeds', '3,5']).seeds, [3, 5]);
   assert.equal(parseStudyArgs(['--attacks', 'none']).attacks, []);
@@ -161,6 +163,22 @@ test('micro study: runs, writes study.json / study.md / plots, resumes by skippi
   assert.ok(sec, 'a robustness section');
   assert.equal(sec!.rows.map((r) => r.model), ['student-ce', 'student-roskd']);
   assert.ok(readFileSync(join(runDir, 'report.md'), 'utf8').includes('Adversarial robustness: fgsm 2/255'));
+
+  // kd/attack.ts on the saved student: data options come from the run's config.json
+  const model = join(runDir, 'student-roskd.safetensors');
+  const a = await runAttackCli({ ...parseAttackCli(['--model', model, '--attack', 'fgsm,pgd', '--eps', '2/255', '--steps', '2', '--limit', '8']) });
+  assert.is(a.report.n, 8);
+  assert.equal(a.report.attacks.map((x) => x.label), ['fgsm 2/255', 'pgd2 2/255']);
+  assert.is(a.data, 'synthetic');
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'kd/attack.ts', '--model', model, '--attack', 'fgsm', '--eps', '1/255,4/255', '--limit', '6', '--json'], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } });
+  assert.is(cli.status, 0, cli.stderr);
+  const j = JSON.parse(cli.stdout);
+  assert.is(j.n, 6);
+  assert.equal(j.attacks.map((x: { label: string }) => x.label), ['fgsm 1/255', 'fgsm 4/255']);
+  assert.ok(j.clean.accuracy >= 0 && j.clean.accuracy <= 1);
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'kd/attack.ts', '--model', model, '--eps', '8'], { encoding: 'utf8' });
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /8\/255, not 8/);
 });
 
 test.run();
