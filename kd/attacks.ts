@@ -119,7 +119,7 @@ export function resolveAttack(s: AttackSpec): ResolvedAttack {
 
 /** Short name for tables: "fgsm", "pgd10", "pgd10-l2". */
 export function attackName(s: AttackSpec | ResolvedAttack): string {
-  const r = 'keepBest' in s && typeof s.eps === 'number' && typeof s.stepSize === 'number' ? (s as ResolvedAttack) : resolveAttack(s);
+  const r = resolveAttack(s); // idempotent on a resolved spec
   return r.kind === 'fgsm' ? 'fgsm' : `pgd${r.steps}${r.norm === 'l2' ? '-l2' : ''}`;
 }
 

@@ -417,7 +417,8 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
     const resultFile = join(cellDir, 'cell.json');
     const tag = `[${ci + 1}/${cells.length} ${cell.id}]`;
     if (existsSync(resultFile)) {
-      results.push(JSON.parse(readFileSync(resultFile, 'utf8')) as CellResult);
+      // the variant's label depends on the current grid (which axes have several values)
+      results.push({ ...(JSON.parse(readFileSync(resultFile, 'utf8')) as CellResult), variant: cell.variant });
       skipped.push(cell.id);
       print(`${tag} done before; skipped`);
       continue;

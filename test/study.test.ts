@@ -146,6 +146,24 @@ test('micro study: runs, writes study.json / study.md / plots, resumes by skippi
   assert.ok(secs2 < secs1 / 3, `resume took ${secs2.toFixed(1)} s vs ${secs1.toFixed(1)} s`);
   assert.equal(r2.cells[0].methods.roskd!.clean, cell.methods.roskd!.clean);
 
+  // an ablation axis added later (stochastic vs average): the base cell is reused as is, the new
+  // variant trains only its roskd student on the same teachers and takes ce from the base cell
+  const teacherFile = join(out, 'teachers', cell.teacherKey, 'teacher-0.safetensors');
+  const tmtime = statSync(teacherFile).mtimeMs;
+  const r3 = await runStudy({ ...cfg, choice: ['stochastic', 'average'] }, { print: () => {} });
+  assert.equal(r3.skipped, [cell.id]);
+  assert.equal(r3.ran, ['nr0.3_seed0_K2_f0.7_k2_ema0']);
+  const avg = r3.cells.find((c) => c.id === r3.ran[0])!;
+  assert.is(avg.variant.label, 'average');
+  assert.is(avg.methods.ce!.sharedFrom, cell.id);
+  assert.equal(avg.methods.ce!.clean, cell.methods.ce!.clean);
+  assert.ok(!avg.methods.roskd!.sharedFrom);
+  assert.is(avg.secs.teachers, 0, 'teachers reused');
+  assert.is(statSync(teacherFile).mtimeMs, tmtime);
+  assert.ok(!existsSync(join(out, 'cells', avg.id, 'run', 'student-ce.safetensors')), 'ce not retrained');
+  const md3 = readFileSync(join(out, 'study.md'), 'utf8');
+  assert.ok(md3.includes('## Variant: stochastic') && md3.includes('## Variant: average'), 'both variants reported');
+
   // another data setting in the same directory is refused
   const other = resolveStudy({ ...cfg, train: {} }, { ...cfg.train, syntheticN: 64 });
   let err: Error | null = null;

@@ -182,6 +182,9 @@ interface Tile {
   TN: number;
 }
 
+/** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
+export const tuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number } } = {};
+
 /** Output channels per invocation: 4, 8 or `max`, whichever wastes least on CoutG. */
 function pickTN(CoutG: number, max: number): number {
   if (CoutG <= 4 || max === 4) return 4;
@@ -189,14 +192,16 @@ function pickTN(CoutG: number, max: number): number {
   return max;
 }
 
-/** Rows per tile: 7 when it divides Ho (28, 56, 14, 7 px), else 4 (few pipeline variants). */
-const pickR = (Ho: number, big: number) => (Ho % 7 === 0 ? Math.min(7, big) : Math.min(4, big));
-
-/** Tile sizes measured best on lavapipe (bench/NOTES.md). */
+/**
+ * Tile sizes measured best on lavapipe (bench/NOTES.md) for the shapes networks use (1x1, 3x3 up
+ * to stride 2, and the <= 2x2 stride phases of their backward-data); anything else gets a small
+ * tile, since every unrolled variant costs LLVM compile time (seconds) on first use.
+ */
 function pickTile(j: Job): Tile {
+  if (tuning.tile) return tuning.tile;
   if (j.KH === 1 && j.KW === 1) return { TM: 8, R: 1, TN: pickTN(j.CoutG, 16) };
-  if (j.KH * j.KW <= 9 && j.sh <= 2 && j.sw <= 2) return { TM: 4, R: pickR(j.Ho, 7), TN: 4 };
-  return { TM: 4, R: 2, TN: 4 };
+  const hot = j.KH <= 3 && j.KW <= 3 && j.sh <= 2 && j.sw <= 2 && j.dh === 1 && j.dw === 1;
+  return hot ? { TM: 4, R: 4, TN: 4 } : { TM: 4, R: 1, TN: 4 };
 }
 
 /**
@@ -229,20 +234,20 @@ function fwdBody(t: Tile, j: Job): string {
   return L.join('\n    ');
 }
 
-/** The unrolled stores of conv2d_fwd (+ bias), skipping pixels and channels past the edges. */
+/**
+ * The stores of conv2d_fwd (+ bias): a runtime loop over the TN channels (few store sites keep
+ * the compile short; the accumulators are copied to an indexable array first), pixels unrolled.
+ */
 function fwdStore(t: Tile): string {
   const { TM, R, TN } = t;
-  const L: string[] = [];
-  for (let c = 0; c < TN; c++) {
-    L.push(`if (co0 + ${c}u < p.CoutG) {`);
-    for (let rr = 0; rr < R; rr++) {
-      L.push(`  if (oh0 + ${rr}u < p.Ho) {`);
-      for (let m = 0; m < TM; m++)
-        L.push(`    if (ow0 + ${m}u < p.Wo) { y[yb[${c}] + ${rr}u * rowStep + ${m}u * p.ysw] = acc[${(rr * TM + m) * (TN / 4) + (c >> 2)}][${c & 3}] + bv[${c}]; }`);
-      L.push('  }');
-    }
-    L.push('}');
+  const L: string[] = [`var out = acc;`, `for (var c = 0u; c < ${TN}u; c++) {`, `  if (co0 + c >= p.CoutG) { break; }`];
+  for (let rr = 0; rr < R; rr++) {
+    L.push(`  if (oh0 + ${rr}u < p.Ho) {`);
+    for (let m = 0; m < TM; m++)
+      L.push(`    if (ow0 + ${m}u < p.Wo) { y[yb[c] + ${rr}u * rowStep + ${m}u * p.ysw] = out[${(rr * TM + m) * (TN / 4)}u + c / 4u][c % 4u] + bv[c]; }`);
+    L.push('  }');
   }
+  L.push('}');
   return L.join('\n  ');
 }
 
@@ -291,19 +296,17 @@ function depthwiseCode(TM: number, R: number, j: Job): { BODY: string; STORE: st
         }
       L.push(`{ var s = 0.0; ${terms.join(' ')} acc[${rr * TM + m}] = s; }`);
     }
-  const S: string[] = [];
-  for (let rr = 0; rr < R; rr++) {
-    S.push(`if (oh0 + ${rr}u < p.Ho) {`);
-    for (let m = 0; m < TM; m++) S.push(`  if (ow0 + ${m}u < p.Wo) { y[ybase + ${rr}u * rowStep + ${m}u * p.ysw] = acc[${rr * TM + m}] + b; }`);
-    S.push('}');
-  }
+  const S: string[] = [`var out = acc;`, `for (var rr = 0u; rr < ${R}u; rr++) {`, `  if (oh0 + rr >= p.Ho) { break; }`];
+  for (let m = 0; m < TM; m++) S.push(`  if (ow0 + ${m}u < p.Wo) { y[ybase + rr * rowStep + ${m}u * p.ysw] = out[rr * ${TM}u + ${m}u] + b; }`);
+  S.push('}');
   return { BODY: L.join('\n  '), STORE: S.join('\n  ') };
 }
 
 /** y[place] = depthwise conv (CinG = CoutG = 1) with weights [C][KH*KW]. */
 function runDepthwise(x: Tensor, wk: Tensor, bias: Tensor | null, j: Job, y: Tensor): void {
-  const TM = 8;
-  const R = j.Ho % 7 === 0 ? 7 : 4;
+  const small = j.KH * j.KW <= 9;
+  const TM = small ? 8 : 4;
+  const R = small ? 4 : 1;
   const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
   const xp = padInput(x, j.pt, j.pl, Hp, Wp4 * 4);
   const C = j.planes;
@@ -446,9 +449,15 @@ const pow2AtMost = (n: number, cap: number) => {
 };
 
 function pickWTile(g: ConvGeometry): WTile {
-  if (g.CinG === 1 && g.CoutG === 1) return { TM: 8, R: 4, TCO: 1, TCI: 1 };
+  if (tuning.wtile) return tuning.wtile;
+  if (g.CinG === 1 && g.CoutG === 1) return g.KH * g.KW <= 9 ? { TM: 8, R: 4, TCO: 1, TCI: 1 } : { TM: 4, R: 1, TCO: 1, TCI: 1 };
   if (g.KH === 1 && g.KW === 1) return { TM: 8, R: 1, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 8) };
-  return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 2) };
+  const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
+  if (hot) return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 2) };
+  // others: few accumulators (TCO x TCI x taps), a short unrolled body, a quick compile
+  let TCO = pow2AtMost(g.CoutG, 4);
+  while (TCO * g.KH * g.KW > 64 && TCO > 1) TCO /= 2;
+  return { TM: 4, R: 1, TCO, TCI: 1 };
 }
 
 /** The unrolled per-tile body and the stores of conv2d_wgrad. */
@@ -475,14 +484,18 @@ function wgradCode(t: WTile, g: ConvGeometry): { BODY: string; STORE: string } {
             }
           L.push(`{ var s = ${a}; ${terms.join(' ')} ${a} = s; }`);
         }
-  const S: string[] = [];
-  for (let jc = 0; jc < TCO; jc++)
-    for (let i = 0; i < TCI; i++) {
-      S.push(`if (co0 + ${jc}u < p.CoutG && ci0 + ${i}u < p.CinG) {`);
-      S.push(`  let base = ((chunk * p.Cout + g * p.CoutG + co0 + ${jc}u) * p.CinG + ci0 + ${i}u) * KK;`);
-      for (let k = 0; k < KK; k++) S.push(`  part[base + ${k}u] = acc[${(jc * TCI + i) * KK + k}];`);
-      S.push('}');
-    }
+  // stores: a runtime loop over the channel pairs (few store sites keep the compile short)
+  const S: string[] = [
+    `var out = acc;`,
+    `for (var jc = 0u; jc < ${TCO}u; jc++) {`,
+    `  for (var i = 0u; i < ${TCI}u; i++) {`,
+    `    if (co0 + jc < p.CoutG && ci0 + i < p.CinG) {`,
+    `      let base = ((chunk * p.Cout + g * p.CoutG + co0 + jc) * p.CinG + ci0 + i) * KK;`,
+    `      for (var k = 0u; k < KK; k++) { part[base + k] = out[(jc * ${TCI}u + i) * KK + k]; }`,
+    `    }`,
+    `  }`,
+    `}`,
+  ];
   return { BODY: L.join('\n    '), STORE: S.join('\n  ') };
 }
 
