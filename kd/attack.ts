@@ -167,7 +167,7 @@ export async function runAttackCli(o: AttackCliOptions, log: (s: string) => void
     const space = { ...ds, mean: meta.mean, std: meta.std, task: meta.task, classes: meta.classes };
     const report = await evaluateRobustness(model, split, space, {
       attacks: specsOf(o), batchSize: o.batchSize, limit: o.limit, seed: o.seed,
-      onProgress: (d, t, what) => log(`  ${what}: batch-attack ${d}/${t}`),
+      onProgress: (d, t, what) => log(`  ${d}/${t} batch x attack passes done (${what})`),
     });
     report.split = o.split;
     return { model: o.model, meta, data, split: o.split, report };

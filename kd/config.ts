@@ -139,8 +139,8 @@ export const SPECS: Spec[] = [
 /** Presets: defaults sized for a purpose. Explicit options always win. */
 export const PRESETS: Record<string, { about: string; values: Partial<Options> }> = {
   demo: {
-    about: 'synthetic phantoms, 28 px, 20% symmetric noise, tiny models (width 1/16), ce/kd/avgkd/roskd students; about 10 minutes on a 2-core CPU adapter',
-    values: { data: 'synthetic', size: 28, syntheticN: 1200, noiseRate: 0.2, teacherWidth: 0.0625, studentWidth: 0.0625, teacherEpochs: 3, studentEpochs: 3, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
+    about: 'synthetic phantoms, 28 px, 30% symmetric noise, 3 resnet18 teachers (width 1/8) and resnet18 students (width 1/16) for ce/kd/avgkd/roskd; about 10 minutes on a 2-core CPU adapter (the paper\'s resnet50/densenet121/mobilenet_v2 teachers at this width do not learn within that budget on a CPU: pass --teacher-archs to use them)',
+    values: { data: 'synthetic', size: 28, syntheticN: 1200, noiseRate: 0.3, teacherArchs: ['resnet18'], teacherWidth: 0.125, studentWidth: 0.0625, teacherEpochs: 5, studentEpochs: 5, batchSize: 32, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
   },
   medmnist: {
     about: 'PneumoniaMNIST at 28 px, width 1/8 models, 40% symmetric noise, all four methods',

@@ -80,11 +80,11 @@ export const STUDY_PRESETS: Record<string, StudyPreset> = {
     },
   },
   pneumonia: {
-    about: 'a small PneumoniaMNIST study (--data pneumoniamnist finds ../shared/data/pneumoniamnist.npz; 28 px, first 1000 training images, official val/test): noise 0 and 0.4 x 3 seeds, FGSM and PGD-5 at 1,2,4/255 on 128 test images per cell',
+    about: 'a small PneumoniaMNIST study (--data pneumoniamnist finds ../shared/data/pneumoniamnist.npz; 28 px, first 800 training images, official val/test): noise 0 and 0.4 x 3 seeds, FGSM and PGD-5 at 1,2,4/255 on 128 test images per cell',
     study: { methods: [...METHODS], noiseRates: [0, 0.4], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255], pgdSteps: 5, attackLimit: 128, attackBatchSize: 128 },
     train: {
-      data: 'pneumoniamnist', size: 28, trainLimit: 1000, teachers: 3, teacherArchs: ['resnet18'], teacherWidth: 0.0625, studentWidth: 0.0625,
-      teacherEpochs: 4, studentEpochs: 4, batchSize: 32, evalBatchSize: 128, teacherLr: 0.05, studentLr: 0.05,
+      data: 'pneumoniamnist', size: 28, trainLimit: 800, teachers: 3, teacherArchs: ['resnet18'], teacherWidth: 0.0625, studentWidth: 0.0625,
+      teacherEpochs: 3, studentEpochs: 4, batchSize: 32, evalBatchSize: 128, teacherLr: 0.05, studentLr: 0.05,
     },
   },
 };
@@ -418,7 +418,10 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
     const tag = `[${ci + 1}/${cells.length} ${cell.id}]`;
     if (existsSync(resultFile)) {
       // the variant's label depends on the current grid (which axes have several values)
-      results.push({ ...(JSON.parse(readFileSync(resultFile, 'utf8')) as CellResult), variant: cell.variant });
+      const done = JSON.parse(readFileSync(resultFile, 'utf8')) as CellResult;
+      const noiseFile = join(cellDir, 'run', 'noise.json');
+      if (done.realisedNoise === null && existsSync(noiseFile)) done.realisedNoise = realisedOf(JSON.parse(readFileSync(noiseFile, 'utf8')));
+      results.push({ ...done, variant: cell.variant });
       skipped.push(cell.id);
       print(`${tag} done before; skipped`);
       continue;
@@ -498,7 +501,7 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
     const attackSecs = (performance.now() - ta) / 1000;
     const result: CellResult = {
       id: cell.id, variant: cell.variant, noiseRate: cell.noiseRate, seed: cell.seed, teacherKey: cell.teacherKey,
-      realisedNoise: (res.report?.noise as { actualRate?: number } | undefined)?.actualRate ?? null,
+      realisedNoise: realisedOf(res.report?.noise),
       methods,
       teachers: (res.report?.rows ?? []).filter((r) => r.role === 'teacher').map((r) => ({ name: r.name, arch: r.arch, test: { acc: r.test.acc, f1: r.test.f1, auc: r.test.auc } })),
       secs: { teachers: teacherSecs, students: studentSecs, attacks: attackSecs, total: (performance.now() - tc) / 1000 },
@@ -512,6 +515,13 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
   }
   const summary = writeStudyOutputs(dir, cfg, results);
   return { dir, cells: results, ran, skipped, summary };
+}
+
+/** The realised label-noise rate of a noise.json / report noise record (either field name). */
+function realisedOf(noise: unknown): number | null {
+  const n = noise as { realisedRate?: number; actualRate?: number } | undefined;
+  const v = n?.realisedRate ?? n?.actualRate;
+  return typeof v === 'number' ? v : null;
 }
 
 // ---------------------------------------------------------------- summary
@@ -668,7 +678,7 @@ function studyMarkdown(cfg: StudyConfig, cells: CellResult[], summary: SummaryRo
   const specs = attackSpecs(cfg);
   if (specs.length)
     L.push(
-      `Attacks: ${cfg.attacks.join(' and ').toUpperCase()} at eps ${cfg.eps.map(formatEps).join(', ')} in pixel units ([0, 1] scale): images are un-normalised, perturbed, projected on the eps-ball and clamped to [0, 1] every step, then re-normalised; gradients by autograd w.r.t. the input, model in eval mode, cross-entropy loss` +
+      `Attacks: ${cfg.attacks.map((k) => k.toUpperCase()).join(' and ')} at eps ${cfg.eps.map(formatEps).join(', ')} in pixel units ([0, 1] scale): images are un-normalised, perturbed, projected on the eps-ball and clamped to [0, 1] every step, then re-normalised; gradients by autograd w.r.t. the input, model in eval mode, cross-entropy loss` +
         `${cfg.attacks.includes('pgd') ? `; PGD-${cfg.pgdNorm === 'l2' ? 'L2' : 'Linf'} ${cfg.pgdSteps} steps of ${cfg.pgdStepSize ? formatEps(cfg.pgdStepSize) : '2.5 eps / steps'}, random start, strongest iterate kept per image` : ''}. ` +
         `Attacked metrics use ${cfg.attackLimit ? `a seeded random subset of ${cfg.attackLimit} test images per cell` : 'the whole test split'}${cfg.attackLimit ? `; "${CLEAN_SUBSET}" is the clean score on that subset` : ''}.`,
       '',
@@ -711,32 +721,50 @@ function studyMarkdown(cfg: StudyConfig, cells: CellResult[], summary: SummaryRo
   if (cfg.methods.includes('roskd') && cfg.methods.length > 1) {
     const s = roskdShortfalls(summary);
     L.push('## Where RoS-KD did not beat a baseline', '');
-    L.push(`RoS-KD's mean was above the baseline's in ${s.wins} of ${s.total} comparisons (every variant, noise rate, condition, metric and baseline). It was **not** above in these ${s.losses.length}:`, '');
+    L.push(`RoS-KD's mean was above the baseline's in ${s.wins} of ${s.total} comparisons (every${variants.length > 1 ? ' variant,' : ''} noise rate, condition, metric and baseline). It was **not** above in ${s.losses.length}:`, '');
     if (s.losses.length) {
       const within = (c: Comparison) => (c.roskd.n < 2 || c.other.n < 2 ? 'n/a (1 seed)' : Math.abs(c.roskd.mean - c.other.mean) <= Math.hypot(c.roskd.std, c.other.std) ? 'yes' : 'no');
+      const count = new Map<string, { n: number; beyond: number }>();
+      for (const c of s.losses) {
+        const k = `${c.baseline}|${c.noiseRate}|${c.condition === 'clean' ? 'clean' : 'attacked'}`;
+        const e = count.get(k) ?? { n: 0, beyond: 0 };
+        e.n++;
+        if (within(c) === 'no') e.beyond++;
+        count.set(k, e);
+      }
+      L.push(
+        [...count.entries()]
+          .map(([k, e]) => {
+            const [b, nr, cond] = k.split('|');
+            return `- vs **${b}** at noise ${nr}, ${cond}: ${e.n} metric/condition pair(s)${e.beyond ? `, ${e.beyond} by more than one combined standard deviation` : ''}`;
+          })
+          .join('\n'),
+        '',
+      );
+      const byGap = [...s.losses].sort((a, b) => b.other.mean - b.roskd.mean - (a.other.mean - a.roskd.mean)); // largest gap first
       L.push(
         mdTable(
-          ['variant', 'noise', 'condition', 'metric', 'baseline', 'roskd', 'baseline value', 'difference', 'within 1 sd?'],
-          s.losses.map((c) => {
+          [...(variants.length > 1 ? ['variant'] : []), 'noise', 'condition', 'metric', 'baseline', 'roskd', 'baseline value', 'difference', 'within 1 sd?'],
+          byGap.map((c) => {
             const as = METRICS.find((m) => m.key === c.metric)!.as;
             const d = c.roskd.mean - c.other.mean;
-            return [c.variant || 'default', String(c.noiseRate), c.condition, c.metric, c.baseline, pm(c.roskd, as), pm(c.other, as), as === 'pct' ? (100 * d).toFixed(1) : d.toFixed(3), within(c)];
+            return [...(variants.length > 1 ? [c.variant || 'default'] : []), String(c.noiseRate), c.condition, c.metric, c.baseline, pm(c.roskd, as), pm(c.other, as), as === 'pct' ? (100 * d).toFixed(1) : d.toFixed(3), within(c)];
           }),
         ),
         '',
       );
     } else L.push('(none)', '');
-    L.push('"within 1 sd" compares the gap with the combined standard deviation of the two means over seeds: such gaps are not evidence either way at this number of seeds.', '');
+    L.push('"within 1 sd": the gap is smaller than the combined standard deviation over seeds (sqrt(sd1^2 + sd2^2)), i.e. not evidence either way at this number of seeds. Accuracy and F1 gaps are in percentage points, AUC gaps in AUC units.', '');
   }
 
   L.push('## Per cell', '');
-  const perHead = ['cell', 'method', 'acc %', 'F1 %', 'AUC', ...(specs.length ? specs.map((s) => `${attackLabel(s)} acc %`) : [])];
+  const perHead = ['cell', 'realised noise', 'method', 'acc %', 'F1 %', 'AUC', ...(specs.length ? specs.map((s) => `${attackLabel(s)} acc %`) : [])];
   const perBody: string[][] = [];
   for (const c of cells)
     for (const method of cfg.methods) {
       const r = c.methods[method];
       if (!r) continue;
-      perBody.push([c.id, r.sharedFrom ? `${method} (= ${r.sharedFrom})` : method, pct(r.clean.accuracy), pct(r.clean.macroF1), num(r.clean.auc), ...specs.map((s) => pct(r.attacks.find((a) => a.label === attackLabel(s))?.accuracy ?? NaN))]);
+      perBody.push([c.id, c.realisedNoise === null ? '-' : c.realisedNoise.toFixed(3), r.sharedFrom ? `${method} (= ${r.sharedFrom})` : method, pct(r.clean.accuracy), pct(r.clean.macroF1), num(r.clean.auc), ...specs.map((s) => pct(r.attacks.find((a) => a.label === attackLabel(s))?.accuracy ?? NaN))]);
     }
   L.push(mdTable(perHead, perBody), '');
   L.push('Teachers (test, clean labels) per cell: ' + cells.map((c) => `${c.id}: ${c.teachers.map((t) => `${pct(t.test.acc)}%`).join('/') || '-'}`).join('; ') + '.', '');

@@ -1,8 +1,8 @@
 // Re-lays x [N*C][H][W] as a zero-bordered copy [N*C][Hp][Wp] (Wp a multiple of 4) so the conv
 // kernels read aligned vec4 windows without bounds checks:
-//   xp[r][c] = x[(r*sr - top) / UP][(c*sc - left) / UP] where that divides exactly, else 0.
-// top/left may be negative (backward-data crops), sr/sc > 1 subsample (1x1 strides), UP > 1
-// spreads x out (the stride-UP zero-insertion of a 1x1 backward-data).
+//   xp[r][c] = x[(r*sr - top) / UPH][(c*sc - left) / UPW] where that divides exactly, else 0.
+// top/left may be negative (backward-data crops), sr/sc > 1 subsample (1x1 strides), UPH/UPW > 1
+// spread x out (the zero-insertion of a strided backward-data).
 // One workgroup per plane; lane li copies column quad li % Wq of rows li / Wq, li / Wq + 64 / Wq,
 // ... (Wq = min(Wp4, 64)): integer divisions (which lavapipe runs one lane at a time) happen once
 // per lane, not per element, and few workgroups keep lavapipe's per-workgroup cost low.
@@ -11,12 +11,13 @@ struct P { Hp: u32, Wp4: u32, H: u32, W: u32, top: i32, left: i32, sr: u32, sc: 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> xp: array<vec4f>;
 
-const UP = {{UP}};
+const UPH = {{UPH}};
+const UPW = {{UPW}};
 
 fn at(rowBase: u32, rowOk: bool, c: u32) -> f32 {
   let iw = i32(c * p.sc) - p.left;
-  let q = iw / UP;
-  let ok = rowOk && iw >= 0 && q < i32(p.W) && q * UP == iw;
+  let q = iw / UPW;
+  let ok = rowOk && iw >= 0 && q < i32(p.W) && q * UPW == iw;
   return select(0.0, x[rowBase + u32(select(0, q, ok))], ok);
 }
 
@@ -27,8 +28,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let rowStep = 64u / p.Wq;
   for (var r = li / p.Wq; r < p.Hp; r += rowStep) {
     let ih = i32(r * p.sr) - p.top;
-    let qh = ih / UP;
-    let rowOk = ih >= 0 && qh < i32(p.H) && qh * UP == ih;
+    let qh = ih / UPH;
+    let rowOk = ih >= 0 && qh < i32(p.H) && qh * UPH == ih;
     let rowBase = (plane * p.H + u32(select(0, qh, rowOk))) * p.W;
     let out = (plane * p.Hp + r) * p.Wp4;
     for (var c4 = c0; c4 < p.Wp4; c4 += p.Wq) {

@@ -11,6 +11,7 @@ struct P {
   gHp: u32, gWp4: u32, Cout: u32, CoutG: u32,
   tilesW: u32, tilesH: u32, nTiles: u32, tilesPerChunk: u32,
   coT: u32, ciT: u32, lanesPerChunk: u32, nLanes: u32,
+  khLanes: u32, dhRows: u32, KKfull: u32,  // large kernels: one kernel row per lane (KK = KW taps)
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
@@ -21,7 +22,7 @@ const TM = {{TM}}u;
 const R = {{R}}u;
 const TCO = {{TCO}}u;
 const TCI = {{TCI}}u;
-const KK = {{KK}}u; // KH * KW
+const KK = {{KK}}u; // taps per lane: KH * KW, or KW when khLanes = KH
 const SH = {{SH}}u;
 const SW = {{SW}}u;
 
@@ -30,7 +31,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let L0 = (wg.x + wg.y * nwg.x) * 64u + li;
   let L = min(L0, p.nLanes - 1u);
   let chunk = L / p.lanesPerChunk;
-  let rem = L % p.lanesPerChunk;
+  let rem0 = L % p.lanesPerChunk;
+  let kh = rem0 % p.khLanes;
+  let rem = rem0 / p.khLanes;
   let g = rem / (p.coT * p.ciT);
   let co0 = ((rem / p.ciT) % p.coT) * TCO;
   let ci0 = (rem % p.ciT) * TCI;
@@ -50,7 +53,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
     let th = r1 % p.tilesH;
     let n = r1 / p.tilesH;
     let gpos = n * p.Cout * gPlane + th * R * p.gWp4 + tw * (TM / 4u);
-    let xpos = n * p.xPlanes * xPlane + th * R * SH * p.Wp4 + (tw * TM * SW) / 4u;
+    let xpos = n * p.xPlanes * xPlane + (th * R * SH + kh * p.dhRows) * p.Wp4 + (tw * TM * SW) / 4u;
     let gW4 = p.gWp4;
     let xW4 = p.Wp4;
     {{BODY}}

@@ -301,6 +301,12 @@ test('evaluateRobustness: clean vs attacked metrics, eps 0 = clean, stronger att
   assert.ok(r.attacks[2].accuracy <= r.attacks[1].accuracy, 'pgd at least as strong as fgsm');
   assert.ok(r.attacks[2].loss >= r.attacks[1].loss - 1e-6);
   for (const a of r.attacks) assert.ok(Number.isFinite(a.macroF1) && Number.isFinite(a.auc));
+  // multi-label: BCE attack, per-label metrics, 0/1 labels kept as Uint8Array
+  const ml = { ...ds, task: 'multilabel' as const };
+  const mlLabels = Uint8Array.from({ length: n * K }, (_, i) => (z0[i] > 0 ? 1 : 0));
+  const rm = await evaluateRobustness(model, { images, labels: mlLabels, n }, ml, { attacks: [{ kind: 'pgd', eps: '8/255', steps: 3 }] });
+  assert.ok(rm.clean.accuracy > 0.99, `labels = clean predictions: ${rm.clean.accuracy}`);
+  assert.ok(rm.attacks[0].accuracy < rm.clean.accuracy && rm.attacks[0].loss > rm.clean.loss && Number.isFinite(rm.attacks[0].auc));
   const sub = await evaluateRobustness(model, { images, labels, n }, ds, { attacks: [{ kind: 'fgsm', eps: '2/255' }], limit: 10, seed: 4 });
   assert.is(sub.n, 10);
   assert.is(sub.indices!.length, 10);

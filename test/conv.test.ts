@@ -63,13 +63,14 @@ async function runGpu(c: Case, x: Float64Array, w: Float64Array, b: Float64Array
 const GRID: Case[] = [
   { x: [2, 6, 7, 9], cout: 5, k: [1, 1], stride: [1, 1], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: true },
   { x: [1, 8, 9, 12], cout: 12, k: [1, 1], stride: [2, 2], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: false },
-  { x: [8, 5, 28, 28], cout: 7, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: true },
+  { x: [8, 5, 28, 28], cout: 9, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: true },
   { x: [1, 4, 57, 57], cout: 6, k: [3, 3], stride: [2, 2], pad: [1, 2, 0, 3], dil: [1, 1], groups: 1, bias: false },
   { x: [2, 3, 11, 10], cout: 4, k: [5, 5], stride: [1, 1], pad: [3, 3, 3, 3], dil: [2, 2], groups: 1, bias: true },
   { x: [1, 3, 23, 19], cout: 8, k: [7, 7], stride: [2, 2], pad: [3, 3, 3, 3], dil: [1, 1], groups: 1, bias: true },
   { x: [2, 6, 9, 7], cout: 4, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 2, bias: true },
   { x: [2, 6, 13, 11], cout: 6, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 6, bias: true },
-  { x: [1, 5, 12, 12], cout: 5, k: [3, 3], stride: [2, 2], pad: [0, 1, 2, 0], dil: [2, 2], groups: 5, bias: false },
+  { x: [1, 5, 12, 12], cout: 5, k: [3, 3], stride: [2, 2], pad: [0, 1, 2, 0], dil: [1, 1], groups: 5, bias: false },
+  { x: [1, 4, 11, 13], cout: 4, k: [3, 3], stride: [2, 1], pad: [2, 2, 2, 2], dil: [2, 2], groups: 4, bias: true },
   { x: [1, 4, 13, 15], cout: 6, k: [3, 5], stride: [2, 1], pad: [0, 2, 1, 3], dil: [1, 2], groups: 2, bias: true },
   { x: [2, 3, 8, 9], cout: 6, k: [3, 3], stride: [1, 1], pad: [0, 0, 0, 0], dil: [1, 1], groups: 3, bias: false },
   { x: [8, 16, 14, 14], cout: 32, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: true },
@@ -108,7 +109,7 @@ test('conv2d gradients match central differences of the reference on tiny shapes
   const tiny: Case[] = [
     { x: [1, 2, 5, 4], cout: 3, k: [3, 3], stride: [2, 2], pad: [1, 0, 0, 2], dil: [1, 1], groups: 1, bias: true },
     { x: [2, 2, 4, 5], cout: 2, k: [2, 3], stride: [1, 1], pad: [0, 0, 0, 0], dil: [2, 1], groups: 2, bias: true },
-    { x: [1, 3, 5, 5], cout: 3, k: [3, 3], stride: [1, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 3, bias: false },
+    { x: [1, 3, 5, 5], cout: 3, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 3, bias: false },
   ];
   for (const c of tiny) {
     const x = randn(numel(c.x), rng);

@@ -133,6 +133,8 @@ interface Job {
   Wo: number;
   /** output pixel (oh, ow) goes to y[yr0 + oh*ysh][yc0 + ow*ysw] of a yH x yW plane */
   place: { yH: number; yW: number; yr0: number; yc0: number; ysh: number; ysw: number };
+  /** the input is read spread out by these factors (zeros between): zero-insertion backward-data */
+  up?: [number, number];
 }
 
 const identity = (Ho: number, Wo: number) => ({ yH: Ho, yW: Wo, yr0: 0, yc0: 0, ysh: 1, ysw: 1 });
@@ -142,13 +144,13 @@ const identity = (Ho: number, Wo: number) => ({ yH: Ho, yW: Wo, yr0: 0, yc0: 0, 
  * columns subsampled by sr/sc, or spread out by `up` (see conv2d_pad.wgsl). Returns a view of x
  * itself when that layout is x's own.
  */
-export function padInput(x: Tensor, top: number, left: number, Hp: number, Wp: number, sr = 1, sc = 1, up = 1): Tensor {
+export function padInput(x: Tensor, top: number, left: number, Hp: number, Wp: number, sr = 1, sc = 1, up: readonly [number, number] = [1, 1]): Tensor {
   const [N, C, H, W] = x.shape;
-  if (top === 0 && left === 0 && Hp === H && Wp === W && sr === 1 && sc === 1 && up === 1) return x.view([x.size]);
+  if (top === 0 && left === 0 && Hp === H && Wp === W && sr === 1 && sc === 1 && up[0] === 1 && up[1] === 1) return x.view([x.size]);
   if (Wp % 4 !== 0) throw new Error(`conv2d: internal: padded row ${Wp} is not a multiple of 4`);
   const xp = new Tensor([N * C * Hp * Wp], 'f32');
   const u = [Hp, Wp / 4, H, W, i32(top), i32(left), sr, sc, 0, Math.min(Wp / 4, 64)];
-  dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad', defines: { UP: up } }, u, [x.binding, xp.binding], grid(N * C));
+  dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad', defines: { UPH: up[0], UPW: up[1] } }, u, [x.binding, xp.binding], grid(N * C));
   return xp;
 }
 
@@ -180,10 +182,12 @@ interface Tile {
   TM: number;
   R: number;
   TN: number;
+  /** R = 1 and a runtime loop over the kernel rows (large kernels: KH times less unrolled code) */
+  rowLoop?: boolean;
 }
 
 /** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
-export const tuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number } } = {};
+export const tuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean } } = {};
 
 /** Output channels per invocation: 4, 8 or `max`, whichever wastes least on CoutG. */
 function pickTN(CoutG: number, max: number): number {
@@ -197,11 +201,11 @@ function pickTN(CoutG: number, max: number): number {
  * to stride 2, and the <= 2x2 stride phases of their backward-data); anything else gets a small
  * tile, since every unrolled variant costs LLVM compile time (seconds) on first use.
  */
-function pickTile(j: Job): Tile {
+function pickTile(j: Job, flat1x1: boolean): Tile {
   if (tuning.tile) return tuning.tile;
-  if (j.KH === 1 && j.KW === 1) return { TM: 8, R: 1, TN: pickTN(j.CoutG, 16) };
+  if (flat1x1) return { TM: 8, R: 1, TN: pickTN(j.CoutG, 16) };
   const hot = j.KH <= 3 && j.KW <= 3 && j.sh <= 2 && j.sw <= 2 && j.dh === 1 && j.dw === 1;
-  return hot ? { TM: 4, R: 4, TN: 4 } : { TM: 4, R: 1, TN: 4 };
+  return hot ? { TM: 4, R: 4, TN: 4 } : { TM: 4, R: 1, TN: 4, rowLoop: j.KH > 1 };
 }
 
 /**
@@ -215,6 +219,24 @@ function fwdBody(t: Tile, j: Job): string {
   const NR = (R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
   const NV = ceilDiv((TM - 1) * j.sw + (j.KW - 1) * j.dw + 1, 4);
   const L: string[] = [];
+  if (t.rowLoop) {
+    // one kernel row per loop iteration: the window row kh*DH, the row's taps
+    L.push(`for (var kh = 0u; kh < ${j.KH}u; kh++) {`);
+    for (let v = 0; v < NV; v++) L.push(`let x0_${v} = x[xo + kh * ${j.dh}u * W4 + ${v}u];`);
+    for (let kw = 0; kw < j.KW; kw++) for (let q = 0; q < TN4; q++) L.push(`let w0_${kw}_${q} = w[wi + (kh * ${j.KW}u + ${kw}u) * ts + ${q}u];`);
+    for (let m = 0; m < TM; m++)
+      for (let q = 0; q < TN4; q++) {
+        const a = `acc[${m * TN4 + q}]`;
+        const terms: string[] = [];
+        for (let kw = 0; kw < j.KW; kw++) {
+          const c = m * j.sw + kw * j.dw;
+          terms.push(`s = fma(vec4f(x0_${c >> 2}[${c & 3}]), w0_${kw}_${q}, s);`);
+        }
+        L.push(`{ var s = ${a}; ${terms.join(' ')} ${a} = s; }`);
+      }
+    L.push('}');
+    return L.join('\n    ');
+  }
   for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${r}_${v} = x[xo + ${r}u * W4 + ${v}u];`);
   for (let kh = 0; kh < j.KH; kh++)
     for (let kw = 0; kw < j.KW; kw++) for (let q = 0; q < TN4; q++) L.push(`let w${kh}_${kw}_${q} = w[wi + ${kh * j.KW + kw}u * ts + ${q}u];`);
@@ -266,7 +288,7 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
   const { TM, R, TN } = t;
   const CoutGp = Math.ceil(j.CoutG / TN) * TN;
   const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
-  const xp = padInput(x, j.pt, j.pl, Hp, Wp4 * 4);
+  const xp = padInput(x, j.pt, j.pl, Hp, Wp4 * 4, 1, 1, j.up);
   const nTiles = j.N * tilesH * tilesW;
   const coBlocks = CoutGp / TN;
   const pl = j.place;
@@ -304,11 +326,11 @@ function depthwiseCode(TM: number, R: number, j: Job): { BODY: string; STORE: st
 
 /** y[place] = depthwise conv (CinG = CoutG = 1) with weights [C][KH*KW]. */
 function runDepthwise(x: Tensor, wk: Tensor, bias: Tensor | null, j: Job, y: Tensor): void {
-  const small = j.KH * j.KW <= 9;
-  const TM = small ? 8 : 4;
-  const R = small ? 4 : 1;
+  const hot = j.KH <= 3 && j.KW <= 3 && j.sh <= 2 && j.sw <= 2 && j.dh === 1 && j.dw === 1;
+  const TM = hot ? 8 : 4;
+  const R = hot ? 4 : 1;
   const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
-  const xp = padInput(x, j.pt, j.pl, Hp, Wp4 * 4);
+  const xp = padInput(x, j.pt, j.pl, Hp, Wp4 * 4, 1, 1, j.up);
   const C = j.planes;
   const nLanes = j.N * C * tilesH * tilesW;
   const pl = j.place;
@@ -327,12 +349,13 @@ function runJob(x: Tensor, w: Tensor, bias: Tensor | null, j: Job, taps: TapSel,
     wk.dispose();
     return;
   }
-  const t = pickTile(j);
-  const wp = packWeights(w, transpose ? j.CoutG : j.CinG, transpose ? j.CinG : j.CoutG, j.groups, t.TN, transpose, taps);
   const pl = j.place;
   const identityPlace = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yH === j.Ho && pl.yW === j.Wo;
   const strided = j.sh !== 1 || j.sw !== 1 || j.Ho !== j.H || j.Wo !== j.W;
-  if (j.KH === 1 && j.KW === 1 && identityPlace && j.pt === 0 && j.pl === 0 && (!strided || j.Wo % 4 === 0)) {
+  const flat = j.KH === 1 && j.KW === 1 && identityPlace && j.pt === 0 && j.pl === 0 && !j.up && (!strided || j.Wo % 4 === 0);
+  const t = pickTile(j, flat);
+  const wp = packWeights(w, transpose ? j.CoutG : j.CinG, transpose ? j.CinG : j.CoutG, j.groups, t.TN, transpose, taps);
+  if (flat) {
     // 1x1: a plain GEMM over pixels. Subsample a strided input first, then treat each image as one long row.
     const P = j.Ho * j.Wo;
     const sampled = strided ? padInput(x, 0, 0, j.Ho, j.Wo, j.sh, j.sw) : null;
@@ -398,6 +421,35 @@ function phase(a: number, s: number, pad: number, K: number, d: number, outLen: 
 
 /** dx = transposed convolution of gy with w, one stride phase at a time. */
 export function conv2dBackwardData(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
+  if ((g.sh > 1 || g.sw > 1) && !hot) {
+    // rare shapes: one stride-1 conv over gy spread out with zeros (one kernel variant, not one per phase)
+    const dx = new Tensor([g.N, g.Cin, g.H, g.W], 'f32');
+    const j: Job = {
+      N: g.N,
+      planes: g.Cout,
+      H: (g.Ho - 1) * g.sh + 1,
+      W: (g.Wo - 1) * g.sw + 1,
+      yPlanes: g.Cin,
+      CinG: g.CoutG,
+      CoutG: g.CinG,
+      groups: g.groups,
+      KH: g.KH,
+      KW: g.KW,
+      sh: 1,
+      sw: 1,
+      dh: g.dh,
+      dw: g.dw,
+      pt: (g.KH - 1) * g.dh - g.pt,
+      pl: (g.KW - 1) * g.dw - g.pl,
+      Ho: g.H,
+      Wo: g.W,
+      place: identity(g.H, g.W),
+      up: [g.sh, g.sw],
+    };
+    runJob(gy, w, null, j, { TH: g.KH, TW: g.KW, kh0: g.KH - 1, khStep: -1, kw0: g.KW - 1, kwStep: -1 }, true, dx);
+    return dx;
+  }
   const rows = Array.from({ length: g.sh }, (_, a) => phase(a, g.sh, g.pt, g.KH, g.dh, g.H));
   const cols = Array.from({ length: g.sw }, (_, b) => phase(b, g.sw, g.pl, g.KW, g.dw, g.W));
   const complete = rows.every((r) => r !== null) && cols.every((c) => c !== null);
@@ -440,6 +492,8 @@ interface WTile {
   R: number;
   TCO: number;
   TCI: number;
+  /** one kernel row per lane (large kernels: KH times less unrolled code) */
+  rowLanes?: boolean;
 }
 
 const pow2AtMost = (n: number, cap: number) => {
@@ -448,16 +502,17 @@ const pow2AtMost = (n: number, cap: number) => {
   return p;
 };
 
-function pickWTile(g: ConvGeometry): WTile {
+function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
   if (tuning.wtile) return tuning.wtile;
-  if (g.CinG === 1 && g.CoutG === 1) return g.KH * g.KW <= 9 ? { TM: 8, R: 4, TCO: 1, TCI: 1 } : { TM: 4, R: 1, TCO: 1, TCI: 1 };
-  if (g.KH === 1 && g.KW === 1) return { TM: 8, R: 1, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 8) };
   const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
+  if (g.CinG === 1 && g.CoutG === 1) return hot ? { TM: 8, R: 4, TCO: 1, TCI: 1 } : { TM: 4, R: 1, TCO: 1, TCI: 1, rowLanes: g.KH > 1 };
+  if (flat1x1)
+    return g.CoutG >= 16 && g.CinG >= 16 ? { TM: 4, R: 1, TCO: 16, TCI: 16 } : { TM: 8, R: 1, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 8) };
   if (hot) return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 2) };
-  // others: few accumulators (TCO x TCI x taps), a short unrolled body, a quick compile
+  // others: one kernel row per lane and few accumulators: a short unrolled body, a quick compile
   let TCO = pow2AtMost(g.CoutG, 4);
-  while (TCO * g.KH * g.KW > 64 && TCO > 1) TCO /= 2;
-  return { TM: 4, R: 1, TCO, TCI: 1 };
+  while (TCO * g.KW > 32 && TCO > 1) TCO /= 2;
+  return { TM: 4, R: 1, TCO, TCI: 1, rowLanes: true };
 }
 
 /** The unrolled per-tile body and the stores of conv2d_wgrad. */
@@ -490,7 +545,7 @@ function wgradCode(t: WTile, g: ConvGeometry): { BODY: string; STORE: string } {
     `for (var jc = 0u; jc < ${TCO}u; jc++) {`,
     `  for (var i = 0u; i < ${TCI}u; i++) {`,
     `    if (co0 + jc < p.CoutG && ci0 + i < p.CinG) {`,
-    `      let base = ((chunk * p.Cout + g * p.CoutG + co0 + jc) * p.CinG + ci0 + i) * KK;`,
+    `      let base = ((chunk * p.Cout + g * p.CoutG + co0 + jc) * p.CinG + ci0 + i) * p.KKfull + kh * KK;`,
     `      for (var k = 0u; k < KK; k++) { part[base + k] = out[(jc * ${TCI}u + i) * KK + k]; }`,
     `    }`,
     `  }`,
@@ -501,13 +556,14 @@ function wgradCode(t: WTile, g: ConvGeometry): { BODY: string; STORE: string } {
 
 /** dw = sum over pixels of gy (x) shifted x windows, split into chunks of pixel tiles. */
 export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Tensor {
-  let t = pickWTile(g);
   let xIn = x;
   let gg = g;
   let gyIn = gy;
   let views: Tensor[] = [];
   const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
-  if (g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && (!strided || g.Wo % 4 === 0)) {
+  const flat = g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && (!strided || g.Wo % 4 === 0);
+  let t = pickWTile(g, flat);
+  if (flat) {
     // 1x1: gather the sampled input pixels, then treat each image as one long row
     const xs = strided ? padInput(x, 0, 0, g.Ho, g.Wo, g.sh, g.sw) : x;
     const P = g.Ho * g.Wo;
@@ -527,7 +583,8 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Te
   const gp = padInput(gyIn, 0, 0, gHp, gWp);
   const coT = ceilDiv(gg.CoutG, TCO);
   const ciT = ceilDiv(gg.CinG, TCI);
-  const lanesPerChunk = gg.groups * coT * ciT;
+  const khLanes = t.rowLanes ? gg.KH : 1;
+  const lanesPerChunk = gg.groups * coT * ciT * khLanes;
   const nTiles = gg.N * tilesH * tilesW;
   // enough chunks for ~4k lanes, but at least 2 tiles each so partials stay small
   const nChunks = Math.max(1, Math.min(ceilDiv(4096, lanesPerChunk), ceilDiv(nTiles, 2)));
@@ -536,8 +593,9 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Te
   const nLanes = chunks * lanesPerChunk;
   const wsize = gg.Cout * gg.CinG * gg.KH * gg.KW;
   const part = new Tensor([chunks, wsize], 'f32');
-  const u = [Hp, Wp4, gg.Cin, gg.CinG, gHp, gWp / 4, gg.Cout, gg.CoutG, tilesW, tilesH, nTiles, tilesPerChunk, coT, ciT, lanesPerChunk, nLanes];
-  const defines = { TM, R, TCO, TCI, KK: gg.KH * gg.KW, SH: gg.sh, SW: gg.sw, ...wgradCode(t, gg) };
+  const u = [Hp, Wp4, gg.Cin, gg.CinG, gHp, gWp / 4, gg.Cout, gg.CoutG, tilesW, tilesH, nTiles, tilesPerChunk, coT, ciT, lanesPerChunk, nLanes, khLanes, gg.dh, gg.KH * gg.KW];
+  const lane = t.rowLanes ? { ...gg, KH: 1 } : gg; // the taps one lane covers
+  const defines = { TM, R, TCO, TCI, KK: lane.KH * lane.KW, SH: gg.sh, SW: gg.sw, ...wgradCode(t, lane) };
   dispatch({ name: 'conv2d_wgrad', shader: 'conv2d_wgrad', defines }, u, [xp.binding, gp.binding, part.binding], lanesGrid(nLanes));
   xp.dispose();
   gp.dispose();
