@@ -110,7 +110,7 @@ export const SPECS: Spec[] = [
   S({ key: 'methods', flag: 'methods', kind: 'list', def: [], group: 'student', choices: METHODS, help: 'several students in one run sharing the teachers, e.g. ce,kd,avgkd,roskd (overrides --method)' }),
   S({ key: 'temperature', flag: 'temperature', kind: 'number', def: 4, min: 0.05, max: 100, group: 'student', paper: true, help: 'distillation temperature T' }),
   S({ key: 'alpha', flag: 'alpha', kind: 'number', def: 0.7, min: 0, max: 1, group: 'student', paper: true, help: 'weight of the soft (KD) term: L = (1-alpha) CE(noisy label) + alpha T^2 KL(teacher_T || student_T)' }),
-  S({ key: 'teacherLogits', flag: 'teacher-logits', kind: 'string', def: 'auto', group: 'student', choices: ['cache', 'online', 'auto'], help: 'cache = every teacher\'s logits on the (unaugmented) train set computed once per epoch; online = teacher forward per batch on the augmented batch (eval mode, no grad); auto = cache unless augmentation is on' }),
+  S({ key: 'teacherLogits', flag: 'teacher-logits', kind: 'string', def: 'auto', group: 'student', choices: ['cache', 'online', 'auto'], help: 'cache = every teacher\'s logits on the unaugmented train set computed once (teachers are frozen, so every epoch sees the same targets); online = teacher forward per batch on the augmented batch (eval mode, no grad); auto = cache unless augmentation is on' }),
   S({ key: 'teachersPerBatch', flag: 'teachers-per-batch', kind: 'int', def: 1, min: 1, group: 'student', paper: true, help: 'roskd: average the softened outputs of k teachers drawn without replacement per batch (1 = the paper\'s single random teacher)' }),
   S({ key: 'teacherWeighting', flag: 'teacher-weighting', kind: 'string', def: 'uniform', group: 'student', choices: ['uniform', 'val'], paper: true, help: 'roskd draw probabilities: uniform, or proportional to each teacher\'s validation score (--select-by)' }),
   S({ key: 'ema', flag: 'ema', kind: 'number', def: 0, min: 0, max: 0.99999, group: 'student', help: 'EMA decay of the student\'s weights used for evaluation and the saved model (0 = off)' }),
@@ -127,9 +127,9 @@ export const SPECS: Spec[] = [
   S({ key: 'selectBy', flag: 'select-by', kind: 'string', def: 'auc', group: 'optimisation', choices: ['auc', 'acc', 'f1', 'loss'], help: 'validation metric that picks the best epoch (its weights are kept) and ranks teachers for kd / --teacher-weighting val' }),
   // ---- run control
   S({ key: 'stage', flag: 'stage', kind: 'string', def: 'all', group: 'run', choices: ['teachers', 'student', 'eval', 'all'], help: 'what to run; completed stages (and teachers) are skipped when found in --out' }),
-  S({ key: 'teacherIndex', flag: 'teacher-index', kind: 'int', def: -1, min: -1, group: 'run', help: 'with --stage teachers: train only teacher i (0-based) so K jobs can share one run directory' }),
+  S({ key: 'teacherIndex', flag: 'teacher-index', kind: 'int', def: -1, min: -1, group: 'run', help: 'with --stage teachers: train only teacher i (0-based; -1 = all) so K jobs can share one run directory' }),
   S({ key: 'resume', flag: 'resume', kind: 'bool', def: false, group: 'run', help: 'continue an interrupted run in --out from its last checkpoint' }),
-  S({ key: 'out', flag: 'out', kind: 'string', def: '', group: 'run', help: 'run directory (default runs/<preset>-<timestamp>)' }),
+  S({ key: 'out', flag: 'out', kind: 'string', def: '', group: 'run', help: 'run directory' }),
   S({ key: 'seed', flag: 'seed', kind: 'int', def: 0, group: 'run', help: 'seed of everything random (splits, noise, subsets, init, shuffling, teacher draws)' }),
   S({ key: 'attacks', flag: 'attacks', kind: 'list', def: [], group: 'run', help: 'evaluations to add in --stage eval (names registered by kd/attacks.ts, e.g. fgsm:2/255,pgd:2/255)' }),
   S({ key: 'progress', flag: 'progress', kind: 'string', def: 'auto', group: 'run', choices: ['auto', 'tty', 'plain', 'none'], help: 'progress output: live line on a TTY, plain lines otherwise' }),
@@ -143,8 +143,8 @@ export const PRESETS: Record<string, { about: string; values: Partial<Options> }
     values: { data: 'synthetic', size: 28, syntheticN: 1200, noiseRate: 0.3, teacherArchs: ['resnet18'], teacherWidth: 0.125, studentWidth: 0.0625, teacherEpochs: 5, studentEpochs: 5, batchSize: 32, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
   },
   medmnist: {
-    about: 'PneumoniaMNIST at 28 px, width 1/8 models, 40% symmetric noise, all four methods',
-    values: { data: 'pneumoniamnist', size: 28, noiseRate: 0.4, teacherWidth: 0.125, studentWidth: 0.125, teacherEpochs: 4, studentEpochs: 4, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
+    about: 'PneumoniaMNIST at 28 px, 40% symmetric noise, 3 resnet18 teachers (width 1/8), resnet18 students (width 1/16) for ce/kd/avgkd/roskd, 3 epochs each',
+    values: { data: 'pneumoniamnist', size: 28, noiseRate: 0.4, teacherArchs: ['resnet18'], teacherWidth: 0.125, studentWidth: 0.0625, teacherEpochs: 3, studentEpochs: 3, batchSize: 64, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
   },
   paper: {
     about: 'paper scale (needs a real GPU): full-width torchvision models, 64 px, crop augmentation, 40% noise, 30 epochs',
@@ -281,12 +281,18 @@ export function useSmallInput(o: Options): boolean {
   return o.smallInput === 'on' || (o.smallInput === 'auto' && o.size <= 64);
 }
 
-function fmtDefault(s: Spec): string {
-  const d = s.def;
+function fmtValue(s: Spec, d: unknown): string {
   if (s.kind === 'bool') return d ? 'on' : 'off';
   if (Array.isArray(d)) return d.length ? d.join(',') : 'none';
-  if (d === '') return '(see text)';
+  if (d === '' && s.key === 'out') return 'runs/<preset>-<timestamp>';
   return String(d);
+}
+
+/** "(default: X)", plus the demo preset's value where it differs (no options = the demo). */
+function fmtDefault(s: Spec): string {
+  const base = fmtValue(s, s.def);
+  const demo = (PRESETS.demo.values as Record<string, unknown>)[s.key];
+  return demo !== undefined && fmtValue(s, demo) !== base ? `${base}; demo preset: ${fmtValue(s, demo)}` : base;
 }
 
 function wrap(text: string, width: number): string[] {
@@ -328,8 +334,9 @@ export function helpText(): string {
   }
   lines.push('', 'presets (--preset NAME; explicit options override):');
   for (const [name, p] of Object.entries(PRESETS)) {
-    lines.push(`  ${name.padEnd(10)}${p.about}`);
-    lines.push(`  ${''.padEnd(10)}${Object.entries(p.values).map(([k, v]) => `${SPECS.find((s) => s.key === k)?.flag}=${Array.isArray(v) ? v.join(',') : v}`).join(' ')}`);
+    const about = wrap(p.about, 100 - 12);
+    lines.push(`  ${name.padEnd(10)}${about[0]}`, ...about.slice(1).map((t) => ' '.repeat(12) + t));
+    for (const t of wrap(Object.entries(p.values).map(([k, v]) => `--${SPECS.find((s) => s.key === k)?.flag} ${Array.isArray(v) ? v.join(',') : v}`).join(' '), 100 - 14)) lines.push(' '.repeat(14) + t);
   }
   lines.push(
     '',

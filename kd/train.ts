@@ -2,7 +2,7 @@
 // dataset, trains K teachers on overlapping random subsets, distils students with ce / kd /
 // avgkd / roskd, evaluates everything on clean test labels and writes the run directory.
 // Every stage is resumable; `runPipeline` is the programmatic entry (tests use it in-process).
-import { readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as rk from '../engine/index.ts';
 import { createModel } from '../models/index.ts';
@@ -276,7 +276,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
     const t0 = performance.now();
     const teachers: Module[] = [];
     try {
-      let teacherScores: number[] = [];
+      const teacherScores: number[] = [];
       if (needTeachers) {
         const missing = Array.from({ length: o.teachers }, (_, i) => i).filter((i) => !existsSync(run.teacherFile(i)) || !existsSync(run.doneFile(`teacher-${i}`)));
         if (missing.length)
@@ -294,7 +294,9 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
       const cached: Float32Array[] = [];
       if (needTeachers && cacheTeacherLogits(o)) {
         for (let i = 0; i < o.teachers; i++) {
-          const f = join(run.checkpointDir, `teacher-${i}.train-logits.f32`);
+          // keyed by the teacher file's identity: a retrained teacher never reuses stale logits
+          const st = statSync(run.teacherFile(i));
+          const f = join(run.checkpointDir, `teacher-${i}.train-logits.${Math.round(st.mtimeMs)}-${st.size}.f32`);
           if (existsSync(f) && readFileSync(f).byteLength === ds.train.n * C * 4) {
             const b = readFileSync(f);
             cached.push(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
@@ -302,7 +304,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
           }
           const tl = performance.now();
           const { logits } = await predictLogits(teachers[i], ds, ds.train, { batchSize: o.evalBatchSize, onBatch: (d, n) => progress.update({ stage: 'student', model: `teacher-${i} logits`, epoch: 1, epochs: 1, step: d, steps: n, loss: 0, ips: d / Math.max(1e-3, (performance.now() - tl) / 1000), eta: ((n - d) * (performance.now() - tl)) / 1000 / Math.max(d, 1) }) });
-          writeFileSync(f, logits);
+          run.writeText(f.slice(run.root.length + 1), new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
           cached.push(logits);
           progress.log(`teacher-${i}: cached logits on ${ds.train.n} training images (${((performance.now() - tl) / 1000).toFixed(1)} s)`);
         }

@@ -15,6 +15,8 @@ import { UsageError } from '../kd/config.ts';
 import { runAttackCli, parseAttackCli } from '../kd/attack.ts';
 import { spawnSync } from 'node:child_process';
 
+const REPO = new URL('..', import.meta.url).pathname;
+const ATTACK_CLI = new URL('../kd/attack.ts', import.meta.url).pathname;
 const root = mkdtempSync(join(tmpdir(), 'roskd-study-'));
 process.env.ROSKD_CACHE = join(root, 'cache');
 
@@ -188,13 +190,13 @@ test('micro study: runs, writes study.json / study.md / plots, resumes by skippi
   assert.is(a.report.n, 8);
   assert.equal(a.report.attacks.map((x) => x.label), ['fgsm 2/255', 'pgd2 2/255']);
   assert.is(a.data, 'synthetic');
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'kd/attack.ts', '--model', model, '--attack', 'fgsm', '--eps', '1/255,4/255', '--limit', '6', '--json'], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } });
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', ATTACK_CLI, '--model', model, '--attack', 'fgsm', '--eps', '1/255,4/255', '--limit', '6', '--json'], { encoding: 'utf8', cwd: REPO, env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } });
   assert.is(cli.status, 0, cli.stderr);
   const j = JSON.parse(cli.stdout);
   assert.is(j.n, 6);
   assert.equal(j.attacks.map((x: { label: string }) => x.label), ['fgsm 1/255', 'fgsm 4/255']);
   assert.ok(j.clean.accuracy >= 0 && j.clean.accuracy <= 1);
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'kd/attack.ts', '--model', model, '--eps', '8'], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', ATTACK_CLI, '--model', model, '--eps', '8'], { encoding: 'utf8', cwd: REPO });
   assert.is(bad.status, 2);
   assert.match(bad.stderr, /8\/255, not 8/);
 });
