@@ -6,7 +6,7 @@
 // One workgroup per plane; lane li copies column quad li % Wq of rows li / Wq, li / Wq + 64 / Wq,
 // ... (Wq = min(Wp4, 64)): integer divisions (which lavapipe runs one lane at a time) happen once
 // per lane, not per element, and few workgroups keep lavapipe's per-workgroup cost low.
-struct P { Hp: u32, Wp4: u32, H: u32, W: u32, top: i32, left: i32, sr: u32, sc: u32, plane0: u32, Wq: u32 }
+struct P { Hp: u32, Wp4: u32, H: u32, W: u32, top: i32, left: i32, sr: u32, sc: u32, planes: u32, Wq: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> xp: array<vec4f>;
@@ -23,7 +23,8 @@ fn at(rowBase: u32, rowOk: bool, c: u32) -> f32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let plane = wg.x + wg.y * nwg.x + p.plane0;
+  let plane = wg.x + wg.y * nwg.x;
+  if (plane >= p.planes) { return; } // the folded 2-D grid may overshoot
   let c0 = li % p.Wq;
   let rowStep = 64u / p.Wq;
   for (var r = li / p.Wq; r < p.Hp; r += rowStep) {

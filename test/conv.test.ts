@@ -74,6 +74,7 @@ const GRID: Case[] = [
   { x: [1, 4, 13, 15], cout: 6, k: [3, 5], stride: [2, 1], pad: [0, 2, 1, 3], dil: [1, 2], groups: 2, bias: true },
   { x: [2, 3, 8, 9], cout: 6, k: [3, 3], stride: [1, 1], pad: [0, 0, 0, 0], dil: [1, 1], groups: 3, bias: false },
   { x: [8, 16, 14, 14], cout: 32, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: true },
+  { x: [2, 8, 14, 14], cout: 12, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
   { x: [1, 7, 7, 9], cout: 9, k: [1, 1], stride: [1, 1], pad: [1, 0, 2, 1], dil: [1, 1], groups: 1, bias: true },
 ];
 

@@ -1,11 +1,13 @@
 // conv2d (NCHW) forward and backward. Kernels: shaders/conv2d_*.wgsl.
 //
-// Every path is a direct implicit GEMM on lavapipe's terms: the input goes through a zero-padded
-// copy (conv2d_pad) so the kernels read aligned vec4 windows without bounds checks, and the hot
-// loops are unrolled here (fwdBody, wgradBody, depthwiseCode) because lavapipe scalarises every
-// non-constant-address load per SIMD lane and only keeps constant-indexed values in registers.
+// Every path is a direct implicit GEMM on lavapipe's terms (bench/NOTES.md): the input goes
+// through a zero-padded copy (conv2d_pad) so the kernels read aligned vec4 windows without bounds
+// checks, and the hot loops are unrolled here (fwdBody, wgradCode, depthwiseCode) because
+// lavapipe scalarises every non-constant-address load per SIMD lane and only keeps
+// constant-indexed values in registers.
 //  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation), a depthwise
-//    kernel for groups == Cin == Cout, and 1x1 convs run as one long row (or on a subsampled copy).
+//    kernel for groups == Cin == Cout (reads x directly: it is memory-bound), and 1x1 convs run
+//    as one long row per image (strided ones on a subsampled copy).
 //  - backward-data: the transposed convolution split into stride phases: output phase (a, b) of
 //    dx is an ordinary stride-1 conv of gy with a flipped, transposed subset of the taps, run by
 //    the same forward kernels writing a strided output (stride 1 is the one-phase case).
@@ -144,12 +146,12 @@ const identity = (Ho: number, Wo: number) => ({ yH: Ho, yW: Wo, yr0: 0, yc0: 0, 
  * columns subsampled by sr/sc, or spread out by `up` (see conv2d_pad.wgsl). Returns a view of x
  * itself when that layout is x's own.
  */
-export function padInput(x: Tensor, top: number, left: number, Hp: number, Wp: number, sr = 1, sc = 1, up: readonly [number, number] = [1, 1]): Tensor {
+function padInput(x: Tensor, top: number, left: number, Hp: number, Wp: number, sr = 1, sc = 1, up: readonly [number, number] = [1, 1]): Tensor {
   const [N, C, H, W] = x.shape;
   if (top === 0 && left === 0 && Hp === H && Wp === W && sr === 1 && sc === 1 && up[0] === 1 && up[1] === 1) return x.view([x.size]);
   if (Wp % 4 !== 0) throw new Error(`conv2d: internal: padded row ${Wp} is not a multiple of 4`);
   const xp = new Tensor([N * C * Hp * Wp], 'f32');
-  const u = [Hp, Wp / 4, H, W, i32(top), i32(left), sr, sc, 0, Math.min(Wp / 4, 64)];
+  const u = [Hp, Wp / 4, H, W, i32(top), i32(left), sr, sc, N * C, Math.min(Wp / 4, 64)];
   dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad', defines: { UPH: up[0], UPW: up[1] } }, u, [x.binding, xp.binding], grid(N * C));
   return xp;
 }
@@ -187,7 +189,7 @@ interface Tile {
 }
 
 /** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
-export const tuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean } } = {};
+export const conv2dTuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean } } = {};
 
 /** Output channels per invocation: 4, 8 or `max`, whichever wastes least on CoutG. */
 function pickTN(CoutG: number, max: number): number {
@@ -202,10 +204,12 @@ function pickTN(CoutG: number, max: number): number {
  * tile, since every unrolled variant costs LLVM compile time (seconds) on first use.
  */
 function pickTile(j: Job, flat1x1: boolean): Tile {
-  if (tuning.tile) return tuning.tile;
+  if (conv2dTuning.tile) return conv2dTuning.tile;
   if (flat1x1) return { TM: 8, R: 1, TN: pickTN(j.CoutG, 16) };
   const hot = j.KH <= 3 && j.KW <= 3 && j.sh <= 2 && j.sw <= 2 && j.dh === 1 && j.dw === 1;
-  return hot ? { TM: 4, R: 4, TN: 4 } : { TM: 4, R: 1, TN: 4, rowLoop: j.KH > 1 };
+  if (!hot) return { TM: 4, R: 1, TN: 4, rowLoop: j.KH > 1 };
+  // stride 2 (ResNet's 28/14/7 px downsampling): 7-row tiles read less of the window twice
+  return { TM: 4, R: j.sh === 2 && j.Ho % 7 === 0 ? 7 : 4, TN: 4 };
 }
 
 /**
@@ -300,44 +304,58 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
   xp.dispose();
 }
 
-/** Depthwise body and stores, unrolled (one channel, R x TM pixels, KK taps per invocation). */
-function depthwiseCode(TM: number, R: number, j: Job): { BODY: string; STORE: string } {
+/**
+ * Depthwise body and stores, unrolled (one channel, R x TM pixels, KK taps per invocation): the
+ * window's rows and columns are checked once (zero outside x), each element loaded once.
+ */
+function depthwiseCode(TM: number, R: number, j: Job, vec4Out: boolean): { BODY: string; STORE: string; YT: string } {
   const NR = (R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
-  const NV = ceilDiv((TM - 1) * j.sw + (j.KW - 1) * j.dw + 1, 4);
+  const J = (TM - 1) * j.sw + (j.KW - 1) * j.dw + 1;
   const L: string[] = [];
   for (let k = 0; k < j.KH * j.KW; k++) L.push(`let w${k} = w[wo + ${k}u];`);
-  for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${r}_${v} = x[xo + ${r}u * W4 + ${v}u];`);
+  for (let c = 0; c < J; c++) L.push(`let cok${c} = iw0 + ${c} >= 0 && iw0 + ${c} < i32(p.W); let ci${c} = u32(select(0, iw0 + ${c}, cok${c}));`);
+  for (let r = 0; r < NR; r++) {
+    L.push(`let rok${r} = ih0 + ${r} >= 0 && ih0 + ${r} < i32(p.H); let rb${r} = xb + u32(select(0, ih0 + ${r}, rok${r})) * p.W;`);
+    for (let c = 0; c < J; c++) L.push(`let x${r}_${c} = select(0.0, x[rb${r} + ci${c}], rok${r} && cok${c});`);
+  }
   for (let rr = 0; rr < R; rr++)
     for (let m = 0; m < TM; m++) {
       const terms: string[] = [];
       for (let kh = 0; kh < j.KH; kh++)
-        for (let kw = 0; kw < j.KW; kw++) {
-          const r = rr * j.sh + kh * j.dh;
-          const c = m * j.sw + kw * j.dw;
-          terms.push(`s = fma(x${r}_${c >> 2}[${c & 3}], w${kh * j.KW + kw}, s);`);
-        }
+        for (let kw = 0; kw < j.KW; kw++) terms.push(`s = fma(x${rr * j.sh + kh * j.dh}_${m * j.sw + kw * j.dw}, w${kh * j.KW + kw}, s);`);
       L.push(`{ var s = 0.0; ${terms.join(' ')} acc[${rr * TM + m}] = s; }`);
     }
   const S: string[] = [`var out = acc;`, `for (var rr = 0u; rr < ${R}u; rr++) {`, `  if (oh0 + rr >= p.Ho) { break; }`];
-  for (let m = 0; m < TM; m++) S.push(`  if (ow0 + ${m}u < p.Wo) { y[ybase + rr * rowStep + ${m}u * p.ysw] = out[rr * ${TM}u + ${m}u] + b; }`);
+  if (vec4Out)
+    for (let m = 0; m < TM; m += 4) {
+      const o = (k: number) => `out[rr * ${TM}u + ${m + k}u]`;
+      S.push(`  if (ow0 + ${m}u < p.Wo) { y[(ybase + rr * rowStep + ${m}u) / 4u] = vec4f(${o(0)}, ${o(1)}, ${o(2)}, ${o(3)}) + b; }`);
+    }
+  else for (let m = 0; m < TM; m++) S.push(`  if (ow0 + ${m}u < p.Wo) { y[ybase + rr * rowStep + ${m}u * p.ysw] = out[rr * ${TM}u + ${m}u] + b; }`);
   S.push('}');
-  return { BODY: L.join('\n  '), STORE: S.join('\n  ') };
+  return { BODY: L.join('\n  '), STORE: S.join('\n  '), YT: vec4Out ? 'vec4f' : 'f32' };
 }
 
 /** y[place] = depthwise conv (CinG = CoutG = 1) with weights [C][KH*KW]. */
 function runDepthwise(x: Tensor, wk: Tensor, bias: Tensor | null, j: Job, y: Tensor): void {
   const hot = j.KH <= 3 && j.KW <= 3 && j.sh <= 2 && j.sw <= 2 && j.dh === 1 && j.dw === 1;
   const TM = hot ? 8 : 4;
-  const R = hot ? 4 : 1;
-  const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
-  const xp = padInput(x, j.pt, j.pl, Hp, Wp4 * 4, 1, 1, j.up);
+  const R = hot ? 8 : 1;
+  const pl = j.place;
+  // whole aligned vec4 rows out: identity placement and Wo % 4 == 0 (TM is a multiple of 4)
+  const vec4Out = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && j.Wo % 4 === 0;
+  // zero-insertion (strided backward-data): spread gy out first; the kernel then reads it unpadded
+  const spread = j.up ? padInput(x, 0, 0, j.H, Math.ceil(j.W / 4) * 4, 1, 1, j.up) : null;
+  const H = j.H;
+  const W = spread ? Math.ceil(j.W / 4) * 4 : j.W;
+  const tilesW = ceilDiv(j.Wo, TM);
+  const tilesH = ceilDiv(j.Ho, R);
   const C = j.planes;
   const nLanes = j.N * C * tilesH * tilesW;
-  const pl = j.place;
-  const u = [Hp, Wp4, C, j.Ho, j.Wo, tilesW, tilesH, nLanes, bias ? 1 : 0, pl.yH, pl.yW, pl.yr0, pl.yc0, pl.ysh, pl.ysw];
-  const defines = { TM, R, KK: j.KH * j.KW, SH: j.sh, SW: j.sw, ...depthwiseCode(TM, R, j) };
-  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise', defines }, u, [xp.binding, wk.binding, (bias ?? wk).binding, y.binding], lanesGrid(nLanes));
-  xp.dispose();
+  const u = [H, W, C, j.Ho, j.Wo, tilesW, tilesH, nLanes, bias ? 1 : 0, pl.yH, pl.yW, pl.yr0, pl.yc0, pl.ysh, pl.ysw, i32(j.pt), i32(j.pl), j.sh, j.sw, j.dh, j.dw];
+  const defines = { TM, R, KK: j.KH * j.KW, ...depthwiseCode(TM, R, j, vec4Out) };
+  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise', defines }, u, [(spread ?? x).binding, wk.binding, (bias ?? wk).binding, y.binding], lanesGrid(nLanes));
+  spread?.dispose();
 }
 
 /** Runs one conv job with weights selected by `taps` (forward: all, in order). */
@@ -360,8 +378,8 @@ function runJob(x: Tensor, w: Tensor, bias: Tensor | null, j: Job, taps: TapSel,
     const P = j.Ho * j.Wo;
     const sampled = strided ? padInput(x, 0, 0, j.Ho, j.Wo, j.sh, j.sw) : null;
     const xv = (sampled ?? x).view([j.N, j.planes, 1, P]);
-    const flat: Job = { ...j, H: 1, W: P, Ho: 1, Wo: P, sh: 1, sw: 1, place: identity(1, P) };
-    runTiled(xv, wp, bias, flat, t, y);
+    const row: Job = { ...j, H: 1, W: P, Ho: 1, Wo: P, sh: 1, sw: 1, place: identity(1, P) };
+    runTiled(xv, wp, bias, row, t, y);
     xv.dispose();
     sampled?.dispose();
   } else runTiled(x, wp, bias, j, t, y);
@@ -503,7 +521,7 @@ const pow2AtMost = (n: number, cap: number) => {
 };
 
 function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
-  if (tuning.wtile) return tuning.wtile;
+  if (conv2dTuning.wtile) return conv2dTuning.wtile;
   const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
   if (g.CinG === 1 && g.CoutG === 1) return hot ? { TM: 8, R: 4, TCO: 1, TCI: 1 } : { TM: 4, R: 1, TCO: 1, TCI: 1, rowLanes: g.KH > 1 };
   if (flat1x1)
