@@ -1,11 +1,12 @@
 // Weight gradient of conv2d: dw[co][ci][kh][kw] = sum over n, oh, ow of
 //   gy[n][co][oh][ow] * x[n][ci][oh*SH + kh*DH - top][ow*SW + kw*DW - left],
 // a GEMM whose reduction runs over the output pixels. Lanes split that reduction (split-K): each
-// lane owns TCO output x TCI input channels (every tap) and sums over one chunk of R x TM pixel
+// lane owns TCO output x TCI input channels (every tap, or one kernel row of them when
+// khLanes = KH) and sums over one chunk of R x TM pixel
 // tiles, so all its loads are distinct data (nothing is re-read by its neighbours); the per-chunk
 // partial sums [nChunks][Cout][CinG][KH][KW] are added up afterwards. x comes zero-padded as in
 // the forward (conv2d_pad.wgsl) and gy padded to whole tiles, so the body (BODY, unrolled by
-// conv.ts:wgradBody like the stores) has no bounds checks.
+// conv.ts:wgradCode like the stores) has no bounds checks.
 struct P {
   Hp: u32, Wp4: u32, xPlanes: u32, CinG: u32,
   gHp: u32, gWp4: u32, Cout: u32, CoutG: u32,
