@@ -4,7 +4,7 @@
 // own GPUDevice on that adapter. Runs of the two engines never overlap: each sample waits
 // for its queue to drain before the next starts.
 import type * as TF from '@tensorflow/tfjs-core';
-import { getInstance } from '../engine/device.ts';
+import { getInstance, gpuWait } from '../engine/device.ts';
 
 export type Tf = typeof TF;
 
@@ -46,5 +46,5 @@ export async function tfDrain(tf: Tf): Promise<void> {
     be.endComputePassEncoder?.();
     be.submitQueue?.();
   }
-  await be.device?.queue.onSubmittedWorkDone();
+  if (be.device) await gpuWait(be.device.queue.onSubmittedWorkDone());
 }

@@ -5,7 +5,7 @@
 // are recorded into one command encoder and submitted together on flush() (before a readback,
 // an upload, or every MAX_PENDING dispatches), never one submit per op.
 import { readFileSync } from 'node:fs';
-import { getGpu, checkFatal, GpuError } from './device.ts';
+import { getGpu, checkFatal, GpuError, gpuWait } from './device.ts';
 
 const SHADER_DIR = new URL('../shaders/', import.meta.url);
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
@@ -232,7 +232,7 @@ class Recorder {
   async drainProfile(): Promise<void> {
     const p = this.profilePending;
     this.profilePending = [];
-    await Promise.all(p);
+    await gpuWait(Promise.all(p));
   }
 }
 
@@ -250,7 +250,7 @@ export function flush(): void {
 /** Submits pending work and waits for the GPU to finish it; rethrows device errors. */
 export async function sync(): Promise<void> {
   recorder.flush();
-  await getGpu().device.queue.onSubmittedWorkDone();
+  await gpuWait(getGpu().device.queue.onSubmittedWorkDone());
   checkFatal();
 }
 

@@ -8,7 +8,7 @@
 //  - The autograd graph holds its own handles on what backward needs, so disposing an
 //    intermediate inside a scope is safe; the graph frees them as backward consumes them.
 import { acquireBuffer, releaseBuffer } from './pool.ts';
-import { getGpu } from './device.ts';
+import { getGpu, gpuWait } from './device.ts';
 import { recorder, dispatch, grid } from './program.ts';
 import { Node, runBackward, nodeRef, nodeUnref } from './autograd.ts';
 
@@ -134,7 +134,7 @@ export class Tensor {
     const staging = device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     if (bytes > 0) recorder.copy(this.buffer, 0, staging, 0, bytes);
     recorder.flush();
-    await staging.mapAsync(GPUMapMode.READ);
+    await gpuWait(staging.mapAsync(GPUMapMode.READ));
     const copy = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
     staging.destroy();
