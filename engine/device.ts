@@ -65,6 +65,8 @@ export interface Gpu {
   features: string[];
   limits: Record<(typeof REQUESTED_LIMITS)[number], number>;
   hasTimestamps: boolean;
+  /** Lanes per subgroup when the `subgroups` feature is enabled and the size is fixed, else 0. */
+  subgroupSize: number;
 }
 
 let instance: GPU | null = null; // never released: see the header comment
@@ -103,7 +105,7 @@ async function open(): Promise<Gpu> {
   if (!adapter) throw new GpuError(`no WebGPU adapter found; ${SETUP_HINT}`);
   const requiredLimits: Record<string, number> = {};
   for (const name of REQUESTED_LIMITS) requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
-  const wanted: GPUFeatureName[] = ['timestamp-query'];
+  const wanted = ['timestamp-query', 'subgroups'] as GPUFeatureName[];
   const requiredFeatures = wanted.filter((f) => adapter!.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'roskd' });
   device.addEventListener('uncapturederror', (ev) => {
@@ -127,7 +129,18 @@ async function open(): Promise<Gpu> {
     features: [...adapter.features].sort(),
     limits,
     hasTimestamps: requiredFeatures.includes('timestamp-query'),
+    subgroupSize: subgroupSize(requiredFeatures, i),
   };
+}
+
+/**
+ * Kernels that share loads across a subgroup are generated for one size: use them only when the
+ * adapter reports a single size (lavapipe: 8) and ROSKD_SUBGROUPS is not 0.
+ */
+function subgroupSize(features: GPUFeatureName[], info: GPUAdapterInfo): number {
+  if (!features.includes('subgroups' as GPUFeatureName) || process.env.ROSKD_SUBGROUPS === '0') return 0;
+  const { subgroupMinSize: lo, subgroupMaxSize: hi } = info as unknown as { subgroupMinSize?: number; subgroupMaxSize?: number };
+  return lo !== undefined && lo === hi ? lo : 0;
 }
 
 /** Opens the device once; every later call returns the same one. */

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { gpuInit, read64, expectClose, rk } from './helpers.ts';
 import { conv2d as refConv, conv2dBackward as refConvBackward, type Conv2dOptions as RefOptions } from './reference/conv.ts';
 import { numericGrad, randn, seededRandom } from './reference/gradcheck.ts';
+import { conv2dTuning } from '../engine/ops/conv.ts';
 
 const rng = seededRandom(Number(process.env.TEST_SEED ?? 11));
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -79,30 +80,42 @@ const GRID: Case[] = [
 ];
 
 test.before(gpuInit);
+test.after.each(() => {
+  conv2dTuning.subgroups = undefined;
+});
+
+/** The forward kernel shares weight loads across a subgroup where the adapter allows; test both paths. */
+function kernelPaths(): { name: string; subgroups: boolean }[] {
+  if (rk.getGpu().subgroupSize > 0) return [{ name: `subgroup path (${rk.getGpu().subgroupSize} lanes)`, subgroups: true }, { name: 'plain path', subgroups: false }];
+  console.log('conv: this adapter has no fixed-size subgroups: only the plain kernel path is tested');
+  return [{ name: 'plain path', subgroups: false }];
+}
 
 test('conv2d forward matches the reference over the grid (rel. L2 < 1e-5)', async () => {
-  for (const c of GRID) {
+  for (const path of kernelPaths()) for (const c of GRID) {
+    conv2dTuning.subgroups = path.subgroups;
     const x = randn(numel(c.x), rng);
     const w = randn(numel(wShape(c)), rng);
     const b = c.bias ? randn(c.cout, rng) : null;
     const ref = refConv(x, c.x, w, wShape(c), b, refOpts(c));
     const y = rk.tidy(() => rk.conv2d(rk.tensor(x, c.x), rk.tensor(w, wShape(c)), b ? rk.tensor(b, [c.cout]) : null, { stride: c.stride, padding: c.pad, dilation: c.dil, groups: c.groups }));
     assert.equal([...y.shape], ref.shape, `${label(c)}: shape`);
-    expectClose(await read64(y), ref.y, 1e-5, `${label(c)}: y`);
+    expectClose(await read64(y), ref.y, 1e-5, `${label(c)}, ${path.name}: y`);
     y.dispose();
   }
 });
 
 test('conv2d gradients match the reference analytic gradients over the grid (rel. L2 < 1e-4)', async () => {
-  for (const c of GRID) {
+  for (const path of kernelPaths()) for (const c of GRID) {
+    conv2dTuning.subgroups = path.subgroups;
     const x = randn(numel(c.x), rng);
     const w = randn(numel(wShape(c)), rng);
     const b = c.bias ? randn(c.cout, rng) : null;
     const got = await runGpu(c, x, w, b, (n) => randn(n, rng));
     const ref = refConvBackward(x, c.x, w, wShape(c), got.r, refOpts(c));
-    expectClose(got.dx!, ref.dx, 1e-4, `${label(c)}: dx`);
-    expectClose(got.dw!, ref.dw, 1e-4, `${label(c)}: dw`);
-    if (b) expectClose(got.db!, ref.db, 1e-4, `${label(c)}: db`);
+    expectClose(got.dx!, ref.dx, 1e-4, `${label(c)}, ${path.name}: dx`);
+    expectClose(got.dw!, ref.dw, 1e-4, `${label(c)}, ${path.name}: dw`);
+    if (b) expectClose(got.db!, ref.db, 1e-4, `${label(c)}, ${path.name}: db`);
   }
 });
 

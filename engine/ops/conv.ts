@@ -16,6 +16,7 @@
 import { defineOp, expectDtype, expectRank } from '../op.ts';
 import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
 import { dispatch, grid, MAX_GROUPS } from '../program.ts';
+import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
 
 type Pair = number | readonly [number, number];
@@ -189,7 +190,13 @@ interface Tile {
 }
 
 /** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
-export const conv2dTuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean } } = {};
+export const conv2dTuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean }; subgroups?: boolean } = {};
+
+/** Subgroup size the forward kernel shares weight loads over (0: none; see fwdBody). */
+function sharedLanes(): number {
+  if (conv2dTuning.subgroups === false) return 0;
+  return getGpu().subgroupSize >= 4 ? getGpu().subgroupSize : 0;
+}
 
 /** Output channels per invocation: 4, 8 or `max`, whichever wastes least on CoutG. */
 function pickTN(CoutG: number, max: number): number {
@@ -208,6 +215,9 @@ function pickTile(j: Job, flat1x1: boolean): Tile {
   if (flat1x1) return { TM: 8, R: 1, TN: pickTN(j.CoutG, 16) };
   const hot = j.KH <= 3 && j.KW <= 3 && j.sh <= 2 && j.sw <= 2 && j.dh === 1 && j.dw === 1;
   if (!hot) return { TM: 4, R: 1, TN: 4, rowLoop: j.KH > 1 };
+  // With weights shared across the subgroup they are cheap, so 8 channels per lane halve the
+  // input loads per FMA (3x3 s1: 4x2x8 39 GFLOP/s vs 4x4x4 29; s2: 4x1x8 23 vs 4x7x4 14).
+  if (sharedLanes() > 0) return { TM: 4, R: j.sh === 2 ? 1 : 2, TN: pickTN(j.CoutG, 8) };
   // stride 2 (ResNet's 28/14/7 px downsampling): 7-row tiles read less of the window twice
   return { TM: 4, R: j.sh === 2 && j.Ho % 7 === 0 ? 7 : 4, TN: 4 };
 }
@@ -217,7 +227,7 @@ function pickTile(j: Job, flat1x1: boolean): Tile {
  * taps' weight vec4s, then for each accumulator (pixel, channel quad) run every tap while it
  * stays in registers.
  */
-function fwdBody(t: Tile, j: Job): string {
+function fwdBody(t: Tile, j: Job, S: number): string {
   const { TM, R, TN } = t;
   const TN4 = TN / 4;
   const NR = (R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
@@ -242,8 +252,19 @@ function fwdBody(t: Tile, j: Job): string {
     return L.join('\n    ');
   }
   for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${r}_${v} = x[xo + ${r}u * W4 + ${v}u];`);
-  for (let kh = 0; kh < j.KH; kh++)
-    for (let kw = 0; kw < j.KW; kw++) for (let q = 0; q < TN4; q++) L.push(`let w${kh}_${kw}_${q} = w[wi + ${kh * j.KW + kw}u * ts + ${q}u];`);
+  if (S > 0) {
+    // Every lane needs the same weights, and lavapipe runs a load lane by lane: lane l loads
+    // weight vec4 number r*S + l (offset wOff_r, fixed per lane) and the others read it from
+    // lane l by broadcast, so a round of S weights costs one load per lane instead of S.
+    const nW = j.KH * j.KW * TN4;
+    for (let r = 0; r * S < nW; r++) L.push(`let wl${r} = w[wi + wOff${r}];`);
+    for (let k = 0; k < nW; k++) {
+      const tap = Math.floor(k / TN4);
+      L.push(`let w${Math.floor(tap / j.KW)}_${tap % j.KW}_${k % TN4} = subgroupBroadcast(wl${Math.floor(k / S)}, ${k % S}u);`);
+    }
+  } else
+    for (let kh = 0; kh < j.KH; kh++)
+      for (let kw = 0; kw < j.KW; kw++) for (let q = 0; q < TN4; q++) L.push(`let w${kh}_${kw}_${q} = w[wi + ${kh * j.KW + kw}u * ts + ${q}u];`);
   for (let rr = 0; rr < R; rr++)
     for (let m = 0; m < TM; m++)
       for (let q = 0; q < TN4; q++) {
@@ -277,6 +298,14 @@ function fwdStore(t: Tile): string {
   return L.join('\n  ');
 }
 
+/** The shader header, entry-point argument and per-lane weight offsets of the subgroup path. */
+function subgroupDefines(S: number, nW: number, TN4: number): { ENABLE: string; SG_ARG: string; SG_PRE: string } {
+  if (S === 0) return { ENABLE: '', SG_ARG: '', SG_PRE: '' };
+  const pre: string[] = [];
+  for (let r = 0; r * S < nW; r++) pre.push(`let wk${r} = min(${r * S}u + sl, ${nW - 1}u); let wOff${r} = (wk${r} / ${TN4}u) * ts + wk${r} % ${TN4}u;`);
+  return { ENABLE: 'enable subgroups;', SG_ARG: ', @builtin(subgroup_invocation_id) sl: u32', SG_PRE: pre.join('\n  ') };
+}
+
 /** Padded input extents for an R x TM tiling of the job's output. */
 function paddedExtent(j: Job, R: number, TM: number): { tilesH: number; tilesW: number; Hp: number; Wp4: number; NV: number } {
   const tilesW = ceilDiv(j.Wo, TM);
@@ -297,7 +326,8 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
   const coBlocks = CoutGp / TN;
   const pl = j.place;
   const u = [Hp, Wp4, j.CinG, CoutGp / 4, j.Ho, j.Wo, tilesW, tilesH, nTiles, coBlocks, j.CoutG, j.yPlanes, j.planes, bias ? 1 : 0, pl.yH, pl.yW, pl.yr0, pl.yc0, pl.ysh, pl.ysw];
-  const defines = { TM, R, TN4: TN / 4, KH: j.KH, KW: j.KW, SH: j.sh, SW: j.sw, BODY: fwdBody(t, j), STORE: fwdStore(t) };
+  const S = t.rowLoop ? 0 : sharedLanes();
+  const defines = { TM, R, TN4: TN / 4, KH: j.KH, KW: j.KW, SH: j.sh, SW: j.sw, BODY: fwdBody(t, j, S), STORE: fwdStore(t), ...subgroupDefines(S, j.KH * j.KW * (TN / 4), TN / 4) };
   const gy = j.groups * coBlocks;
   if (ceilDiv(nTiles, 64) > MAX_GROUPS || gy > MAX_GROUPS) throw new ShapeError(`conv2d: ${nTiles} pixel tiles x ${gy} channel blocks exceed one dispatch`);
   dispatch({ name: 'conv2d_fwd', shader: 'conv2d_fwd', defines }, u, [xp.binding, wp.binding, (bias ?? wp).binding, y.binding], [ceilDiv(nTiles, 64), gy]);
