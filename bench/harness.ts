@@ -5,7 +5,7 @@ import { tfDrain, type TfPeer, type Tf } from './tfjs.ts';
 import type { Check } from './check.ts';
 import type { TorchSpec } from './torch.ts';
 
-export type Kind = 'compute' | 'memory' | 'train';
+export type Kind = 'compute' | 'memory' | 'train' | 'run';
 
 /** One engine's side of a case. `run` is what is timed; prepare/after are untimed. */
 export interface Engine {
@@ -34,7 +34,7 @@ export interface CaseCtx {
 
 export interface Case {
   name: string;
-  /** compute: work is FLOPs; memory: bytes moved; train: images per step */
+  /** compute: work is FLOPs; memory: bytes moved; train: images per step; run: a whole program (time only) */
   kind: Kind;
   work: number;
   /** part of the --quick subset */
@@ -217,7 +217,7 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
       row.throughput = c.work / sec / 1e9;
       row.unit = 'GB/s';
       row.pctCeiling = (100 * row.throughput) / o.ceilings.gbs;
-    } else {
+    } else if (c.kind === 'train') {
       row.throughput = c.work / sec;
       row.unit = 'img/s';
     }

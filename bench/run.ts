@@ -8,6 +8,7 @@
 //   --json FILE      write adapter info, ceilings and rows as JSON
 //   --no-tfjs        skip the TensorFlow.js peer
 //   --no-torch       skip the PyTorch CPU column (--quick skips it unless --torch is given)
+//   --no-demo        skip the whole kd/train.ts demo run (minutes; never part of --quick)
 //   --torch          run the PyTorch CPU column in --quick mode too
 //   --repeat N       timed runs per case (default 5, --quick 3)
 //   --warmup N       untimed runs per case first (default 2, --quick 1)
@@ -35,6 +36,7 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
       json: { type: 'string' },
       'no-tfjs': { type: 'boolean', default: false },
       'no-torch': { type: 'boolean', default: false },
+      'no-demo': { type: 'boolean', default: false },
       torch: { type: 'boolean', default: false },
       repeat: { type: 'string' },
       warmup: { type: 'string' },
@@ -44,7 +46,7 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
     strict: true,
   });
   if (a.help) {
-    console.log('usage: npm run bench -- [--quick] [--filter S]... [--json FILE] [--no-tfjs] [--no-torch | --torch] [--repeat N] [--warmup N] [--list]');
+    console.log('usage: npm run bench -- [--quick] [--filter S]... [--json FILE] [--no-tfjs] [--no-torch | --torch] [--no-demo] [--repeat N] [--warmup N] [--list]');
     return 0;
   }
   const quick = a.quick!;
@@ -57,7 +59,7 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
   const repeat = Math.max(1, int(a.repeat, quick ? 3 : 5, 'repeat'));
   const warmup = int(a.warmup, quick ? 1 : 2, 'warmup');
   const filters = (a.filter ?? []).map((f) => f.toLowerCase());
-  const cases = allCases().filter((c) => (!quick || c.quick) && (filters.length === 0 || filters.some((f) => c.name.toLowerCase().includes(f))));
+  const cases = allCases().filter((c) => (!quick || c.quick) && !(a['no-demo'] && c.kind === 'run') && (filters.length === 0 || filters.some((f) => c.name.toLowerCase().includes(f))));
   if (a.list) {
     for (const c of cases) console.log(`${c.name}  [${c.kind}${c.quick ? ', quick' : ''}]${c.needs() ? `  (skipped now: ${c.needs()})` : ''}`);
     return 0;
