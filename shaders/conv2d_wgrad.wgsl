@@ -3,10 +3,12 @@
 // a GEMM whose reduction runs over the output pixels. Lanes split that reduction (split-K): each
 // lane owns TCO output x TCI input channels (every tap, or one kernel row of them when
 // khLanes = KH) and sums over one chunk of R x TM pixel
-// tiles, so all its loads are distinct data (nothing is re-read by its neighbours); the per-chunk
+// tiles, so its x loads are data no neighbour reads (gy is shared, see below); the per-chunk
 // partial sums [nChunks][Cout][CinG][KH][KW] are added up afterwards. x comes zero-padded as in
 // the forward (conv2d_pad.wgsl) and gy padded to whole tiles, so the body (BODY, unrolled by
-// conv.ts:wgradCode like the stores) has no bounds checks.
+// conv.ts:wgradCode like the stores) has no bounds checks. With subgroups (SG_*), the lanes of
+// a subgroup share the same gy tile and read it once between them (see wgradCode).
+{{ENABLE}}
 struct P {
   Hp: u32, Wp4: u32, xPlanes: u32, CinG: u32,
   gHp: u32, gWp4: u32, Cout: u32, CoutG: u32,
@@ -28,7 +30,7 @@ const SH = {{SH}}u;
 const SW = {{SW}}u;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32{{SG_ARG}}) {
   let L0 = (wg.x + wg.y * nwg.x) * 64u + li;
   let L = min(L0, p.nLanes - 1u);
   let chunk = L / p.lanesPerChunk;
@@ -46,6 +48,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   var xb: array<u32, TCI>;
   for (var i = 0u; i < TCI; i++) { xb[i] = (g * p.CinG + min(ci0 + i, p.CinG - 1u)) * xPlane; }
 
+  {{SG_PRE}}
   var acc: array<f32, TCO * TCI * KK>;
   let tEnd = min((chunk + 1u) * p.tilesPerChunk, p.nTiles);
   for (var t = chunk * p.tilesPerChunk; t < tEnd; t++) {

@@ -554,6 +554,16 @@ function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
   if (conv2dTuning.wtile) return conv2dTuning.wtile;
   const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
   if (g.CinG === 1 && g.CoutG === 1) return hot ? { TM: 8, R: 4, TCO: 1, TCI: 1 } : { TM: 4, R: 1, TCO: 1, TCI: 1, rowLanes: g.KH > 1 };
+  // Shared gy loads (subgroups) need CinG / TCI to be a multiple of the subgroup size; they make
+  // gy cheap, so fewer input channels per lane win (3x3 64->64: wgrad 4x2x8x1 ~36 ms vs 109
+  // unshared; 1x1 256->128: 4x1x16x4 best).
+  const S = sharedLanes();
+  const shareTci = (max: number): number => {
+    for (let tci = max; tci >= 1; tci /= 2) if (S > 0 && g.CinG % (tci * S) === 0) return tci;
+    return 0;
+  };
+  if (flat1x1 && g.CoutG >= 16 && shareTci(4)) return { TM: 4, R: 1, TCO: 16, TCI: shareTci(4) };
+  if (hot && !flat1x1 && shareTci(1)) return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: 1 };
   if (flat1x1)
     return g.CoutG >= 16 && g.CinG >= 16 ? { TM: 4, R: 1, TCO: 16, TCI: 16 } : { TM: 8, R: 1, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 8) };
   if (hot) return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 2) };
@@ -564,14 +574,29 @@ function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
 }
 
 /** The unrolled per-tile body and the stores of conv2d_wgrad. */
-function wgradCode(t: WTile, g: ConvGeometry): { BODY: string; STORE: string } {
+function wgradCode(t: WTile, g: ConvGeometry, S: number): { BODY: string; STORE: string; ENABLE: string; SG_ARG: string; SG_PRE: string } {
   const { TM, R, TCO, TCI } = t;
   const KK = g.KH * g.KW;
   const NR = (R - 1) * g.sh + (g.KH - 1) * g.dh + 1;
   const NV = ceilDiv((TM - 1) * g.sw + (g.KW - 1) * g.dw + 1, 4);
   const L: string[] = [];
-  for (let jc = 0; jc < TCO; jc++)
-    for (let rr = 0; rr < R; rr++) for (let v = 0; v < TM / 4; v++) L.push(`let g${jc}_${rr}_${v} = gy[gpos + gb[${jc}] + ${rr}u * gW4 + ${v}u];`);
+  const pre: string[] = [];
+  const V = TM / 4;
+  if (S > 0) {
+    // The S lanes of a subgroup differ only in their input-channel block (wgradLanes checks the
+    // lane order allows it), so they read the same gy vec4s: lane l loads item r*S + l of the
+    // TCO x R x V of them and the others take it by broadcast, one load per lane per S items.
+    const nG = TCO * R * V;
+    for (let r = 0; r * S < nG; r++) {
+      pre.push(`let gk${r} = min(${r * S}u + sl, ${nG - 1}u); let gOff${r} = (g * p.CoutG + min(co0 + gk${r} / ${R * V}u, p.CoutG - 1u)) * gPlane + ((gk${r} / ${V}u) % ${R}u) * p.gWp4 + gk${r} % ${V}u;`);
+      L.push(`let gl${r} = gy[gpos + gOff${r}];`);
+    }
+    for (let k = 0; k < nG; k++) L.push(`let g${Math.floor(k / (R * V))}_${Math.floor(k / V) % R}_${k % V} = subgroupBroadcast(gl${Math.floor(k / S)}, ${k % S}u);`);
+    // lanes must form subgroups in order (true of every implementation we know); if not, say so with NaN
+    pre.push('let sgOk = subgroupAll(subgroupBroadcast(L0, 0u) + sl == L0);');
+  } else
+    for (let jc = 0; jc < TCO; jc++)
+      for (let rr = 0; rr < R; rr++) for (let v = 0; v < V; v++) L.push(`let g${jc}_${rr}_${v} = gy[gpos + gb[${jc}] + ${rr}u * gW4 + ${v}u];`);
   for (let i = 0; i < TCI; i++) for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${i}_${r}_${v} = x[xpos + xb[${i}] + ${r}u * xW4 + ${v}u];`);
   for (let jc = 0; jc < TCO; jc++)
     for (let i = 0; i < TCI; i++)
@@ -588,18 +613,24 @@ function wgradCode(t: WTile, g: ConvGeometry): { BODY: string; STORE: string } {
           L.push(`{ var s = ${a}; ${terms.join(' ')} ${a} = s; }`);
         }
   // stores: a runtime loop over the channel pairs (few store sites keep the compile short)
-  const S: string[] = [
+  const St: string[] = [
     `var out = acc;`,
     `for (var jc = 0u; jc < ${TCO}u; jc++) {`,
     `  for (var i = 0u; i < ${TCI}u; i++) {`,
     `    if (co0 + jc < p.CoutG && ci0 + i < p.CinG) {`,
     `      let base = ((chunk * p.Cout + g * p.CoutG + co0 + jc) * p.CinG + ci0 + i) * p.KKfull + kh * KK;`,
-    `      for (var k = 0u; k < KK; k++) { part[base + k] = out[(jc * ${TCI}u + i) * KK + k]; }`,
+    `      for (var k = 0u; k < KK; k++) { part[base + k] = out[(jc * ${TCI}u + i) * KK + k]${S > 0 ? ' + bitcast<f32>(select(0u, 0x7fc00000u, !sgOk))' : ''}; }`,
     `    }`,
     `  }`,
     `}`,
   ];
-  return { BODY: L.join('\n    '), STORE: S.join('\n  ') };
+  return {
+    BODY: L.join('\n    '),
+    STORE: St.join('\n  '),
+    ENABLE: S > 0 ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);' : '',
+    SG_ARG: S > 0 ? ', @builtin(subgroup_invocation_id) sl: u32' : '',
+    SG_PRE: pre.join('\n  '),
+  };
 }
 
 /** dw = sum over pixels of gy (x) shifted x windows, split into chunks of pixel tiles. */
@@ -643,7 +674,10 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Te
   const part = new Tensor([chunks, wsize], 'f32');
   const u = [Hp, Wp4, gg.Cin, gg.CinG, gHp, gWp / 4, gg.Cout, gg.CoutG, tilesW, tilesH, nTiles, tilesPerChunk, coT, ciT, lanesPerChunk, nLanes, khLanes, gg.dh, gg.KH * gg.KW];
   const lane = t.rowLanes ? { ...gg, KH: 1 } : gg; // the taps one lane covers
-  const defines = { TM, R, TCO, TCI, KK: lane.KH * lane.KW, SH: gg.sh, SW: gg.sw, ...wgradCode(t, lane) };
+  // gy loads are shared across a subgroup when its lanes differ only in the input-channel block
+  const S = sharedLanes();
+  const share = S > 0 && khLanes === 1 && ciT % S === 0 ? S : 0;
+  const defines = { TM, R, TCO, TCI, KK: lane.KH * lane.KW, SH: gg.sh, SW: gg.sw, ...wgradCode(t, lane, share) };
   dispatch({ name: 'conv2d_wgrad', shader: 'conv2d_wgrad', defines }, u, [xp.binding, gp.binding, part.binding], lanesGrid(nLanes));
   xp.dispose();
   gp.dispose();
