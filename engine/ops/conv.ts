@@ -152,8 +152,8 @@ function padInput(x: Tensor, top: number, left: number, Hp: number, Wp: number, 
   if (top === 0 && left === 0 && Hp === H && Wp === W && sr === 1 && sc === 1 && up[0] === 1 && up[1] === 1) return x.view([x.size]);
   if (Wp % 4 !== 0) throw new Error(`conv2d: internal: padded row ${Wp} is not a multiple of 4`);
   const xp = new Tensor([N * C * Hp * Wp], 'f32');
-  const u = [Hp, Wp / 4, H, W, i32(top), i32(left), sr, sc, N * C, Math.min(Wp / 4, 64)];
-  dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad', defines: { UPH: up[0], UPW: up[1] } }, u, [x.binding, xp.binding], grid(N * C));
+  const u = [Hp, Wp / 4, H, W, i32(top), i32(left), sr, sc, N * C, N * C * Hp];
+  dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad', defines: { UPH: up[0], UPW: up[1] } }, u, [x.binding, xp.binding], lanesGrid(N * C * Hp));
   return xp;
 }
 
