@@ -38,6 +38,10 @@ function launchBinary(name: string, expr: string, a: Tensor, b: Tensor): Tensor 
   const shape = broadcastShapes(name, a.shape, b.shape);
   const out = new Tensor(shape, 'f32');
   const same = a.size === out.size && b.size === out.size ? 1 : 0;
+  if (same && out.size % 4 === 0) {
+    dispatch({ name, shader: 'binary_vec4', defines: { EXPR: expr } }, [out.size / 4], [a.binding, b.binding, out.binding], grid(Math.ceil(out.size / 1024)));
+    return out;
+  }
   const u = [out.size, shape.length, 0, 0, ...pad8(shape), ...pad8(broadcastStrides(a.shape, shape)).map((x, i) => (i < shape.length ? x : 0)), ...pad8(broadcastStrides(b.shape, shape)).map((x, i) => (i < shape.length ? x : 0))];
   dispatch({ name, shader: 'binary', defines: { EXPR: expr, SAME: same } }, u, [a.binding, b.binding, out.binding], grid(Math.ceil(out.size / 256)));
   return out;

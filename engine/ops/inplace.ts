@@ -1,17 +1,19 @@
 // In-place kernels outside autograd: gradient accumulation and copies.
 import { Tensor, ShapeError } from '../tensor.ts';
 import { dispatch, f32, grid } from '../program.ts';
+import { launchUnary } from './unary.ts';
 
 /** y += alpha * x (same element count). */
 export function axpyInPlace(y: Tensor, x: Tensor, alpha = 1): void {
   if (y.size !== x.size) throw new ShapeError(`axpy: ${x.describe()} does not match ${y.describe()}`);
-  dispatch({ name: 'axpy', shader: 'axpy' }, [y.size, f32(alpha)], [x.binding, y.binding], grid(Math.ceil(y.size / 256)));
+  const n = y.size % 4 === 0 ? y.size / 4 : y.size;
+  dispatch({ name: 'axpy', shader: 'axpy', defines: { E: n === y.size ? 'f32' : 'vec4f' } }, [n, f32(alpha)], [x.binding, y.binding], grid(Math.ceil(n / 256)));
 }
 
 /** dst <- src (same element count), recorded in order with the kernels. */
 export function copyInto(dst: Tensor, src: Tensor): void {
   if (dst.size !== src.size) throw new ShapeError(`copy: ${src.describe()} does not match ${dst.describe()}`);
-  dispatch({ name: 'copy', shader: 'unary', defines: { EXPR: 'x' } }, [dst.size, 0, 0], [src.binding, dst.binding], grid(Math.ceil(dst.size / 256)));
+  launchUnary('copy', 'x', src, dst);
 }
 
 /** A fresh copy with its own storage. */

@@ -29,8 +29,22 @@ interface UnaryParams {
   b: number;
 }
 
+/** f applied to `v` (forward) or f' to `u`, `v` (grad), four components at a time when the size allows. */
+function apply(shader: string, vec4: boolean): string {
+  const one = shader === 'unary' ? (c: string) => `f(v${c}, p.a, p.b)` : (c: string) => `df(u${c}, v${c}, p.a, p.b)`;
+  return vec4 ? `vec4f(${['.x', '.y', '.z', '.w'].map(one).join(', ')})` : one('');
+}
+
+/** y = EXPR(x) elementwise outside autograd (copies, fills from x). */
+export function launchUnary(name: string, expr: string, x: Tensor, out: Tensor, p: UnaryParams = { a: 0, b: 0 }): Tensor {
+  return launch(name, 'unary', { EXPR: expr }, p, [x], out);
+}
+
 function launch(name: string, shader: string, define: Record<string, string>, p: UnaryParams, bindings: Tensor[], out: Tensor): Tensor {
-  dispatch({ name, shader, defines: define }, [out.size, f32(p.a), f32(p.b)], [...bindings, out].map((t) => t.binding), grid(Math.ceil(out.size / 256)));
+  const vec4 = out.size % 4 === 0;
+  const n = vec4 ? out.size / 4 : out.size;
+  const defines = { ...define, E: vec4 ? 'vec4f' : 'f32', APPLY: apply(shader, vec4) };
+  dispatch({ name, shader, defines }, [n, f32(p.a), f32(p.b)], [...bindings, out].map((t) => t.binding), grid(Math.ceil(n / 256)));
   return out;
 }
 
