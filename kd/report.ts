@@ -108,9 +108,12 @@ function markdown(d: ReportData, plots: string[], plotError: string | null): str
   const ros = students.find((r) => r.method === 'roskd');
   if (ros && students.length > 1) {
     const others = students.filter((r) => r !== ros);
-    const beat = others.filter((r) => ros.test.acc > r.test.acc).map((r) => r.method);
-    const lost = others.filter((r) => ros.test.acc <= r.test.acc).map((r) => r.method);
-    L.push('', `RoS-KD test accuracy ${pct(ros.test.acc)}%: ${beat.length ? `above ${beat.join(', ')}` : ''}${beat.length && lost.length ? '; ' : ''}${lost.length ? `not above ${lost.join(', ')}` : ''} (one run, one seed: differences of a point or two are within noise).`);
+    const cmp = (k: 'acc' | 'auc', f: (v: number) => string) => {
+      const above = others.filter((r) => ros.test[k] > r.test[k]).map((r) => r.method);
+      const notAbove = others.filter((r) => !(ros.test[k] > r.test[k])).map((r) => r.method);
+      return `${f(ros.test[k])} (${others.map((r) => `${r.method} ${f(r.test[k])}`).join(', ')}: ${above.length ? `above ${above.join(', ')}` : ''}${above.length && notAbove.length ? '; ' : ''}${notAbove.length ? `not above ${notAbove.join(', ')}` : ''})`;
+    };
+    L.push('', `RoS-KD on the clean test labels: accuracy ${cmp('acc', (v) => pct(v) + '%')}; macro AUC ${cmp('auc', (v) => num(v))}. One run and one seed: differences of a point or two are within run-to-run noise.`);
   }
   if (d.teacherDraws.roskd) L.push('', `RoS-KD teacher draws over all student steps: ${d.teacherDraws.roskd.map((c, i) => `teacher-${i} ${c}`).join(', ')}.`);
 
