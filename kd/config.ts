@@ -139,7 +139,7 @@ export const SPECS: Spec[] = [
 /** Presets: defaults sized for a purpose. Explicit options always win. */
 export const PRESETS: Record<string, { about: string; values: Partial<Options> }> = {
   demo: {
-    about: 'synthetic phantoms, 28 px, 30% symmetric noise, 3 resnet18 teachers (width 1/8) and resnet18 students (width 1/16) for ce/kd/avgkd/roskd; about 10 minutes on a 2-core CPU adapter (the paper\'s resnet50/densenet121/mobilenet_v2 teachers at this width do not learn within that budget on a CPU: pass --teacher-archs to use them)',
+    about: 'synthetic phantoms, 28 px, 30% symmetric noise, 3 resnet18 teachers (width 1/8) and resnet18 students (width 1/16) for ce/kd/avgkd/roskd; about 2-3 minutes on a 2-core CPU adapter (the paper\'s resnet50/densenet121/mobilenet_v2 teachers at this width do not learn within that budget on a CPU: pass --teacher-archs to use them)',
     values: { data: 'synthetic', size: 28, syntheticN: 1200, noiseRate: 0.3, teacherArchs: ['resnet18'], teacherWidth: 0.125, studentWidth: 0.0625, teacherEpochs: 5, studentEpochs: 5, batchSize: 32, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
   },
   medmnist: {
@@ -344,7 +344,7 @@ export function helpText(): string {
     '  metrics.jsonl (one line per model per epoch), report.json, report.md, *.png plots, checkpoints/ (resume state).',
     '',
     'examples:',
-    '  npx tsx kd/train.ts                                              # demo, ~10 min on a 2-core CPU',
+    '  npx tsx kd/train.ts                                              # demo, ~2-3 min on a 2-core CPU',
     '  npx tsx kd/train.ts --data pneumoniamnist --noise-rate 0.4 --out runs/pneu40',
     '  npx tsx kd/train.ts --out runs/x --stage teachers --teacher-index 2   # one teacher per job',
     '  npx tsx kd/train.ts --out runs/x --stage student --resume',
