@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { gpuInit, read64, expectClose, rk } from './helpers.ts';
 import * as ref from './reference/core.ts';
 import { numericGrad, seededRandom } from './reference/gradcheck.ts';
+import { matmulTuning } from '../engine/ops/matmul.ts';
 
 const SEED = Number(process.env.ROSKD_SEED ?? Date.now() % 1_000_000_007);
 const rng = seededRandom(SEED);
@@ -83,20 +84,28 @@ test('matmul: 2-D, every transpose layout, tile/vec4 edges (M, N, K not multiple
     [6, 10, 12], // K multiple of 4, M, N not
     [67, 130, 129],
     [3, 4, 0], // empty inner dimension: zeros
+    [150, 36, 44], // several tall (16-row) tiles, rows past M in the last one
   ];
-  for (const [M, N, K] of dims)
-    for (const [tA, tB] of LAYOUTS) {
-      const [sa, sb] = shapesFor([], [], M, N, K, tA, tB);
-      const a = randT(sa);
-      const b = randT(sb);
-      const want = refMatmul(a, b, tA, tB);
-      const y = rk.matmul(up(a), up(b), { transA: tA, transB: tB });
-      assert.equal([...y.shape], want.shape, `${name(tA, tB)} ${M}x${N}x${K} shape`);
-      const got = await read64(y);
-      if (K === 0) assert.ok(got.every((v) => v === 0), 'K = 0 gives zeros');
-      else expectClose(got, want.data, 1e-5, `matmul ${name(tA, tB)} M=${M} N=${N} K=${K} (seed ${SEED})`);
-      y.dispose();
-    }
+  // where the adapter has 8-lane subgroups, the kernel shares A loads across them: test both kernels
+  const paths = rk.getGpu().subgroupSize === 8 ? [true, false] : [false];
+  if (paths.length === 1) console.log('matmul: no 8-lane subgroups on this adapter: only the plain kernel is tested');
+  for (const shared of paths) {
+    matmulTuning.subgroups = shared;
+    for (const [M, N, K] of dims)
+      for (const [tA, tB] of LAYOUTS) {
+        const [sa, sb] = shapesFor([], [], M, N, K, tA, tB);
+        const a = randT(sa);
+        const b = randT(sb);
+        const want = refMatmul(a, b, tA, tB);
+        const y = rk.matmul(up(a), up(b), { transA: tA, transB: tB });
+        assert.equal([...y.shape], want.shape, `${name(tA, tB)} ${M}x${N}x${K} shape`);
+        const got = await read64(y);
+        if (K === 0) assert.ok(got.every((v) => v === 0), 'K = 0 gives zeros');
+        else expectClose(got, want.data, 1e-5, `matmul ${name(tA, tB)} M=${M} N=${N} K=${K}${shared ? ', shared-A kernel' : ', plain kernel'} (seed ${SEED})`);
+        y.dispose();
+      }
+  }
+  matmulTuning.subgroups = undefined;
 });
 
 test('matmul: batched, batch dims broadcasting both ways, rank up to 5', async () => {

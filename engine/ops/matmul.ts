@@ -7,11 +7,13 @@
 import { defineOp, expectDtype, type Meta } from '../op.ts';
 import { Tensor, ShapeError, fmt, numel, type Shape } from '../tensor.ts';
 import { dispatch, MAX_GROUPS } from '../program.ts';
+import { getGpu } from '../device.ts';
 import { broadcastShapes } from './binary.ts';
 import { sum, sumTo } from './reduce.ts';
 
 /**
- * Register tile (TM x TN outputs per invocation) and workgroup shape. Measured on lavapipe
+ * Register tile (TM x TN outputs per invocation) and workgroup shape of the plain kernel (no
+ * subgroups; MATMUL_TILE_SHARED below is the one lavapipe uses). Measured on lavapipe
  * (2-core EPYC, 1024³ NN, GFLOP/s per 2 CPU-seconds, which other processes' load does not
  * skew; best-of wall-clock in brackets): 4x4 tile 7.9-8.4 (9.0), 8x4 8.8-9.7 (9.4-10.2),
  * 4x8 9.0-9.1 (9.4-10.0), 8x8 9.6 (9.8), 4x4 with 16x16 workgroups 5.1 (5.4: its working set
@@ -19,6 +21,15 @@ import { sum, sumTo } from './reduce.ts';
  * 8x4 keeps its 32 accumulators in AVX-512VL's 32 vector registers.
  */
 export const MATMUL_TILE = { TM: 8, TN: 4, WX: 8, WY: 8 };
+/**
+ * With A shared across a subgroup (8-lane subgroups, one per workgroup row) A costs one load per
+ * 8 rows, so taller tiles pay (1024³ NN, GFLOP/s wall): 8x4 unshared 14.2, shared 8x4 25.4,
+ * 16x4 37.7-39.9, 32x4 40.5, 24x4 35.6, 16x8 33.6, 8x8 27.7.
+ */
+export const MATMUL_TILE_SHARED = { TM: 16, TN: 4, WX: 8, WY: 8 };
+
+/** Test/bench hook: `subgroups: false` forces the kernel without shared A loads. */
+export const matmulTuning: { subgroups?: boolean } = {};
 
 const MAX_BATCH_RANK = 8;
 
@@ -29,6 +40,8 @@ interface Layout {
   vA: boolean;
   vB: boolean;
   bias: boolean;
+  /** lanes of a subgroup (= one workgroup row of WX lanes) share A loads by broadcast */
+  share: boolean;
 }
 
 const range = (n: number): number[] => [...Array(n).keys()];
@@ -50,7 +63,32 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
     KK.map((kk) => `    let ${dst}${kk}_${grp} = vec4f(${KK.map((j) => `${src}${grp}${j}.${X[kk]}`).join(', ')});`);
 
   // A: a{kk}_{g} holds A'(rows 4g..4g+3 of the tile, k + kk)
-  if (!l.tA) {
+  const sharedA = l.share && l.vA;
+  if (sharedA) {
+    // The WX lanes of a workgroup row own the same TM rows, so they need the same A vec4s (TM
+    // per 4-step of k); lavapipe loads lane by lane, so lane l loads item r*WX + l and the others
+    // take it by broadcast. Item q: row q of the tile (A [M, K]) or (k + q / G, group q % G)
+    // (A stored [K, M]).
+    const S = tile.WX;
+    const items = TM; // TM/4 groups x 4 rows, or 4 k-rows x TM/4 groups
+    for (let r = 0; r * S < items; r++) {
+      setup.push(`let aq${r} = min(${r * S}u + sl, ${items - 1}u);`);
+      if (!l.tA) setup.push(`let aOff${r} = (offA + min(m0 + aq${r}, M - 1u) * K) / 4u;`);
+      else setup.push(`let aOff${r} = (offA + min(m0 + 4u * (aq${r} % ${TM / 4}u), M - 4u)) / 4u + (aq${r} / ${TM / 4}u) * (M / 4u);`);
+      load4.push(!l.tA ? `    let la${r} = a[aOff${r} + k4];` : `    let la${r} = a[aOff${r} + k * (M / 4u)];`);
+    }
+    const bc = (q: number) => `subgroupBroadcast(la${Math.floor(q / S)}, ${q % S}u)`;
+    if (!l.tA)
+      for (const g of RG) {
+        for (const j of KK) load4.push(`    let ra${g}${j} = ${bc(4 * g + j)};`);
+        load4.push(...columns('a', 'ra', g));
+      }
+    else for (const kk of KK) for (const g of RG) load4.push(`    let a${kk}_${g} = ${bc(kk * (TM / 4) + g)};`);
+    for (const g of RG) load1.push(`    let a_${g} = vec4f(${KK.map((j) => `a1(offA + ${l.tA ? `k * M + mi${g}.${X[j]}` : `mi${g}.${X[j]} * K + k`})`).join(', ')});`);
+    // the lanes sharing must really be one workgroup row; if an implementation groups them
+    // otherwise, the result is NaN rather than silently wrong
+    setup.push('let sgOk = subgroupAll(subgroupBroadcast(lid.y, 0u) == lid.y);');
+  } else if (!l.tA) {
     // A [M, K]: rows are contiguous along k
     for (const g of RG) setup.push(l.vA ? `let ar${g} = (vec4u(offA) + mi${g} * K) / 4u;` : `let ar${g} = vec4u(offA) + mi${g} * K;`);
     for (const g of RG) {
@@ -106,7 +144,7 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
     for (const i of KK) {
       store.push(`  if (m0 + ${4 * g + i}u < M) {`, `    let row = offC + (m0 + ${4 * g + i}u) * N;`);
       for (const c of CG) {
-        const v = `acc${g}${i}_${c}${l.bias ? ` + bv${c}` : ''}`;
+        const v = `acc${g}${i}_${c}${l.bias ? ` + bv${c}` : ''}${sharedA ? ' + vec4f(bitcast<f32>(select(0u, 0x7fc00000u, !sgOk)))' : ''}`;
         store.push(
           `    { let n = n0 + ${4 * c}u; let v = ${v};`,
           `      if (n + 3u < N) { ${KK.map((j) => `c[row + n + ${j}u] = v.${X[j]};`).join(' ')} }`,
@@ -117,6 +155,10 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
     }
 
   return {
+    ENABLE: sharedA ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);' : '',
+    SG_ARG: sharedA ? ', @builtin(subgroup_invocation_id) sl: u32' : '',
+    // lanes past the matrix edge keep running (clamped loads, guarded stores) when they share loads
+    EDGE_EXIT: sharedA ? '' : 'if (m0 >= M || n0 >= N) { return; }',
     A_ELEM: l.vA ? 'vec4f' : 'f32',
     B_ELEM: l.vB ? 'vec4f' : 'f32',
     A1: l.vA ? 'a[i / 4u][i % 4u]' : 'a[i]',
@@ -137,11 +179,13 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
 }
 
 const defineCache = new Map<string, Record<string, string | number>>();
+const tileFor = (l: Layout) => (l.share && l.vA ? MATMUL_TILE_SHARED : MATMUL_TILE);
+
 function definesFor(l: Layout): Record<string, string | number> {
-  const t = MATMUL_TILE;
-  const key = `${+l.tA}${+l.tB}${+l.vA}${+l.vB}${+l.bias}|${t.TM}x${t.TN}|${t.WX}x${t.WY}`;
+  const t = tileFor(l);
+  const key = `${+l.tA}${+l.tB}${+l.vA}${+l.vB}${+l.bias}${+l.share}|${t.TM}x${t.TN}|${t.WX}x${t.WY}`;
   let d = defineCache.get(key);
-  if (!d) defineCache.set(key, (d = matmulDefines(l)));
+  if (!d) defineCache.set(key, (d = matmulDefines(l, t)));
   return d;
 }
 
@@ -191,18 +235,19 @@ export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: 
   const out = new Tensor([...batch, M, N], 'f32');
   const nb = numel(batch);
   if (out.size === 0) return out;
-  const { TM, TN, WX, WY } = MATMUL_TILE;
-  const gx = Math.ceil(N / TN / WX);
-  const gy = Math.ceil(M / TM / WY);
-  if (gx > MAX_GROUPS || gy > MAX_GROUPS)
-    throw new RangeError(`${name}: ${fmt(out.shape)} needs a grid of ${gx}x${gy} workgroups per matrix, above the limit ${MAX_GROUPS} per dimension`);
   const layout: Layout = {
     tA,
     tB,
     vA: K > 0 && (tA ? M % 4 === 0 : K % 4 === 0),
     vB: K > 0 && (tB ? K % 4 === 0 : N % 4 === 0),
     bias: bias !== null,
+    share: matmulTuning.subgroups !== false && getGpu().subgroupSize === MATMUL_TILE_SHARED.WX,
   };
+  const { TM, TN, WX, WY } = tileFor(layout);
+  const gx = Math.ceil(N / TN / WX);
+  const gy = Math.ceil(M / TM / WY);
+  if (gx > MAX_GROUPS || gy > MAX_GROUPS)
+    throw new RangeError(`${name}: ${fmt(out.shape)} needs a grid of ${gx}x${gy} workgroups per matrix, above the limit ${MAX_GROUPS} per dimension`);
   const strides = [...pad8(batch, 1), ...pad8(batchStrides(a.shape, batch), 0), ...pad8(batchStrides(b.shape, batch), 0)];
   const bindings = bias ? [a.binding, b.binding, bias.binding, out.binding] : [a.binding, b.binding, out.binding];
   // batch items ride on the y grid (gy row-tile groups each), as many per launch as fit
