@@ -440,6 +440,12 @@ test('concat along every axis (one launch per input), including size-1 and empty
       await forward(`concat axis ${axis} of ${JSON.stringify(parts.map((p) => p.shape))}`, y, want.data, want.shape, EXACT);
     }
   }
+  // DenseNet's channel concat: rows that are whole vec4s take the vec4 kernel (and the slices back)
+  const planes = [randT([3, 5, 2, 6]), randT([3, 2, 2, 6]), randT([3, 1, 2, 6])];
+  const cat = ref.concat(planes, 1);
+  await forward('concat of vec4-aligned rows', rk.concat(planes.map(up), 1), cat.data, cat.shape, EXACT);
+  const catT = up(cat);
+  await forward('slice of vec4-aligned rows', rk.slice(catT, 1, 5, 7), ref.slice(cat.data, cat.shape, 1, 5, 7).data, [3, 2, 2, 6], EXACT);
   const a = up(randT([2, 3]));
   assert.throws(() => rk.concat([a, up(randT([3, 3]))], 1), /concat: input 1 \[3, 3\] does not match input 0 \[2, 3\] outside axis 1/);
   assert.throws(() => rk.concat([a, rk.tensor(new Int32Array(6), [2, 3], 'i32')], 0), TypeError);

@@ -8,12 +8,15 @@ import { dispatch, grid } from '../program.ts';
 
 const innerOf = (s: Shape, axis: number): number => numel(s.slice(axis + 1));
 
+/** [count, row, other row, offset] in vec4s when all are multiples of 4, else unchanged (words). */
+const words = (u: number[]): number[] => (u.every((v) => v % 4 === 0) ? u.map((v) => v / 4) : u);
+
 /** Copies src into dst at offset `at` along `axis` (dst matches src on every other axis). */
 function writeAt(dst: Tensor, src: Tensor, axis: number, at: number): void {
   if (src.size === 0) return;
   const inner = innerOf(src.shape, axis);
-  const u = [src.size, src.shape[axis] * inner, dst.shape[axis] * inner, at * inner];
-  dispatch({ name: 'concat', shader: 'concat' }, u, [src.binding, dst.binding], grid(Math.ceil(src.size / 256)));
+  const [n, ...u] = words([src.size, src.shape[axis] * inner, dst.shape[axis] * inner, at * inner]);
+  dispatch({ name: 'concat', shader: 'concat', defines: { E: n === src.size ? 'u32' : 'vec4u' } }, [n, ...u], [src.binding, dst.binding], grid(Math.ceil(n / 256)));
 }
 
 /** The window [start, start + len) of x along `axis`, as a new tensor. */
@@ -23,8 +26,8 @@ function readAt(x: Tensor, axis: number, start: number, len: number): Tensor {
   const out = new Tensor(shape, x.dtype);
   if (out.size === 0) return out;
   const inner = innerOf(x.shape, axis);
-  const u = [out.size, len * inner, x.shape[axis] * inner, start * inner];
-  dispatch({ name: 'slice', shader: 'slice' }, u, [x.binding, out.binding], grid(Math.ceil(out.size / 256)));
+  const [n, ...u] = words([out.size, len * inner, x.shape[axis] * inner, start * inner]);
+  dispatch({ name: 'slice', shader: 'slice', defines: { E: n === out.size ? 'u32' : 'vec4u' } }, [n, ...u], [x.binding, out.binding], grid(Math.ceil(n / 256)));
   return out;
 }
 
