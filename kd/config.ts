@@ -48,6 +48,7 @@ export interface Options {
   optimizer: 'sgd' | 'adamw';
   momentum: number;
   weightDecay: number;
+  normBiasDecay: number;
   warmupEpochs: number;
   schedule: 'cosine' | 'constant';
   selectBy: 'auc' | 'acc' | 'f1' | 'loss';
@@ -122,6 +123,7 @@ export const SPECS: Spec[] = [
   S({ key: 'optimizer', flag: 'optimizer', kind: 'string', def: 'sgd', group: 'optimisation', choices: ['sgd', 'adamw'], help: 'optimizer (sgd = SGD with Nesterov momentum)' }),
   S({ key: 'momentum', flag: 'momentum', kind: 'number', def: 0.9, min: 0, max: 1, group: 'optimisation', help: 'SGD momentum' }),
   S({ key: 'weightDecay', flag: 'weight-decay', kind: 'number', def: 5e-4, min: 0, group: 'optimisation', help: 'weight decay' }),
+  S({ key: 'normBiasDecay', flag: 'norm-bias-decay', kind: 'number', def: -1, min: -1, group: 'optimisation', help: 'weight decay of 1-D parameters (batch-norm scales and shifts, biases); -1 = the same as --weight-decay, as torchvision\'s reference recipes do by default; 0 exempts them' }),
   S({ key: 'warmupEpochs', flag: 'warmup-epochs', kind: 'number', def: 0, min: 0, group: 'optimisation', help: 'linear warm-up length in epochs' }),
   S({ key: 'schedule', flag: 'schedule', kind: 'string', def: 'cosine', group: 'optimisation', choices: ['cosine', 'constant'], help: 'learning-rate schedule after warm-up' }),
   S({ key: 'selectBy', flag: 'select-by', kind: 'string', def: 'auc', group: 'optimisation', choices: ['auc', 'acc', 'f1', 'loss'], help: 'validation metric that picks the best epoch (its weights are kept) and ranks teachers for kd / --teacher-weighting val' }),
@@ -261,6 +263,7 @@ function validate(o: Options): void {
     if ((s.kind === 'int' || s.kind === 'number') && typeof v === 'number') convert(s, String(v));
     if (s.kind === 'string' && s.choices && !s.choices.includes(v as string)) convert(s, String(v));
   }
+  if (o.normBiasDecay < 0 && o.normBiasDecay !== -1) throw new UsageError(`--norm-bias-decay: ${o.normBiasDecay} is neither -1 (same as --weight-decay) nor >= 0`);
   if (o.teacherArchs.length === 0) throw new UsageError('--teacher-archs: give at least one architecture');
   if (!(o.subsetFraction > 0)) throw new UsageError(`--subset-fraction: ${o.subsetFraction} leaves every teacher an empty subset (use a value in (0, 1])`);
   if (o.teacherIndex >= o.teachers) throw new UsageError(`--teacher-index ${o.teacherIndex} is out of range: there are ${o.teachers} teachers (0..${o.teachers - 1})`);

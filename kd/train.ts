@@ -261,7 +261,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
         result.teachers[i] = await trainModel({
           ...common, name: `teacher-${i}`, stage: 'teachers', model, makeModel: () => buildModel(meta, teacherSeed(o, i)),
           trainIdx: subsets[i], epochs: o.teacherEpochs, seed: hashSeed(o.seed, 'teacher', i), ema: 0,
-          optim: { optimizer: o.optimizer, lr: o.teacherLr, momentum: o.momentum, weightDecay: o.weightDecay, warmupEpochs: o.warmupEpochs, schedule: o.schedule },
+          optim: { optimizer: o.optimizer, lr: o.teacherLr, momentum: o.momentum, weightDecay: o.weightDecay, normBiasDecay: o.normBiasDecay, warmupEpochs: o.warmupEpochs, schedule: o.schedule },
           metadata: metadataStrings(meta), finalFile: run.teacherFile(i),
         });
       } finally {
@@ -322,7 +322,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
           result.students[method] = await trainModel({
             ...common, name, stage: 'student', model, makeModel: () => buildModel(meta, studentSeed(o)),
             trainIdx: Int32Array.from({ length: ds.train.n }, (_, i) => i), epochs: o.studentEpochs, seed: hashSeed(o.seed, 'student'), ema: o.ema,
-            optim: { optimizer: o.optimizer, lr: o.studentLr, momentum: o.momentum, weightDecay: o.weightDecay, warmupEpochs: o.warmupEpochs, schedule: o.schedule },
+            optim: { optimizer: o.optimizer, lr: o.studentLr, momentum: o.momentum, weightDecay: o.weightDecay, normBiasDecay: o.normBiasDecay, warmupEpochs: o.warmupEpochs, schedule: o.schedule },
             metadata: metadataStrings(meta), finalFile: run.studentFile(method),
             kd: method === 'ce' ? undefined : {
               T: o.temperature, alpha: o.alpha,

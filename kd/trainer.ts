@@ -236,6 +236,8 @@ export interface OptimConfig {
   lr: number;
   momentum: number;
   weightDecay: number;
+  /** weight decay of 1-D parameters (norm scales/shifts, biases); negative or absent: weightDecay */
+  normBiasDecay?: number;
   warmupEpochs: number;
   schedule: 'cosine' | 'constant';
 }
@@ -249,7 +251,12 @@ export function lrAt(c: OptimConfig, t: number, epochs: number): number {
   return 0.5 * c.lr * (1 + Math.cos(Math.PI * p));
 }
 
-function makeOptimizer(params: rk.Tensor[], c: OptimConfig): rk.optim.Optimizer {
+export function makeOptimizer(all: rk.Tensor[], c: OptimConfig): rk.optim.Optimizer {
+  // 1-D tensors are batch-norm scales/shifts and biases: their own group when they decay differently
+  const own = c.normBiasDecay !== undefined && c.normBiasDecay >= 0 && c.normBiasDecay !== c.weightDecay;
+  const params: rk.optim.Params = own
+    ? [{ params: all.filter((p) => p.shape.length > 1) }, { params: all.filter((p) => p.shape.length <= 1), weightDecay: c.normBiasDecay }]
+    : all;
   if (c.optimizer === 'adamw') return new rk.optim.AdamW(params, { lr: c.lr, weightDecay: c.weightDecay });
   return new rk.optim.SGD(params, { lr: c.lr, momentum: c.momentum, nesterov: c.momentum > 0, weightDecay: c.weightDecay });
 }

@@ -11,7 +11,8 @@ import { gpuInit } from './helpers.ts';
 import { parseArgs, resolveOptions, helpText, SPECS, UsageError, type Options } from '../kd/config.ts';
 import { drawSubsets, subsetStats, TeacherChooser, teacherProbabilities, combineTeachers, TargetSmoother, EmptySubsetError, gatherRows } from '../kd/roskd.ts';
 import { runPipeline, loadData } from '../kd/train.ts';
-import { NanLossError, InterruptedError, scoreProbs } from '../kd/trainer.ts';
+import { NanLossError, InterruptedError, scoreProbs, makeOptimizer } from '../kd/trainer.ts';
+import * as rk from '../engine/index.ts';
 import { predictFiles } from '../kd/predict.ts';
 import { loadSafetensors } from '../engine/io/safetensors.ts';
 import { makeSynthetic } from '../kd/data/synthetic.ts';
@@ -183,6 +184,26 @@ test('options: --help documents every option; bad values and unknown options are
   assert.throws(() => parseArgs(['--teacher-index', '3']), /--teacher-index 3 is out of range/);
   assert.throws(() => parseArgs(['--subset-fraction', '0']), (e: Error) => e instanceof UsageError && /empty subset/.test(e.message));
   assert.throws(() => resolveOptions({ preset: 'nope' }), /unknown preset/);
+  assert.throws(() => parseArgs(['--norm-bias-decay', '-0.5']), /--norm-bias-decay: -0.5 is neither -1/);
+  assert.is(parseArgs(['--norm-bias-decay', '0']).opts.normBiasDecay, 0);
+});
+
+test('--norm-bias-decay: 1-D parameters (BN, biases) get their own weight decay', async () => {
+  for (const optimizer of ['sgd', 'adamw'] as const) {
+    const w = rk.keep(rk.tensor(new Float32Array([1, 2, 3, 4]), [2, 2]));
+    const b = rk.keep(rk.tensor(new Float32Array([1, 2]), [2]));
+    const opt = makeOptimizer([w, b], { optimizer, lr: 0.1, momentum: 0, weightDecay: 0.5, normBiasDecay: 0, warmupEpochs: 0, schedule: 'constant' });
+    // zero gradients: only weight decay moves a parameter (SGD: p -= lr*wd*p; AdamW: p *= 1 - lr*wd)
+    for (const p of [w, b]) p.grad = rk.keep(rk.zeros(p.shape));
+    opt.step();
+    opt.zeroGrad();
+    assert.equal([...(await b.toArray())], [1, 2], `${optimizer}: 1-D parameter not decayed`);
+    const wv = await w.toArray();
+    [1, 2, 3, 4].forEach((v, i) => assert.ok(Math.abs(wv[i] - v * 0.95) < 1e-6, `${optimizer}: 2-D parameter decayed by lr*wd (${wv[i]} vs ${v * 0.95})`));
+    opt.dispose();
+    w.dispose();
+    b.dispose();
+  }
 });
 
 test('command line: --help exits 0, a bad option exits 2 naming it', () => {
@@ -275,7 +296,7 @@ test('pipeline: online teachers, EMA, k teachers per batch, val weighting, smoot
   );
   assert.ok(r.students.roskd && r.students.roskd.history.length === 1);
   assert.ok(existsSync(join(r.run.root, 'student-roskd.safetensors')));
-  const s = await runPipeline(tiny('variants2', { teachers: 2, methods: ['avgkd'], smoothing: 0.5, studentEpochs: 2 }), silent);
+  const s = await runPipeline(tiny('variants2', { teachers: 2, methods: ['avgkd'], smoothing: 0.5, studentEpochs: 2, normBiasDecay: 0 }), silent);
   assert.is(s.students.avgkd!.history.length, 2);
   assert.throws(() => resolveOptions({ smoothing: 0.5, teacherLogits: 'online' }), /--smoothing needs/);
 });

@@ -122,6 +122,33 @@ for (const [name, o] of adamCases)
       r.got.forEach((g, k) => expectClose(g, adamwRef(r.init[k], r.grads[k], lrs, o), 2e-6, `AdamW ${name} param ${k}`));
     });
 
+// Parameter groups: params 0, 2 in a group with no weight decay and half the LR, 1, 3 in the default group.
+const GROUPED = { lrScale: 0.5, weightDecay: 0 };
+const groups = (ps: rk.Tensor[]): rk.optim.ParamGroup[] => [{ params: [ps[0], ps[2]], ...GROUPED }, { params: [ps[1], ps[3]] }];
+const inGroup = (k: number): boolean => k % 2 === 0;
+
+test('parameter groups: per-group lrScale and weightDecay (SGD and AdamW vs torch)', async () => {
+  const lrs = [0.1, 0.05, 0.02];
+  const sgd: SgdRef = { momentum: 0.9, dampening: 0, nesterov: true, weightDecay: 0.1 };
+  const rs = await run((ps) => new rk.optim.SGD(groups(ps), { lr: 1, ...sgd }), 3, lrs);
+  rs.got.forEach((g, k) => {
+    const grouped = inGroup(k);
+    const want = sgdRef(rs.init[k], rs.grads[k], grouped ? lrs.map((l) => l * GROUPED.lrScale) : lrs, grouped ? { ...sgd, weightDecay: GROUPED.weightDecay } : sgd);
+    expectClose(g, want, 2e-6, `SGD grouped param ${k}`);
+  });
+  const adam: AdamRef = { betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.2 };
+  const ra = await run((ps) => new rk.optim.AdamW(groups(ps), { lr: 1, ...adam }), 3, lrs);
+  ra.got.forEach((g, k) => {
+    const grouped = inGroup(k);
+    const want = adamwRef(ra.init[k], ra.grads[k], grouped ? lrs.map((l) => l * GROUPED.lrScale) : lrs, grouped ? { ...adam, weightDecay: GROUPED.weightDecay } : adam);
+    expectClose(g, want, 2e-6, `AdamW grouped param ${k}`);
+  });
+  const p = rk.keep(rk.zeros([2]));
+  assert.throws(() => new rk.optim.SGD([{ params: [p], lrScale: -1 }], { lr: 0.1 }), /SGD: group 0: invalid lrScale -1/);
+  assert.throws(() => new rk.optim.AdamW([{ params: [p] }, { params: [p] }]), /appears twice/);
+  p.dispose();
+});
+
 test('AdamW first step moves every element by about lr (bias correction)', async () => {
   const p = rk.keep(rk.tensor(new Float32Array(100)));
   p.grad = rk.keep(rk.tensor(Float32Array.from(randn(100, rng))));

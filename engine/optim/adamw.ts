@@ -1,7 +1,7 @@
 // torch.optim.AdamW (decoupled weight decay, bias correction, no amsgrad): shaders/adamw.wgsl.
 import type { Tensor } from '../tensor.ts';
 import { dispatch, f32, grid } from '../program.ts';
-import { Optimizer, type Hyper } from './optimizer.ts';
+import { Optimizer, type Hyper, type Params } from './optimizer.ts';
 
 export interface AdamWOptions {
   /** default 1e-3 */
@@ -19,7 +19,7 @@ export class AdamW extends Optimizer {
   eps: number;
   weightDecay: number;
 
-  constructor(params: Iterable<Tensor>, opts: AdamWOptions = {}) {
+  constructor(params: Params, opts: AdamWOptions = {}) {
     super(params, opts.lr ?? 1e-3, ['exp_avg', 'exp_avg_sq']);
     this.betas = [...(opts.betas ?? [0.9, 0.999])];
     this.eps = opts.eps ?? 1e-8;
@@ -40,9 +40,10 @@ export class AdamW extends Optimizer {
     const m = this.stateTensor(i, 'exp_avg');
     const v = this.stateTensor(i, 'exp_avg_sq');
     // bias corrections in float64 on the CPU
-    const stepSize = this.lr / (1 - b1 ** t);
+    const lr = this.lrOf(i);
+    const stepSize = lr / (1 - b1 ** t);
     const invBc2Sqrt = 1 / Math.sqrt(1 - b2 ** t);
-    const u = [p.size, f32(1 - this.lr * this.weightDecay), f32(b1), f32(b2), f32(this.eps), f32(stepSize), f32(invBc2Sqrt), m.fresh ? 1 : 0];
+    const u = [p.size, f32(1 - lr * this.decayOf(i, this.weightDecay)), f32(b1), f32(b2), f32(this.eps), f32(stepSize), f32(invBc2Sqrt), m.fresh ? 1 : 0];
     dispatch({ name: 'adamw', shader: 'adamw' }, u, [g.binding, p.binding, m.t.binding, v.t.binding], grid(Math.ceil(p.size / 256)));
   }
 

@@ -5,6 +5,23 @@ import { copyInto } from '../ops/inplace.ts';
 
 export type Hyper = Record<string, number | boolean>;
 
+/**
+ * A parameter group (as in torch.optim): its parameters and the settings that differ from the
+ * optimizer's. `lrScale` multiplies the optimizer's `lr` (so an LR schedule moves every group
+ * together); `weightDecay` replaces the optimizer's, e.g. 0 for batch-norm and bias parameters.
+ */
+export interface ParamGroup {
+  params: Iterable<Tensor>;
+  lrScale?: number;
+  weightDecay?: number;
+}
+
+/** Plain parameters, or groups of them. */
+export type Params = Iterable<Tensor> | readonly ParamGroup[];
+
+const isGroupList = (p: Params): p is readonly ParamGroup[] =>
+  Array.isArray(p) && p.length > 0 && p.every((g) => typeof g === 'object' && g !== null && !(g instanceof Tensor) && 'params' in g);
+
 /** Everything needed to resume: hyper-parameters, per-parameter step counts, and state tensors keyed `${paramIndex}.${name}`. */
 export interface OptimizerStateDict {
   hyper: Hyper;
@@ -16,6 +33,8 @@ const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.len
 
 export abstract class Optimizer {
   readonly params: readonly Tensor[];
+  /** per parameter: its group's settings (lrScale 1 and no weight-decay override when ungrouped) */
+  protected readonly groupOf: readonly { lrScale: number; weightDecay?: number }[];
   /** per parameter: state tensors by name (absent until the parameter's first step) */
   protected readonly state: Map<string, Tensor>[];
   /** per parameter: number of steps taken (parameters without a gradient do not count) */
@@ -23,12 +42,27 @@ export abstract class Optimizer {
   private _lr = 0;
 
   constructor(
-    params: Iterable<Tensor>,
+    params: Params,
     lr: number,
     /** names of the per-parameter state tensors, e.g. ['exp_avg', 'exp_avg_sq'] */
     protected readonly stateNames: readonly string[],
   ) {
-    this.params = [...params];
+    const name = this.constructor.name;
+    const flat: Tensor[] = [];
+    const groupOf: { lrScale: number; weightDecay?: number }[] = [];
+    const groups = isGroupList(params) ? params : [{ params }];
+    groups.forEach((g, gi) => {
+      const lrScale = g.lrScale ?? 1;
+      if (!(Number.isFinite(lrScale) && lrScale >= 0)) throw new RangeError(`${name}: group ${gi}: invalid lrScale ${g.lrScale}`);
+      if (g.weightDecay !== undefined && !(g.weightDecay >= 0)) throw new RangeError(`${name}: group ${gi}: invalid weightDecay ${g.weightDecay}`);
+      const settings = { lrScale, weightDecay: g.weightDecay };
+      for (const p of g.params) {
+        flat.push(p);
+        groupOf.push(settings);
+      }
+    });
+    this.params = flat;
+    this.groupOf = groupOf;
     const seen = new Set<Tensor>();
     for (const p of this.params) {
       if (!(p instanceof Tensor)) throw new TypeError(`${this.constructor.name}: params must be tensors`);
@@ -63,6 +97,16 @@ export abstract class Optimizer {
   }
 
   protected abstract update(i: number, p: Tensor, g: Tensor): void;
+
+  /** Learning rate of parameter i (its group's scale times lr). */
+  protected lrOf(i: number): number {
+    return this.lr * this.groupOf[i].lrScale;
+  }
+
+  /** Weight decay of parameter i: its group's override, else the optimizer's. */
+  protected decayOf(i: number, dflt: number): number {
+    return this.groupOf[i].weightDecay ?? dflt;
+  }
   protected abstract hyper(): Hyper;
   protected abstract setHyper(h: Hyper): void;
 

@@ -1,7 +1,7 @@
 // torch.optim.SGD (momentum, dampening, Nesterov, L2 weight decay): shaders/sgd.wgsl.
 import { Tensor, keep } from '../tensor.ts';
 import { dispatch, f32, grid } from '../program.ts';
-import { Optimizer, type Hyper } from './optimizer.ts';
+import { Optimizer, type Hyper, type Params } from './optimizer.ts';
 
 export interface SGDOptions {
   lr: number;
@@ -18,7 +18,7 @@ export class SGD extends Optimizer {
   weightDecay: number;
   private dummy: Tensor | null = null;
 
-  constructor(params: Iterable<Tensor>, opts: SGDOptions) {
+  constructor(params: Params, opts: SGDOptions) {
     super(params, opts.lr, ['momentum_buffer']);
     this.momentum = opts.momentum ?? 0;
     this.dampening = opts.dampening ?? 0;
@@ -43,7 +43,7 @@ export class SGD extends Optimizer {
       buf = s.t;
       first = s.fresh ? 1 : 0;
     } else buf = this.dummy ??= keep(new Tensor([1], 'f32'));
-    const u = [p.size, f32(this.lr), f32(this.momentum), f32(this.dampening), f32(this.weightDecay), this.nesterov ? 1 : 0, first];
+    const u = [p.size, f32(this.lrOf(i)), f32(this.momentum), f32(this.dampening), f32(this.decayOf(i, this.weightDecay)), this.nesterov ? 1 : 0, first];
     dispatch({ name: 'sgd', shader: 'sgd' }, u, [g.binding, p.binding, buf.binding], grid(Math.ceil(p.size / 256)));
   }
 
