@@ -4,7 +4,7 @@ import type { Ceilings } from './ceilings.ts';
 
 export interface Report {
   date: string;
-  adapter: { vendor: string; architecture: string; device: string; description: string; backend: string; features: string[] };
+  adapter: { vendor: string; architecture: string; device: string; description: string; backend: string; features: string[]; subgroupSize?: number };
   peer: string | null;
   torch: { version: string; threads: number } | null;
   options: { quick: boolean; repeat: number; warmup: number; filter: string | null; tfjs: boolean };
@@ -40,7 +40,8 @@ export function markdown(rep: Report): string {
   const withTorch = rep.rows.some((r) => r.torch && 'medianMs' in r.torch);
   const c = rep.ceilings;
   const lines = [
-    `Adapter: ${rep.adapter.description} (${rep.adapter.vendor}, ${rep.adapter.architecture}, ${rep.adapter.backend}); ` +
+    `Adapter: ${rep.adapter.description} (${rep.adapter.vendor}, ${rep.adapter.architecture}, ${rep.adapter.backend}; ` +
+      `${rep.adapter.subgroupSize ? `subgroup-shared loads on, ${rep.adapter.subgroupSize} lanes` : 'subgroup-shared loads off'}); ` +
       `ceilings: FMA ${f(c.gflops)} GFLOP/s, copy ${f(c.gbs)} GB/s. ${rep.peer ?? 'tfjs: not run'}` +
       `${rep.torch ? `; PyTorch ${rep.torch.version} CPU, ${rep.torch.threads} threads` : ''}.`,
     `${rep.date}, ${rep.options.quick ? '--quick, ' : ''}median / min of ${rep.options.repeat} runs after ${rep.options.warmup} warm-up` +

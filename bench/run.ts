@@ -67,7 +67,7 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
 
   const t0 = performance.now();
   const gpu = await rk.init();
-  console.log(`adapter: ${gpu.info.description} (vendor ${gpu.info.vendor}, ${gpu.info.architecture}, ${gpu.info.backend}); timestamp queries: ${gpu.hasTimestamps ? 'yes' : 'no (wall-clock timing)'}`);
+  console.log(`adapter: ${gpu.info.description} (vendor ${gpu.info.vendor}, ${gpu.info.architecture}, ${gpu.info.backend}); timestamp queries: ${gpu.hasTimestamps ? 'yes' : 'no (wall-clock timing)'}; subgroup-shared loads: ${gpu.subgroupSize ? `on (${gpu.subgroupSize} lanes)` : 'off'}`);
   let peer: TfPeer | null = null;
   if (!a['no-tfjs']) {
     const p = await initTfjs();
@@ -98,7 +98,7 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
 
   const report: Report = {
     date: new Date().toISOString(),
-    adapter: { ...gpu.info, features: gpu.features },
+    adapter: { ...gpu.info, features: gpu.features, subgroupSize: gpu.subgroupSize },
     peer: peer?.description ?? null,
     torch: torchInfo,
     options: { quick, repeat, warmup, filter: filters.length ? filters.join(', ') : null, tfjs: !!peer },

@@ -7,6 +7,7 @@ try {
   console.log(`adapter:      ${g.info.description || g.info.device}`);
   console.log(`vendor:       ${g.info.vendor}  architecture: ${g.info.architecture}`);
   console.log(`timestamps:   ${g.hasTimestamps ? 'yes' : 'no'}`);
+  console.log(`subgroups:    ${g.subgroupSize ? `${g.subgroupSize} lanes (kernels share loads across them; ROSKD_SUBGROUPS=0 turns that off)` : 'not used (no fixed subgroup size, or ROSKD_SUBGROUPS=0)'}`);
   console.log(`features:     ${g.features.join(', ')}`);
   console.log('limits in use:');
   for (const [k, v] of Object.entries(g.limits)) console.log(`  ${k.padEnd(36)} ${v}`);
