@@ -25,7 +25,10 @@ function politeClearImmediate(h: NodeJS.Immediate | undefined): void {
   if (h && typeof (h as unknown as NodeJS.Timeout).refresh === 'function') clearTimeout(h as unknown as NodeJS.Timeout);
   else nodeClearImmediate(h);
 }
-Object.assign(globalThis, { setImmediate: Object.assign(politeSetImmediate, { __promisify__: nodeSetImmediate.__promisify__ }), clearImmediate: politeClearImmediate });
+// keep util.promisify(setImmediate) working: it looks for Node's custom-promisify symbol
+const promisifyKey = Symbol.for('nodejs.util.promisify.custom');
+Object.assign(politeSetImmediate, { __promisify__: nodeSetImmediate.__promisify__, [promisifyKey]: (nodeSetImmediate as unknown as Record<symbol, unknown>)[promisifyKey] });
+Object.assign(globalThis, { setImmediate: politeSetImmediate, clearImmediate: politeClearImmediate });
 
 /** Awaits a GPU promise without spinning a CPU core (see above). */
 export async function gpuWait<T>(p: Promise<T>): Promise<T> {

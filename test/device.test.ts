@@ -2,6 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { gpuInit, rk, read64, expectClose } from './helpers.ts';
 import { getInstance } from '../engine/device.ts';
 import { seededRandom, randn } from './reference/gradcheck.ts';
@@ -68,6 +70,39 @@ test('validation errors surface as JS errors naming the kernel', async () => {
     message = (e as Error).message;
   }
   assert.match(message, /^bad_kernel: .*usage/i);
+});
+
+
+/** CPU seconds of this process's main thread (Linux: /proc), or null elsewhere. */
+function mainThreadCpu(): number | null {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return null;
+  }
+}
+
+test('waiting for the GPU does not busy-spin the main thread; setImmediate still behaves', async () => {
+  const a = rk.keep(rk.randn([1024, 1024]));
+  await rk.sync();
+  const cpu0 = mainThreadCpu();
+  const t0 = performance.now();
+  for (let i = 0; i < 6; i++) rk.tidy(() => rk.matmul(a, a));
+  await rk.sync();
+  const wall = (performance.now() - t0) / 1e3;
+  const cpu1 = mainThreadCpu();
+  a.dispose();
+  if (cpu0 === null || cpu1 === null) console.log('device: no /proc/self/task here: main-thread CPU not measured');
+  else if (wall < 0.15) console.log(`device: the GPU work took only ${(wall * 1e3).toFixed(0)} ms: too short to judge polling`);
+  // Dawn's own polling loop (setImmediate) kept the main thread ~50% busy during a wait; now it sleeps 1 ms between polls
+  else assert.ok(cpu1 - cpu0 < 0.25 * wall + 0.03, `main thread used ${(cpu1 - cpu0).toFixed(2)} s of CPU during a ${wall.toFixed(2)} s GPU wait`);
+  assert.is(await promisify(setImmediate)('value'), 'value', 'util.promisify(setImmediate) still works');
+  let ran = false;
+  clearImmediate(setImmediate(() => (ran = true)));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.is(ran, false, 'clearImmediate cancels');
 });
 
 test.run();
