@@ -72,7 +72,7 @@ export const STUDY_PRESETS: Record<string, StudyPreset> = {
     train: { data: 'synthetic', size: 28, syntheticN: 1200, teacherWidth: 0.0625, studentWidth: 0.0625, teacherEpochs: 3, studentEpochs: 3 },
   },
   demo: {
-    about: 'end to end in about 15-20 minutes on an otherwise idle 2-core CPU adapter: 16 px synthetic phantoms (512 training images), three tiny resnet18 teachers and a tiny resnet18 student, noise 0 and 0.4 x 3 seeds, FGSM and PGD-5 at 1,2,4,8/255 on 64 test images per cell',
+    about: 'end to end in about 6 minutes on an otherwise idle 2-core CPU adapter: 16 px synthetic phantoms (512 training images), three tiny resnet18 teachers and a tiny resnet18 student, noise 0 and 0.4 x 3 seeds, FGSM and PGD-5 at 1,2,4,8/255 on 64 test images per cell',
     study: { methods: [...METHODS], noiseRates: [0, 0.4], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255, 8 / 255], pgdSteps: 5, attackLimit: 64, attackBatchSize: 64 },
     train: {
       data: 'synthetic', size: 16, syntheticN: 512, teachers: 3, teacherArchs: ['resnet18'], teacherWidth: 0.0625, studentWidth: 0.0625,
