@@ -1,6 +1,7 @@
 // `npm run bench [-- options]`: ceilings of the adapter, then every benchmark case (checked
 // against a float64 CPU reference first, then timed interleaved with TensorFlow.js's WebGPU
-// backend), an optional PyTorch CPU column, a Markdown table (also written to bench/latest.md)
+// backend), an optional PyTorch CPU column, a Markdown table (also written to bench/latest.md, or
+// bench/latest-quick.md for --quick and filtered runs, so they never replace a full run's table)
 // and optionally JSON. Exits non-zero when any case FAILs its check or throws.
 //
 //   --quick          small N and a subset (finishes in a few minutes on a CPU adapter)
@@ -25,6 +26,7 @@ import { markdown, type Report } from './report.ts';
 import { runTorch, torchAvailable, type TorchSpec } from './torch.ts';
 
 const LATEST = new URL('./latest.md', import.meta.url);
+const LATEST_PARTIAL = new URL('./latest-quick.md', import.meta.url);
 
 /** Runs the bench; `latest: false` leaves bench/latest.md alone (bench/selftest.ts). */
 export async function main(argv: string[], opts: { latest?: boolean } = {}): Promise<number> {
@@ -107,11 +109,13 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
   };
   const md = markdown(report);
   console.log(`\n${md}`);
-  if (opts.latest ?? true) writeFileSync(LATEST, md);
+  const partial = quick || filters.length > 0;
+  const target = partial ? LATEST_PARTIAL : LATEST;
+  if (opts.latest ?? true) writeFileSync(target, md);
   if (a.json) writeFileSync(a.json, JSON.stringify(report, null, 2) + '\n');
   const bad = rows.filter((r) => r.status === 'FAIL' || r.status === 'ERROR');
   const counts = (['ok', 'SKIP', 'FAIL', 'ERROR'] as const).map((s) => `${rows.filter((r) => r.status === s).length} ${s}`).join(', ');
-  console.log(`${counts}; ${((performance.now() - t0) / 1e3).toFixed(0)} s; ${opts.latest ?? true ? 'table written to bench/latest.md' : 'bench/latest.md left alone'}${a.json ? ` and JSON to ${a.json}` : ''}`);
+  console.log(`${counts}; ${((performance.now() - t0) / 1e3).toFixed(0)} s; ${opts.latest ?? true ? `table written to bench/${partial ? 'latest-quick' : 'latest'}.md` : 'bench/latest.md left alone'}${a.json ? ` and JSON to ${a.json}` : ''}`);
   return bad.length ? 1 : 0;
 }
 
