@@ -192,6 +192,19 @@ interface Tile {
 /** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
 export const conv2dTuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean }; subgroups?: boolean } = {};
 
+/**
+ * Generated kernel code, memoised by the few numbers it depends on: the unrolled bodies are
+ * kilobytes of WGSL, and rebuilding them (and hashing them as a pipeline key) on every call cost
+ * more than small kernels take to run. Returning the same object also lets program.ts find the
+ * pipeline by identity.
+ */
+const codeMemo = new Map<string, Record<string, string | number>>();
+function memoCode(key: string, make: () => Record<string, string | number>): Record<string, string | number> {
+  let d = codeMemo.get(key);
+  if (!d) codeMemo.set(key, (d = make()));
+  return d;
+}
+
 /** Subgroup size the forward kernel shares weight loads over (0: none; see fwdBody). */
 function sharedLanes(): number {
   if (conv2dTuning.subgroups === false) return 0;
@@ -327,7 +340,18 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
   const pl = j.place;
   const u = [Hp, Wp4, j.CinG, CoutGp / 4, j.Ho, j.Wo, tilesW, tilesH, nTiles, coBlocks, j.CoutG, j.yPlanes, j.planes, bias ? 1 : 0, pl.yH, pl.yW, pl.yr0, pl.yc0, pl.ysh, pl.ysw];
   const S = t.rowLoop ? 0 : sharedLanes();
-  const defines = { TM, R, TN4: TN / 4, KH: j.KH, KW: j.KW, SH: j.sh, SW: j.sw, BODY: fwdBody(t, j, S), STORE: fwdStore(t), ...subgroupDefines(S, j.KH * j.KW * (TN / 4), TN / 4) };
+  const defines = memoCode(`fwd ${TM} ${R} ${TN} ${t.rowLoop ?? false} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${S}`, () => ({
+    TM,
+    R,
+    TN4: TN / 4,
+    KH: j.KH,
+    KW: j.KW,
+    SH: j.sh,
+    SW: j.sw,
+    BODY: fwdBody(t, j, S),
+    STORE: fwdStore(t),
+    ...subgroupDefines(S, j.KH * j.KW * (TN / 4), TN / 4),
+  }));
   const gy = j.groups * coBlocks;
   if (ceilDiv(nTiles, 64) > MAX_GROUPS || gy > MAX_GROUPS) throw new ShapeError(`conv2d: ${nTiles} pixel tiles x ${gy} channel blocks exceed one dispatch`);
   dispatch({ name: 'conv2d_fwd', shader: 'conv2d_fwd', defines }, u, [xp.binding, wp.binding, (bias ?? wp).binding, y.binding], [ceilDiv(nTiles, 64), gy]);
@@ -383,7 +407,7 @@ function runDepthwise(x: Tensor, wk: Tensor, bias: Tensor | null, j: Job, y: Ten
   const C = j.planes;
   const nLanes = j.N * C * tilesH * tilesW;
   const u = [H, W, C, j.Ho, j.Wo, tilesW, tilesH, nLanes, bias ? 1 : 0, pl.yH, pl.yW, pl.yr0, pl.yc0, pl.ysh, pl.ysw, i32(j.pt), i32(j.pl), j.sh, j.sw, j.dh, j.dw];
-  const defines = { TM, R, KK: j.KH * j.KW, ...depthwiseCode(TM, R, j, vec4Out) };
+  const defines = memoCode(`dw ${TM} ${R} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${vec4Out}`, () => ({ TM, R, KK: j.KH * j.KW, ...depthwiseCode(TM, R, j, vec4Out) }));
   dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise', defines }, u, [(spread ?? x).binding, wk.binding, (bias ?? wk).binding, y.binding], lanesGrid(nLanes));
   spread?.dispose();
 }
@@ -677,7 +701,16 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Te
   // gy loads are shared across a subgroup when its lanes differ only in the input-channel block
   const S = sharedLanes();
   const share = S > 0 && khLanes === 1 && ciT % S === 0 ? S : 0;
-  const defines = { TM, R, TCO, TCI, KK: lane.KH * lane.KW, SH: gg.sh, SW: gg.sw, ...wgradCode(t, lane, share) };
+  const defines = memoCode(`wgrad ${TM} ${R} ${TCO} ${TCI} ${lane.KH} ${lane.KW} ${gg.sh} ${gg.sw} ${gg.dh} ${gg.dw} ${share}`, () => ({
+    TM,
+    R,
+    TCO,
+    TCI,
+    KK: lane.KH * lane.KW,
+    SH: gg.sh,
+    SW: gg.sw,
+    ...wgradCode(t, lane, share),
+  }));
   dispatch({ name: 'conv2d_wgrad', shader: 'conv2d_wgrad', defines }, u, [xp.binding, gp.binding, part.binding], lanesGrid(nLanes));
   xp.dispose();
   gp.dispose();
