@@ -26,7 +26,7 @@ function notes(r: Row): string {
   const out: string[] = [];
   if (typeof e.peakBytes === 'number') out.push(`peak ${(e.peakBytes / 2 ** 20).toFixed(0)} MiB`);
   if (typeof e.outsideFraction === 'number' && Number.isFinite(e.outsideFraction)) out.push(`${(100 * e.outsideFraction).toFixed(0)}% of kernel time outside conv/BN/matmul`);
-  if (typeof e.stepGpuMs === 'number' && e.stepGpuMs > 0 && r.roskd) out.push(`kernels busy ${((100 * e.stepGpuMs) / r.roskd.wallMedianMs).toFixed(0)}% of the step`);
+  if (typeof e.stepGpuMs === 'number' && e.stepGpuMs > 0 && r.roskd) out.push(`summed kernel time ${((100 * e.stepGpuMs) / r.roskd.wallMedianMs).toFixed(0)}% of the step's wall time`);
   if (typeof e.leakedBytes === 'number') out.push(`leaked ${(e.leakedBytes / 2 ** 20).toFixed(1)} MiB`);
   if (typeof e.note === 'string') out.push(e.note);
   if (r.kernels?.length) {
