@@ -1,9 +1,9 @@
 // BatchNorm2d backward, elementwise dx with g' = g * act'(y) (the fused activation's backward):
 //   train: dx = gamma * invstd * (g' - (dbeta + xhat * dgamma) / M)   (through the batch stats)
 //   eval:  dx = gamma * invstd * g'                                   (running stats are constants)
-// dgamma, dbeta come from batchnorm_dparams. V is f32 or vec4f and each invocation handles
-// {{PER}} V-elements strided by the thread count, as in batchnorm_apply.
-struct Params { n: u32, C: u32, hw: u32, threads: u32, M: u32 }
+// dgamma, dbeta come from batchnorm_dparams. V is f32 or vec4f; each lane owns a run of up to
+// RUN V-elements inside one plane, as in batchnorm_apply.
+struct Params { planes: u32, C: u32, hw: u32, runs: u32, M: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> g: array<{{V}}>;
 @group(0) @binding(2) var<storage, read> y: array<{{V}}>;
@@ -13,21 +13,26 @@ struct Params { n: u32, C: u32, hw: u32, threads: u32, M: u32 }
 @group(0) @binding(6) var<storage, read> dbeta: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dx: array<{{V}}>;
 
+const RUN = {{RUN}}u;
+
 fn dact(y: {{V}}) -> {{V}} { return {{DACT}}; }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = gid.x + gid.y * nwg.x * 256u;
-  for (var k = 0u; k < {{PER}}u; k++) {
-    let i = t + k * p.threads;
-    if (i >= p.n) { return; }
-    let c = (i / p.hw) % p.C;
-    let s = stats[2u * c]; // (K, d, invstd, gamma * invstd), mean = K + d
-    var gg = g[i] * dact(y[i]);
-    if ({{TRAIN}} == 1) {
-      let xhat = ((x[i] - s.x) - s.y) * s.z;
-      gg -= (dbeta[c] + xhat * dgamma[c]) / f32(p.M);
-    }
-    dx[i] = s.w * gg;
+  let lane = gid.x + gid.y * nwg.x * 64u;
+  let plane = lane / p.runs;
+  if (plane >= p.planes) { return; }
+  let c = plane % p.C;
+  let s = stats[2u * c]; // (K, d, invstd, gamma * invstd), mean = K + d
+  let K = {{V}}(s.x); // x - mean = (x - K) - d, exact for large offsets (batchnorm_finalize)
+  let d = {{V}}(s.y);
+  // train: dx = gamma * invstd * (g' - dbeta / M - xhat * dgamma / M), xhat = (x - mean) * invstd
+  let b0 = {{V}}(select(0.0, dbeta[c] / f32(p.M), {{TRAIN}} == 1));
+  let b1 = {{V}}(select(0.0, s.z * dgamma[c] / f32(p.M), {{TRAIN}} == 1));
+  let start = plane * p.hw + (lane % p.runs) * RUN;
+  let end = min(start + RUN, (plane + 1u) * p.hw);
+  for (var i = start; i < end; i++) {
+    let gg = g[i] * dact(y[i]);
+    dx[i] = s.w * (gg - b0 - ((x[i] - K) - d) * b1);
   }
 }

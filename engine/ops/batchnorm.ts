@@ -52,8 +52,6 @@ function typed(act: ActName, v: 1 | 4): Record<string, string> {
 
 /** vec4 elements when every plane splits into whole vec4s. */
 const widthOf = (HW: number): 1 | 4 => (HW % 4 === 0 ? 4 : 1);
-/** Elementwise kernels: V-elements per invocation (fewer, fatter invocations run faster on lavapipe). */
-const PER = 4;
 
 /** Number of partial sums per channel: enough invocations to spread work, each summing >= ~128 values. */
 function partials(m: number): number {
@@ -76,10 +74,11 @@ function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, g: Tensor, y: Ten
   return { part, P };
 }
 
-/** Grid for an elementwise kernel over n V-elements, PER per invocation. */
-function elementwise(n: number): { threads: number; groups: [number, number] } {
-  const threads = Math.ceil(n / PER);
-  return { threads, groups: grid(Math.ceil(threads / 256)) };
+/** Lanes of the elementwise kernels: one per run of up to RUN V-elements inside a plane. */
+const RUN = 16;
+function planeRuns(planes: number, hw: number): { runs: number; groups: [number, number] } {
+  const runs = Math.ceil(hw / RUN);
+  return { runs, groups: grid(Math.ceil((planes * runs) / 64)) };
 }
 
 const bnOp = defineOp<BnParams>({
@@ -125,9 +124,8 @@ const bnOp = defineOp<BnParams>({
     const act = p.activation ?? 'none';
     const y = new Tensor(x.shape, 'f32');
     const v = widthOf(HW);
-    const n = x.size / v;
-    const { threads, groups } = elementwise(n);
-    dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: { ...typed(act, v), PER } }, [n, C, HW / v, threads], [x.binding, stats.binding, y.binding], groups);
+    const { runs, groups } = planeRuns(N * C, HW / v);
+    dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: { ...typed(act, v), RUN } }, [N * C, C, HW / v, runs], [x.binding, stats.binding, y.binding], groups);
     if (ctx.needsGrad) ctx.save(x, stats, ...(p.activation ? [y] : []));
     stats.dispose();
     return y;
@@ -155,11 +153,10 @@ const bnOp = defineOp<BnParams>({
     if (inputNeedsGrad[0]) {
       dx = new Tensor(x.shape, 'f32');
       const v = widthOf(HW);
-      const n = x.size / v;
-      const { threads, groups } = elementwise(n);
+      const { runs, groups } = planeRuns(N * C, HW / v);
       dispatch(
-        { name: `batchnorm_dx_${p.training ? 'train' : 'eval'}_${act}`, shader: 'batchnorm_grad', defines: { TRAIN: p.training ? 1 : 0, ...typed(act, v), PER } },
-        [n, C, HW / v, threads, M],
+        { name: `batchnorm_dx_${p.training ? 'train' : 'eval'}_${act}`, shader: 'batchnorm_grad', defines: { TRAIN: p.training ? 1 : 0, ...typed(act, v), RUN } },
+        [N * C, C, HW / v, runs, M],
         [g.binding, y.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, dx.binding],
         groups,
       );
