@@ -2,7 +2,7 @@
 // would cost as much as the conv itself, which is memory-bound. One invocation computes an R x TM
 // tile of one channel: its KH*KW weights and the tile's input window (NR rows x J columns, zero
 // outside x) are loaded once, then every tap runs from registers (BODY and STORE are unrolled by
-// conv.ts:depthwiseCode; stores are vec4 when the output rows allow).
+// conv.ts:depthwiseCode; loads and stores are vec4 when the rows allow).
 struct P {
   H: u32, W: u32, C: u32, Ho: u32,
   Wo: u32, tilesW: u32, tilesH: u32, nLanes: u32,
@@ -12,7 +12,7 @@ struct P {
   dw: u32,
 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<{{XT}}>; // vec4f when rows are whole vec4s
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<{{YT}}>; // vec4f when rows are whole vec4s

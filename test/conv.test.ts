@@ -77,6 +77,9 @@ const GRID: Case[] = [
   { x: [8, 16, 14, 14], cout: 32, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: true },
   { x: [2, 8, 14, 14], cout: 12, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
   { x: [1, 7, 7, 9], cout: 9, k: [1, 1], stride: [1, 1], pad: [1, 0, 2, 1], dil: [1, 1], groups: 1, bias: true },
+  // depthwise with rows of whole vec4s (vec4 loads) and without, both wide enough for 16-column tiles
+  { x: [2, 8, 20, 24], cout: 8, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 8, bias: true },
+  { x: [1, 3, 17, 19], cout: 3, k: [3, 3], stride: [1, 1], pad: [1, 1, 2, 0], dil: [1, 1], groups: 3, bias: false },
   // wide enough for the subgroup-shared weight-gradient tiles (CinG a multiple of 8 or 32)
   { x: [2, 32, 6, 8], cout: 20, k: [1, 1], stride: [1, 1], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: false },
   { x: [2, 16, 10, 10], cout: 8, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 2, bias: true },

@@ -362,21 +362,38 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
  * Depthwise body and stores, unrolled (one channel, R x TM pixels, KK taps per invocation): the
  * window's rows and columns are checked once (zero outside x), each element loaded once.
  */
-function depthwiseCode(TM: number, R: number, j: Job, vec4Out: boolean): { BODY: string; STORE: string; YT: string } {
+/**
+ * `a` >= 0: x rows are read as aligned vec4s (W % 4 == 0 and every lane's window starts at the
+ * same offset a within a vec4, since TM * sw % 4 == 0): ceil((a + J) / 4) vec4 loads per row
+ * instead of J scalar ones, each vec4 wholly inside or outside the row.
+ */
+function depthwiseCode(TM: number, R: number, j: Job, vec4Out: boolean, a: number): { BODY: string; STORE: string; YT: string; XT: string } {
   const NR = (R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
   const J = (TM - 1) * j.sw + (j.KW - 1) * j.dw + 1;
   const L: string[] = [];
   for (let k = 0; k < j.KH * j.KW; k++) L.push(`let w${k} = w[wo + ${k}u];`);
-  for (let c = 0; c < J; c++) L.push(`let cok${c} = iw0 + ${c} >= 0 && iw0 + ${c} < i32(p.W); let ci${c} = u32(select(0, iw0 + ${c}, cok${c}));`);
-  for (let r = 0; r < NR; r++) {
-    L.push(`let rok${r} = ih0 + ${r} >= 0 && ih0 + ${r} < i32(p.H); let rb${r} = xb + u32(select(0, ih0 + ${r}, rok${r})) * p.W;`);
-    for (let c = 0; c < J; c++) L.push(`let x${r}_${c} = select(0.0, x[rb${r} + ci${c}], rok${r} && cok${c});`);
+  const xAt = (r: number, c: number) => (a >= 0 ? `xv${r}_${(a + c) >> 2}[${(a + c) & 3}]` : `x${r}_${c}`);
+  if (a >= 0) {
+    const NV = Math.ceil((a + J) / 4);
+    // first vec4 of the window: (iw0 - a) / 4, exact (iw0 - a is a multiple of 4)
+    L.push(`let v0 = (iw0 - ${a}) / 4; let W4 = i32(p.W / 4u);`);
+    for (let k = 0; k < NV; k++) L.push(`let vok${k} = v0 + ${k} >= 0 && v0 + ${k} < W4; let vi${k} = u32(select(0, v0 + ${k}, vok${k}));`);
+    for (let r = 0; r < NR; r++) {
+      L.push(`let rok${r} = ih0 + ${r} >= 0 && ih0 + ${r} < i32(p.H); let rb${r} = xb / 4u + u32(select(0, ih0 + ${r}, rok${r})) * (p.W / 4u);`);
+      for (let k = 0; k < NV; k++) L.push(`let xv${r}_${k} = select(vec4f(0.0), x[rb${r} + vi${k}], rok${r} && vok${k});`);
+    }
+  } else {
+    for (let c = 0; c < J; c++) L.push(`let cok${c} = iw0 + ${c} >= 0 && iw0 + ${c} < i32(p.W); let ci${c} = u32(select(0, iw0 + ${c}, cok${c}));`);
+    for (let r = 0; r < NR; r++) {
+      L.push(`let rok${r} = ih0 + ${r} >= 0 && ih0 + ${r} < i32(p.H); let rb${r} = xb + u32(select(0, ih0 + ${r}, rok${r})) * p.W;`);
+      for (let c = 0; c < J; c++) L.push(`let x${r}_${c} = select(0.0, x[rb${r} + ci${c}], rok${r} && cok${c});`);
+    }
   }
   for (let rr = 0; rr < R; rr++)
     for (let m = 0; m < TM; m++) {
       const terms: string[] = [];
       for (let kh = 0; kh < j.KH; kh++)
-        for (let kw = 0; kw < j.KW; kw++) terms.push(`s = fma(x${rr * j.sh + kh * j.dh}_${m * j.sw + kw * j.dw}, w${kh * j.KW + kw}, s);`);
+        for (let kw = 0; kw < j.KW; kw++) terms.push(`s = fma(${xAt(rr * j.sh + kh * j.dh, m * j.sw + kw * j.dw)}, w${kh * j.KW + kw}, s);`);
       L.push(`{ var s = 0.0; ${terms.join(' ')} acc[${rr * TM + m}] = s; }`);
     }
   const S: string[] = [`var out = acc;`, `for (var rr = 0u; rr < ${R}u; rr++) {`, `  if (oh0 + rr >= p.Ho) { break; }`];
@@ -387,13 +404,14 @@ function depthwiseCode(TM: number, R: number, j: Job, vec4Out: boolean): { BODY:
     }
   else for (let m = 0; m < TM; m++) S.push(`  if (ow0 + ${m}u < p.Wo) { y[ybase + rr * rowStep + ${m}u * p.ysw] = out[rr * ${TM}u + ${m}u] + b; }`);
   S.push('}');
-  return { BODY: L.join('\n  '), STORE: S.join('\n  '), YT: vec4Out ? 'vec4f' : 'f32' };
+  return { BODY: L.join('\n  '), STORE: S.join('\n  '), YT: vec4Out ? 'vec4f' : 'f32', XT: a >= 0 ? 'vec4f' : 'f32' };
 }
 
 /** y[place] = depthwise conv (CinG = CoutG = 1) with weights [C][KH*KW]. */
 function runDepthwise(x: Tensor, wk: Tensor, bias: Tensor | null, j: Job, y: Tensor): void {
   const hot = j.KH <= 3 && j.KW <= 3 && j.sh <= 2 && j.sw <= 2 && j.dh === 1 && j.dw === 1;
-  const TM = hot ? 8 : 4;
+  // 16-wide tiles where the rows allow (56 px depthwise: 8x8 17.7 ms, 16x8 11.7, 16x16 21, 32x8 18.8)
+  const TM = hot ? (j.Wo >= 16 ? 16 : 8) : 4;
   const R = hot ? 8 : 1;
   const pl = j.place;
   // whole aligned vec4 rows out: identity placement and Wo % 4 == 0 (TM is a multiple of 4)
@@ -407,7 +425,9 @@ function runDepthwise(x: Tensor, wk: Tensor, bias: Tensor | null, j: Job, y: Ten
   const C = j.planes;
   const nLanes = j.N * C * tilesH * tilesW;
   const u = [H, W, C, j.Ho, j.Wo, tilesW, tilesH, nLanes, bias ? 1 : 0, pl.yH, pl.yW, pl.yr0, pl.yc0, pl.ysh, pl.ysw, i32(j.pt), i32(j.pl), j.sh, j.sw, j.dh, j.dw];
-  const defines = memoCode(`dw ${TM} ${R} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${vec4Out}`, () => ({ TM, R, KK: j.KH * j.KW, ...depthwiseCode(TM, R, j, vec4Out) }));
+  // vec4 input rows: whole-vec4 rows and the same window offset in every lane (TM * sw % 4 == 0)
+  const a = W % 4 === 0 && (TM * j.sw) % 4 === 0 ? (((-j.pl) % 4) + 4) % 4 : -1;
+  const defines = memoCode(`dw ${TM} ${R} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${vec4Out} ${a}`, () => ({ TM, R, KK: j.KH * j.KW, ...depthwiseCode(TM, R, j, vec4Out, a) }));
   dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise', defines }, u, [(spread ?? x).binding, wk.binding, (bias ?? wk).binding, y.binding], lanesGrid(nLanes));
   spread?.dispose();
 }
