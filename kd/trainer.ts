@@ -279,7 +279,12 @@ function optimizerFromHost(opt: rk.optim.Optimizer, json: { hyper: rk.optim.Hype
       if (!t) throw new Error(`${source}: checkpoint lacks optimizer tensor optim.${k}`);
       tensors.set(k, rk.keep(rk.tensor(t.data as Float32Array, t.shape, 'f32')));
     }
-    opt.loadStateDict({ hyper: json.hyper, steps: json.steps, tensors });
+    try {
+      opt.loadStateDict({ hyper: json.hyper, steps: json.steps, tensors });
+    } catch (e) {
+      // the usual cause: parameter groups in another order (--norm-bias-decay changed since the checkpoint)
+      throw new Error(`${source}: the optimizer state does not fit this run (was it started with other --optimizer or --norm-bias-decay options?): ${(e as Error).message}`);
+    }
   } finally {
     for (const t of tensors.values()) t.dispose();
   }

@@ -245,6 +245,10 @@ test('pipeline: teachers stage, interrupted student stage, resume; run directory
   // without --resume the interrupted checkpoint is not silently thrown away
   await rejects(runPipeline(tiny(out, { stage: 'student' }), silent), /interrupted checkpoint of student-roskd.*--resume/);
 
+  // resuming with other parameter groups: a clear error, and the checkpoint survives it
+  await rejects(runPipeline(tiny(out, { stage: 'student', resume: true, normBiasDecay: 0 }), silent), /student-roskd\.ckpt\.safetensors: the optimizer state does not fit this run.*--norm-bias-decay/);
+  assert.ok(existsSync(join(dir, 'checkpoints', 'student-roskd.ckpt.safetensors')), 'a refused resume keeps the checkpoint');
+
   // resume: teachers and finished students are skipped, roskd continues at step 2
   const steps: string[] = [];
   const r3 = await runPipeline(tiny(out, { stage: 'all', resume: true, progress: 'plain' }), { print, onStep: ({ model, epoch, step }) => void steps.push(`${model}:${epoch}:${step}`) });
