@@ -1,10 +1,11 @@
 // TensorFlow.js's WebGPU backend as the peer, in this process, on the same Dawn instance and
-// adapter as roskd. `navigator.gpu` is the engine's own GPU object (engine/device.ts keeps it
+// adapter as roskd. `navigator.gpu` is the engine's own GPU object (engine/node/dawn.ts keeps it
 // referenced for the life of the process: Dawn crashes if it is collected); tfjs opens its
 // own GPUDevice on that adapter. Runs of the two engines never overlap: each sample waits
 // for its queue to drain before the next starts.
 import type * as TF from '@tensorflow/tfjs-core';
-import { getInstance, gpuWait } from '../engine/device.ts';
+import { gpuWait } from '../engine/device.ts';
+import { getInstance } from '../engine/node/dawn.ts';
 
 export type Tf = typeof TF;
 

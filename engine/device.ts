@@ -1,48 +1,53 @@
-// The single owner of the Dawn instance, adapter and device.
+// The single owner of the adapter and device, on any WebGPU implementation.
 //
-// The object returned by `create()` must stay referenced for the whole process: if V8
-// collects it, Dawn crashes in InstanceBase::ProcessEvents (see ../shared/PLATFORM.md).
-// It therefore lives in a module-level variable that is never cleared.
-import { create, globals } from 'webgpu';
+// This module imports nothing platform-specific: the `GPU` object comes from `init({ gpu })`,
+// or else from `#platform` (package.json `imports`): engine/node/dawn.ts under Node (Dawn, the
+// ROSKD_* environment variables, the polling fix), engine/browser/platform.ts elsewhere
+// (`navigator.gpu`). A bundler for the browser picks the second by itself.
+import { platform } from '#platform';
 
-Object.assign(globalThis, globals);
-
-// Dawn's Node binding polls for finished GPU work by rescheduling itself with the global
-// `setImmediate` while any promise (mapAsync, onSubmittedWorkDone) is pending: a busy loop
-// that, on a CPU adapter (lavapipe), takes a core from the driver's own worker threads
-// (measured: 930 ms of main-thread CPU in a 2.1 s conv wait on 2 cores). While a wait started
-// by `gpuWait` has lasted longer than SPIN_MS, those polls go through a 1 ms timer instead.
-const SPIN_MS = Number(process.env.ROSKD_SPIN_MS ?? 2);
-const nodeSetImmediate = globalThis.setImmediate;
-const nodeClearImmediate = globalThis.clearImmediate;
-let waits = 0;
-let waitSince = 0;
-function politeSetImmediate(fn: (...a: unknown[]) => void, ...args: unknown[]): NodeJS.Immediate {
-  if (waits > 0 && performance.now() - waitSince > SPIN_MS) return setTimeout(fn, 1, ...args) as unknown as NodeJS.Immediate;
-  return nodeSetImmediate(fn, ...args);
+/** Options for `init()`. Under Node, unset ones come from ROSKD_* variables (engine/node/dawn.ts). */
+export interface InitOptions {
+  /** The WebGPU entry point: `navigator.gpu`, a Dawn instance, ... Default: the platform's own. */
+  gpu?: GPU;
+  /** Passed to `gpu.requestAdapter()`. Default `{ powerPreference: 'high-performance' }`. */
+  adapter?: GPURequestAdapterOptions;
+  /**
+   * 'adapter' (default): ask the device for the adapter's real maxima (bigger bindings, more
+   * storage buffers, larger workgroups). 'default': ask for nothing raised, i.e. WebGPU's
+   * default limits, as a portable page would get (ROSKD_LIMITS=default).
+   */
+  limits?: 'adapter' | 'default';
+  /** Use kernels that share loads across a subgroup when the adapter has one fixed size. Default true (ROSKD_SUBGROUPS=0). */
+  subgroups?: boolean;
+  /** Dawn only, ignored with `gpu`: force a backend (ROSKD_BACKEND: vulkan, opengles, null). */
+  backend?: string;
+  /** Dawn only, ignored with `gpu`: pick an adapter by name (ROSKD_ADAPTER). */
+  adapterName?: string;
+  /** Dawn under Node only: how long a GPU wait may busy-poll before polling on a 1 ms timer (ROSKD_SPIN_MS, default 2). */
+  spinMs?: number;
 }
-function politeClearImmediate(h: NodeJS.Immediate | undefined): void {
-  if (h && typeof (h as unknown as NodeJS.Timeout).refresh === 'function') clearTimeout(h as unknown as NodeJS.Timeout);
-  else nodeClearImmediate(h);
-}
-// keep util.promisify(setImmediate) working: it looks for Node's custom-promisify symbol
-const promisifyKey = Symbol.for('nodejs.util.promisify.custom');
-Object.assign(politeSetImmediate, { __promisify__: nodeSetImmediate.__promisify__, [promisifyKey]: (nodeSetImmediate as unknown as Record<symbol, unknown>)[promisifyKey] });
-Object.assign(globalThis, { setImmediate: politeSetImmediate, clearImmediate: politeClearImmediate });
 
-/** Awaits a GPU promise without spinning a CPU core (see above). */
-export async function gpuWait<T>(p: Promise<T>): Promise<T> {
-  if (waits++ === 0) waitSince = performance.now();
-  try {
-    return await p;
-  } finally {
-    waits--;
-  }
+/** What a platform module (engine/node/dawn.ts, engine/browser/platform.ts) provides. */
+export interface Platform {
+  /** Defaults for unset init options (Node: the ROSKD_* environment variables). */
+  defaults(): InitOptions;
+  /** The GPU object to use when `init()` is given none. */
+  gpu(opts: InitOptions): GPU;
+  /** Wraps every wait on the GPU (Node: keeps Dawn's polling from spinning a core). */
+  wait<T>(p: Promise<T>): Promise<T>;
+  /** A one-line explanation when requestAdapter throws or finds nothing. */
+  adapterError(err: unknown, opts: InitOptions): string;
+}
+
+/** Awaits a GPU promise the way the platform wants (Node: without spinning a CPU core). */
+export function gpuWait<T>(p: Promise<T>): Promise<T> {
+  return platform.wait(p);
 }
 
 export const SETUP_HINT = 'run `npm run setup` to install a WebGPU driver (Mesa lavapipe on CPU-only Linux)';
 
-/** Limits we ask for: the adapter's real maxima, not WebGPU's conservative defaults. */
+/** Limits we ask for with limits: 'adapter' (the adapter's real maxima), and report in `Gpu.limits`. */
 const REQUESTED_LIMITS = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',
@@ -66,48 +71,38 @@ export interface Gpu {
   adapter: GPUAdapter;
   info: { vendor: string; architecture: string; device: string; description: string; backend: string };
   features: string[];
+  /** The device's actual limits (the adapter's maxima, or WebGPU's defaults with limits: 'default'). */
   limits: Record<(typeof REQUESTED_LIMITS)[number], number>;
+  /** Which limits were requested. */
+  limitsMode: 'adapter' | 'default';
   hasTimestamps: boolean;
   /** Lanes per subgroup when the `subgroups` feature is enabled and the size is fixed, else 0. */
   subgroupSize: number;
 }
 
-let instance: GPU | null = null; // never released: see the header comment
 let gpu: Gpu | null = null;
 let pending: Promise<Gpu> | null = null;
 /** Set when the device is lost or an uncaptured error occurs; the next GPU call throws it. */
 let fatal: Error | null = null;
 
-/** Dawn instance flags derived from ROSKD_BACKEND / ROSKD_ADAPTER. */
-export function instanceFlags(env = process.env): string[] {
-  const flags: string[] = [];
-  if (env.ROSKD_BACKEND) flags.push(`backend=${env.ROSKD_BACKEND}`);
-  if (env.ROSKD_ADAPTER) flags.push(`adapter=${env.ROSKD_ADAPTER}`);
-  return flags;
-}
-
-/** Dawn's "no suitable backends found\nAvailable adapters:\n * ..." folded into one line. */
-function adapterError(err: unknown): GpuError {
-  const text = err instanceof Error ? err.message : String(err);
-  const listed = [...text.matchAll(/\* backend: '([^']+)', name: '([^']+)'/g)].map((m) => `${m[2]} (${m[1]})`);
-  const wanted = [process.env.ROSKD_ADAPTER && `ROSKD_ADAPTER="${process.env.ROSKD_ADAPTER}"`, process.env.ROSKD_BACKEND && `ROSKD_BACKEND="${process.env.ROSKD_BACKEND}"`]
-    .filter(Boolean)
-    .join(', ');
-  if (listed.length > 0) return new GpuError(`no WebGPU adapter matches ${wanted || 'the request'}; available adapters: ${listed.join('; ')}`);
-  return new GpuError(`no WebGPU adapter found (${text.split('\n')[0]}); ${SETUP_HINT}`);
-}
-
-async function open(): Promise<Gpu> {
-  instance ??= create(instanceFlags());
+async function open(opts: InitOptions): Promise<Gpu> {
+  let entry: GPU;
+  try {
+    entry = opts.gpu ?? platform.gpu(opts);
+  } catch (err) {
+    throw new GpuError(err instanceof Error ? err.message : String(err));
+  }
   let adapter: GPUAdapter | null;
   try {
-    adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+    adapter = await entry.requestAdapter(opts.adapter ?? { powerPreference: 'high-performance' });
   } catch (err) {
-    throw adapterError(err);
+    throw new GpuError(platform.adapterError(err, opts));
   }
-  if (!adapter) throw new GpuError(`no WebGPU adapter found; ${SETUP_HINT}`);
+  if (!adapter) throw new GpuError(platform.adapterError(null, opts));
+  const limitsMode = opts.limits ?? 'adapter';
+  if (limitsMode !== 'adapter' && limitsMode !== 'default') throw new GpuError(`init: limits (ROSKD_LIMITS) must be 'adapter' or 'default', got ${JSON.stringify(limitsMode)}`);
   const requiredLimits: Record<string, number> = {};
-  for (const name of REQUESTED_LIMITS) requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
+  if (limitsMode === 'adapter') for (const name of REQUESTED_LIMITS) requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
   const wanted = ['timestamp-query', 'subgroups'] as GPUFeatureName[];
   const requiredFeatures = wanted.filter((f) => adapter!.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'roskd' });
@@ -131,25 +126,30 @@ async function open(): Promise<Gpu> {
     },
     features: [...adapter.features].sort(),
     limits,
+    limitsMode,
     hasTimestamps: requiredFeatures.includes('timestamp-query'),
-    subgroupSize: subgroupSize(requiredFeatures, i),
+    subgroupSize: opts.subgroups === false ? 0 : subgroupSize(requiredFeatures, i),
   };
 }
 
 /**
  * Kernels that share loads across a subgroup are generated for one size: use them only when the
- * adapter reports a single size (lavapipe: 8) and ROSKD_SUBGROUPS is not 0.
+ * adapter reports a single size (lavapipe: 8) and subgroups are not turned off.
  */
 function subgroupSize(features: GPUFeatureName[], info: GPUAdapterInfo): number {
-  if (!features.includes('subgroups' as GPUFeatureName) || process.env.ROSKD_SUBGROUPS === '0') return 0;
+  if (!features.includes('subgroups' as GPUFeatureName)) return 0;
   const { subgroupMinSize: lo, subgroupMaxSize: hi } = info as unknown as { subgroupMinSize?: number; subgroupMaxSize?: number };
   return lo !== undefined && lo === hi ? lo : 0;
 }
 
-/** Opens the device once; every later call returns the same one. */
-export function initGpu(): Promise<Gpu> {
+/**
+ * Opens the device once; every later call returns the same one (its options are then ignored).
+ * Unset options take the platform's defaults (Node: ROSKD_* variables).
+ */
+export function initGpu(options: InitOptions = {}): Promise<Gpu> {
   if (gpu) return Promise.resolve(gpu);
-  pending ??= open().then(
+  const opts = { ...platform.defaults(), ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as InitOptions;
+  pending ??= open(opts).then(
     (g) => (gpu = g),
     (err) => {
       pending = null;
@@ -190,10 +190,4 @@ export async function withErrorScope<T>(what: string, fn: () => T): Promise<T> {
     if (err) throw new GpuError(`${what}: ${err.message.trim()}`);
   }
   return result;
-}
-
-/** The Dawn instance (for tests that open extra devices); it stays alive for the process. */
-export function getInstance(): GPU {
-  instance ??= create(instanceFlags());
-  return instance;
 }

@@ -1,17 +1,20 @@
 // roskd's public API: `import * as rk from './engine/index.ts'`.
-import { initGpu, type Gpu } from './device.ts';
+import { initGpu, type Gpu, type InitOptions } from './device.ts';
 import { installAutogradKernels } from './autograd.ts';
 import { accumulate } from './ops/inplace.ts';
 import { tidy, keep, ones } from './tensor.ts';
 
 installAutogradKernels({ accumulate, ones: (like) => ones(like.shape), tidy, keep: (t) => void keep(t) });
 
-/** Opens the WebGPU device (once). Every program calls this before its first op. */
-export function init(): Promise<Gpu> {
-  return initGpu();
+/**
+ * Opens the WebGPU device (once). Every program calls this before its first op. Under Node with
+ * no options it opens Dawn's adapter (ROSKD_* variables apply); in a browser, `navigator.gpu`.
+ */
+export function init(options: InitOptions = {}): Promise<Gpu> {
+  return initGpu(options);
 }
 
-export { getGpu, withErrorScope, gpuWait, GpuError, SETUP_HINT } from './device.ts';
+export { getGpu, withErrorScope, gpuWait, GpuError, SETUP_HINT, type Gpu, type InitOptions } from './device.ts';
 export { memoryStats, resetPeak, trimPool, type MemoryStats } from './pool.ts';
 export { sync, flush, setProfiling, kernelProfile } from './program.ts';
 export { Tensor, ShapeError, tidy, tidyAsync, keep, tensor, full, zeros, ones, arange, rand, randn, Rng, manualSeed, setPoison, writeTensor, numel, type DType, type Shape } from './tensor.ts';

@@ -1,13 +1,13 @@
 // Kernel programs and the command recorder.
 //
 // A Program is a small description beside its shader (ONNX Runtime WebGPU style): the WGSL
-// file in shaders/, textual defines, a cache key. Pipelines are cached by that key. Dispatches
+// file in shaders/ (reached through the generated shaders/index.gen.ts, so no file system is
+// needed), textual defines, a cache key. Pipelines are cached by that key. Dispatches
 // are recorded into one command encoder and submitted together on flush() (before a readback,
 // an upload, or every MAX_PENDING dispatches), never one submit per op.
-import { readFileSync } from 'node:fs';
 import { getGpu, checkFatal, GpuError, gpuWait } from './device.ts';
+import { WGSL } from '../shaders/index.gen.ts';
 
-const SHADER_DIR = new URL('../shaders/', import.meta.url);
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
 const UNIFORM_CHUNK = 256 * UNIFORM_SLOT;
 // Submitting every 64 dispatches lets a CPU adapter start on them while JS records the rest
@@ -35,7 +35,9 @@ const sources = new Map<string, string>();
 function loadShader(file: string): string {
   let src = sources.get(file);
   if (src === undefined) {
-    src = readFileSync(new URL(`${file}.wgsl`, SHADER_DIR), 'utf8').replace(/^\/\/#include "([\w.-]+)\.wgsl"$/gm, (_, inc: string) => loadShader(inc));
+    const text = Object.hasOwn(WGSL, file) ? WGSL[file] : undefined;
+    if (text === undefined) throw new GpuError(`shaders/${file}.wgsl: not in shaders/index.gen.ts (no such file, or \`npm run gen-shaders\` was not run after adding it)`);
+    src = text.replace(/^\/\/#include "([\w.-]+)\.wgsl"$/gm, (_, inc: string) => loadShader(inc));
     sources.set(file, src);
   }
   return src;

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as rk from '../engine/index.ts';
-import { loadSafetensors, copyIntoModel } from '../engine/io/safetensors.ts';
+import { loadSafetensors, copyIntoModel } from '../engine/node/safetensors-file.ts';
 import { readModelMeta } from './predict.ts';
 import { buildModel, loadData, type ModelMeta } from './train.ts';
 import { resolveOptions, UsageError, type Options } from './config.ts';

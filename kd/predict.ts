@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import * as rk from '../engine/index.ts';
-import { loadSafetensors, copyIntoModel } from '../engine/io/safetensors.ts';
+import { loadSafetensors, copyIntoModel } from '../engine/node/safetensors-file.ts';
 import { prepareImage } from './data/image.ts';
 import { predictLogits, probabilities } from './trainer.ts';
 import { buildModel, type ModelMeta } from './train.ts';

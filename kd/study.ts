@@ -18,7 +18,7 @@ import * as rk from '../engine/index.ts';
 import { parseArgs, resolveOptions, UsageError, METHODS, SPECS, type Method, type Options } from './config.ts';
 import { runPipeline, loadData, buildModel } from './train.ts';
 import { readModelMeta } from './predict.ts';
-import { loadSafetensors, copyIntoModel } from '../engine/io/safetensors.ts';
+import { loadSafetensors, copyIntoModel } from '../engine/node/safetensors-file.ts';
 import { RunDir } from './run-dir.ts';
 import { requestInterrupt, InterruptedError, isInterruptRequested, NanLossError } from './trainer.ts';
 import { evaluateRobustness, parseEpsList, formatEps, attackLabel, type AttackSpec, type Norm, type MetricRow } from './attacks.ts';

@@ -10,7 +10,7 @@
 //  - a finished model leaves its final .safetensors (best-epoch weights, metadata for predict)
 //    and a done record, and is skipped by later calls.
 import * as rk from '../engine/index.ts';
-import { saveSafetensors, loadSafetensors, copyIntoModel, type HostTensor, type SafetensorsFile } from '../engine/io/safetensors.ts';
+import { saveSafetensors, loadSafetensors, copyIntoModel, type HostTensor, type SafetensorsFile } from '../engine/node/safetensors-file.ts';
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Dataset, Split } from './data/dataset.ts';
 import { Rng, permutation } from './data/rng.ts';

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gpuInit, rk, read64, expectClose } from './helpers.ts';
-import { getInstance } from '../engine/device.ts';
+import { getInstance } from '../engine/node/dawn.ts';
 import { seededRandom, randn } from './reference/gradcheck.ts';
 
 await gpuInit();

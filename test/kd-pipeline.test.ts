@@ -14,7 +14,7 @@ import { runPipeline, loadData } from '../kd/train.ts';
 import { NanLossError, InterruptedError, scoreProbs, makeOptimizer } from '../kd/trainer.ts';
 import * as rk from '../engine/index.ts';
 import { predictFiles } from '../kd/predict.ts';
-import { loadSafetensors } from '../engine/io/safetensors.ts';
+import { loadSafetensors } from '../engine/node/safetensors-file.ts';
 import { makeSynthetic } from '../kd/data/synthetic.ts';
 import { encodePng } from '../kd/data/image.ts';
 
@@ -369,7 +369,7 @@ test('disk full while saving leaves the previous checkpoint intact', () => {
   const script = join(dir, 'child.mts');
   writeFileSync(
     script,
-    `import { saveSafetensors, loadSafetensors } from ${JSON.stringify(join(import.meta.dirname, '..', 'engine/io/safetensors.ts'))};
+    `import { saveSafetensors, loadSafetensors } from ${JSON.stringify(join(import.meta.dirname, '..', 'engine/node/safetensors-file.ts'))};
 import { RunDir } from ${JSON.stringify(join(import.meta.dirname, '..', 'kd/run-dir.ts'))};
 const run = new RunDir(${JSON.stringify(dir)});
 const f = run.checkpointFile('teacher-0');

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { readdirSync } from 'node:fs';
 import { gpuInit, rk } from './helpers.ts';
 import { relL2, maxAbsDiff } from './reference/gradcheck.ts';
-import { loadSafetensors, copyIntoModel, toTensor, type HostTensor } from '../engine/io/safetensors.ts';
+import { loadSafetensors, copyIntoModel, toTensor, type HostTensor } from '../engine/node/safetensors-file.ts';
 import { createModel, MobileNetV2 } from '../models/index.ts';
 import * as nn from '../engine/nn/index.ts';
 

@@ -20,7 +20,7 @@ import {
   InvertedResidual,
   type Model,
 } from '../models/index.ts';
-import { saveModelWeights, loadModelWeights, loadSafetensors } from '../engine/io/safetensors.ts';
+import { saveModelWeights, loadModelWeights, loadSafetensors } from '../engine/node/safetensors-file.ts';
 import * as nn from '../engine/nn/index.ts';
 
 await gpuInit();

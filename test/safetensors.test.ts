@@ -15,7 +15,7 @@ import {
   loadModelWeights,
   SafetensorsError,
   type HostTensor,
-} from '../engine/io/safetensors.ts';
+} from '../engine/node/safetensors-file.ts';
 import { createModel, resnet18, type BasicBlock } from '../models/index.ts';
 
 await gpuInit();

@@ -1,11 +1,9 @@
-// safetensors files (https://github.com/huggingface/safetensors): read, write (atomically) and
-// load into a model. Byte-compatible with `safetensors.torch.save_file`:
+// safetensors (https://github.com/huggingface/safetensors) on bytes in memory: parse, serialise,
+// and copy into a model. Runs anywhere (no file system); reading and writing files, atomically,
+// is engine/node/safetensors-file.ts. Byte-compatible with `safetensors.torch.save_file`:
 //   u64 LE header length N | N bytes of compact JSON padded with spaces to a multiple of 8 |
 //   tensor data, ordered by dtype alignment descending (the Rust Dtype enum order) then name.
 // A PyTorch `state_dict()` saved that way loads as is (num_batches_tracked is I64 there).
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { Tensor, tensor as upload, writeTensor, fmt, numel, type Shape } from '../tensor.ts';
 
 /** safetensors dtype names, in the Rust `Dtype` enum's declaration order (the sort key). */
@@ -47,7 +45,7 @@ function f16ToF32(h: number): number {
 
 /** Copies `bytes` into a fresh, aligned typed array for `dtype` (F16/BF16 widened to F32). */
 function decode(dtype: StDtype, bytes: Uint8Array): HostData {
-  const buf = new Uint8Array(bytes).buffer; // an own, aligned copy (Buffer.slice would share memory)
+  const buf = new Uint8Array(bytes).buffer; // an own, aligned copy (a subarray would share memory)
   switch (dtype) {
     case 'F32':
       return new Float32Array(buf);
@@ -145,17 +143,6 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
   return { tensors, metadata };
 }
 
-/** Reads a safetensors file. Errors name the file (truncation, bad header, unsupported dtype). */
-export async function loadSafetensors(path: string): Promise<SafetensorsFile> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new SafetensorsError(`${path}: cannot read (${(e as Error).message})`);
-  }
-  return parseSafetensors(bytes, path);
-}
-
 // ---- writing --------------------------------------------------------------------------------
 
 /** What can be saved: engine tensors (read back from the GPU) or host tensors. */
@@ -173,12 +160,18 @@ async function toHost(name: string, t: Tensor): Promise<HostTensor> {
   return { dtype: t.dtype === 'i32' ? 'I32' : 'F32', shape: [...t.shape], data };
 }
 
+const utf8 = new TextEncoder();
+/** Byte-wise order of the UTF-8 encodings (Rust's String order, which safetensors sorts names by). */
 function utf8Compare(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const x = utf8.encode(a);
+  const y = utf8.encode(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
 }
 
 /** The complete file bytes for host tensors (safetensors' own ordering and padding). */
-export function serializeSafetensors(tensors: Map<string, HostTensor>, metadata?: Record<string, string> | null): Buffer {
+export function serializeSafetensors(tensors: Map<string, HostTensor>, metadata?: Record<string, string> | null): Uint8Array {
   const items = [...tensors.entries()].map(([name, t]) => {
     if (name === '__metadata__') throw new SafetensorsError('saveSafetensors: "__metadata__" is reserved and cannot name a tensor');
     if (!DTYPES.includes(t.dtype)) throw new SafetensorsError(`saveSafetensors: unsupported dtype ${t.dtype} for "${name}"`);
@@ -200,13 +193,13 @@ export function serializeSafetensors(tensors: Map<string, HostTensor>, metadata?
     parts.push(`${JSON.stringify(name)}:{"dtype":"${t.dtype}","shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${offset + bytes.length}]}`);
     offset += bytes.length;
   }
-  let header = Buffer.from(`{${parts.join(',')}}`, 'utf8');
-  const pad = (8 - (header.length % 8)) % 8;
-  if (pad) header = Buffer.concat([header, Buffer.alloc(pad, 0x20)]);
-  const out = Buffer.allocUnsafe(8 + header.length + offset);
-  out.writeBigUInt64LE(BigInt(header.length), 0);
-  header.copy(out, 8);
-  let p = 8 + header.length;
+  const json = utf8.encode(`{${parts.join(',')}}`);
+  const hlen = Math.ceil(json.length / 8) * 8; // padded with spaces to a multiple of 8
+  const out = new Uint8Array(8 + hlen + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(hlen), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + hlen);
+  let p = 8 + hlen;
   for (const { bytes } of items) {
     out.set(bytes, p);
     p += bytes.length;
@@ -215,10 +208,10 @@ export function serializeSafetensors(tensors: Map<string, HostTensor>, metadata?
 }
 
 /**
- * Writes tensors to `path` atomically: a temporary file in the same directory is written,
- * fsynced and renamed over `path`, so a failure at any point leaves the previous file intact.
+ * The file bytes for engine tensors (read back from the GPU) and host tensors: what
+ * saveSafetensors writes. Rejects duplicate names and disposed tensors.
  */
-export async function saveSafetensors(path: string, tensors: SaveInput, metadata?: Record<string, string> | null): Promise<void> {
+export async function encodeSafetensors(tensors: SaveInput, metadata?: Record<string, string> | null): Promise<Uint8Array> {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const seen = new Set<string>();
   for (const [name, t] of entries) {
@@ -228,37 +221,16 @@ export async function saveSafetensors(path: string, tensors: SaveInput, metadata
   }
   // Read every GPU tensor back concurrently (one flush, many maps).
   const host = await Promise.all(entries.map(async ([name, t]): Promise<[string, HostTensor]> => [name, t instanceof Tensor ? await toHost(name, t) : t]));
-  await writeAtomic(path, serializeSafetensors(new Map(host), metadata));
+  return serializeSafetensors(new Map(host), metadata);
 }
 
-/** Writes bytes to path via temp file + fsync + rename (+ directory fsync, best effort). */
-export async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  let fh: Awaited<ReturnType<typeof open>> | null = null;
+/** `model.stateDict()` (PyTorch names; num_batches_tracked as I64) as safetensors bytes. */
+export async function encodeModelWeights(model: { stateDict(): Map<string, Tensor> }, metadata?: Record<string, string> | null): Promise<Uint8Array> {
+  const sd = model.stateDict();
   try {
-    fh = await open(tmp, 'wx');
-    let done = 0;
-    while (done < bytes.length) {
-      const { bytesWritten } = await fh.write(bytes, done, Math.min(bytes.length - done, 1 << 24));
-      if (bytesWritten <= 0) throw new Error(`short write at byte ${done}`);
-      done += bytesWritten;
-    }
-    await fh.sync();
-    await fh.close();
-    fh = null;
-    await rename(tmp, path);
-  } catch (e) {
-    if (fh) await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw new SafetensorsError(`saveSafetensors: could not write ${path} (${(e as Error).message}); any previous file is unchanged`);
-  }
-  try {
-    const d = await open(dir, 'r');
-    await d.sync().catch(() => {});
-    await d.close();
-  } catch {
-    // directory fsync is not possible everywhere; the rename itself is already atomic
+    return await encodeSafetensors(sd, metadata);
+  } finally {
+    for (const t of sd.values()) t.dispose(); // stateDict() hands out new handles
   }
 }
 
@@ -339,25 +311,6 @@ export function copyIntoModel(model: WeightsTarget, file: SafetensorsFile, sourc
     report.loaded.push(name);
   }
   return report;
-}
-
-/**
- * Loads a safetensors file into a model. strict (default): one error naming the file lists
- * every missing, unexpected and mis-shaped name; non-strict: those are skipped and reported
- * (e.g. to reuse a backbone with a new classifier head).
- */
-export async function loadModelWeights(model: WeightsTarget, path: string, opts: LoadOptions = {}): Promise<LoadReport> {
-  return copyIntoModel(model, await loadSafetensors(path), path, opts);
-}
-
-/** Saves `model.stateDict()` (PyTorch names; num_batches_tracked as I64) atomically to `path`. */
-export async function saveModelWeights(model: { stateDict(): Map<string, Tensor> }, path: string, metadata?: Record<string, string> | null): Promise<void> {
-  const sd = model.stateDict();
-  try {
-    await saveSafetensors(path, sd, metadata);
-  } finally {
-    for (const t of sd.values()) t.dispose(); // stateDict() hands out new handles
-  }
 }
 
 /** Uploads a host tensor as an engine tensor (F32-like -> f32, integers -> i32). */

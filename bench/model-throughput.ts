@@ -1,8 +1,8 @@
 // Training throughput of a registry model: images/s for forward + backward + SGD step, after warm-up.
-//   npx tsx models/throughput.ts [model] [width] [batch] [size] [steps] [smallInput=1]
-//   npx tsx models/throughput.ts resnet18 0.25 64 28 3
+//   npx tsx bench/model-throughput.ts [model] [width] [batch] [size] [steps] [smallInput=1]
+//   npx tsx bench/model-throughput.ts resnet18 0.25 64 28 3
 import * as rk from '../engine/index.ts';
-import { createModel } from './index.ts';
+import { createModel } from '../models/index.ts';
 
 const [name = 'resnet18', width = '1', batchArg = '64', sizeArg = '28', stepsArg = '3', smallArg = '1'] = process.argv.slice(2);
 const N = Number(batchArg);
