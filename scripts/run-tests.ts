@@ -1,9 +1,13 @@
 // Runs every test/**/*.test.ts in its own Node process (a fresh device each, --expose-gc for the
 // GC tests), sums uvu's per-file totals and ends with the line "N passed, N failed".
 // Usage: npm test [-- name-filter ...]
+// First, a stale shaders/index.gen.ts (a .wgsl file edited since `npm run gen-shaders`) is
+// regenerated, so the tests run the shaders on disk; under CI (CI set) it is left alone and
+// test/shaders-gen.test.ts fails instead, since the committed module would be wrong.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { isFresh, writeShaderModule } from './gen-shaders.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2);
@@ -14,6 +18,11 @@ function find(dir: string): string[] {
     if (statSync(p).isDirectory()) return f === 'fixtures' || f === 'reference' ? [] : find(p);
     return f.endsWith('.test.ts') ? [p] : [];
   });
+}
+
+if (!isFresh()) {
+  if (process.env.CI) console.log('run-tests: shaders/index.gen.ts is stale (CI: not regenerating; test/shaders-gen.test.ts will fail)');
+  else if (writeShaderModule()) console.log('run-tests: regenerated shaders/index.gen.ts from shaders/*.wgsl (commit it with the .wgsl change)');
 }
 
 const files = find(join(root, 'test'))
