@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # roskd setup: npm dependencies + a WebGPU adapter. Idempotent; quick when all is in place.
-#  1. `npm ci` (or `npm install` without a lock file) when node_modules is missing or stale.
+#  1. `npm ci` (or `npm install` without a lock file) when node_modules is missing or stale;
+#     then Chromium for the browser test where missing (scripts/setup-browser.sh; never fatal).
 #  2. If Dawn already finds an adapter (a real GPU, or lavapipe), stop: nothing else changes.
 #  3. Otherwise, on Debian/Ubuntu as root, install a Vulkan loader and Mesa's lavapipe CPU driver
 #     (Debian 12: from bookworm-backports, since 12's own Mesa 22.3 is too old for Dawn;
@@ -21,6 +22,9 @@ if [ ! -d node_modules ] || [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$st
 else
   say "npm dependencies up to date"
 fi
+
+# -- 1b. Chromium for the browser test (self-contained: scripts/setup-browser.sh) -------------
+bash scripts/setup-browser.sh
 
 probe() { node scripts/probe-adapter.mjs 2>/dev/null; }
 
