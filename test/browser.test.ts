@@ -107,7 +107,7 @@ maybe('the browser bundle of engine/ and models/ pulls in no Node module', async
   assert.equal(nodeOnly, [], 'Node-only modules in the bundle');
   assert.ok(page.inputs.includes('engine/browser/platform.ts'), '#platform resolved to the browser platform');
   assert.ok(page.inputs.includes('shaders/index.gen.ts'), 'the shaders come from the generated module');
-  console.log(`browser: bundle ${(page.js.length / 1024).toFixed(0)} KiB from ${page.inputs.length} files`);
+  console.log(`report: browser bundle ${(page.js.length / 1024).toFixed(0)} KiB (unminified) from ${page.inputs.length} files, no Node module`);
 });
 
 maybe('Chromium (WebGPU) computes the same kernels and ResNet-18 SGD steps as Node (Dawn) to 1e-4', async () => {
@@ -141,15 +141,20 @@ maybe('Chromium (WebGPU) computes the same kernels and ResNet-18 SGD steps as No
   }
   const browserSecs = (performance.now() - t0) / 1000;
   if (report.error) assert.unreachable(`the page failed on ${report.adapter ?? 'no adapter'}: ${report.error}\n${consoleLines.join('\n')}`);
-  console.log(`browser: adapter ${report.adapter}, subgroup-shared loads ${report.subgroupSize ? `${report.subgroupSize} lanes` : 'off'}`);
-  console.log(`browser: page workload ${(report.ms! / 1000).toFixed(1)} s, browser launch to results ${browserSecs.toFixed(1)} s`);
+  console.log(`report: browser adapter ${report.adapter}, subgroup-shared loads ${report.subgroupSize ? `${report.subgroupSize} lanes` : 'off'}`);
 
   await gpuInit();
   const t1 = performance.now();
   const node = await runWorkload();
-  console.log(`browser: node workload on ${rk.getGpu().info.description} ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+  const nodeSecs = (performance.now() - t1) / 1000;
   const diffs = compare(report.results!, node);
   for (const d of diffs) console.log(`browser:   ${d.name.padEnd(24)} max |diff| ${d.maxAbs.toExponential(2)}  relative to scale ${d.rel.toExponential(2)}`);
+  const worst = diffs.reduce((a, b) => (b.rel > a.rel ? b : a));
+  console.log(
+    `report: browser vs node (${rk.getGpu().info.description}): largest difference ${worst.rel.toExponential(1)} of scale (${worst.name}), ` +
+      `${diffs.filter((d) => d.maxAbs === 0).length}/${diffs.length} results bit-identical; page workload ${(report.ms! / 1000).toFixed(1)} s ` +
+      `(launch to results ${browserSecs.toFixed(1)} s), node ${nodeSecs.toFixed(1)} s`,
+  );
   const bad = diffs.filter((d) => !(d.rel <= TOL));
   assert.equal(bad.map((d) => d.name), [], `results differing by more than ${TOL} of their scale`);
   console.log(`browser: resnet18 losses browser ${report.results!['resnet18.losses'].map((v) => v.toFixed(5)).join(', ')} / node ${node['resnet18.losses'].map((v) => v.toFixed(5)).join(', ')}`);

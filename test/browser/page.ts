@@ -15,7 +15,9 @@ export interface PageReport {
 const report: PageReport = {};
 (globalThis as { roskdReport?: Promise<PageReport> }).roskdReport = (async () => {
   try {
-    const g = await rk.init();
+    // ?limits=default asks for WebGPU's default limits (to try kernels within them by hand)
+    const limits = new URLSearchParams((globalThis as { location?: { search: string } }).location?.search ?? '').get('limits') === 'default' ? 'default' : 'adapter';
+    const g = await rk.init({ limits });
     rk.setPoison(true); // as the Node side does (test/helpers.ts): unwritten outputs become NaN
     const i = g.info;
     report.adapter = [i.vendor, i.architecture, i.description || i.device].filter(Boolean).join(' ') + (g.adapter.info.isFallbackAdapter ? ' (fallback adapter)' : '');

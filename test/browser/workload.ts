@@ -73,6 +73,16 @@ export async function runWorkload(): Promise<Results> {
     const b = rk.randn([47, 29], { rng });
     out['matmul'] = await read(rk.matmul(a, b));
   }
+  // safetensors on bytes (no file system, no Buffer): save a layer's weights, load them into another
+  {
+    const a = new rk.nn.Linear(5, 3, { rng });
+    const bytes = await rk.io.encodeModelWeights(a, { note: 'browser' });
+    const b = new rk.nn.Linear(5, 3, { rng });
+    const file = rk.io.parseSafetensors(bytes, 'linear.safetensors');
+    rk.io.copyIntoModel(b, file, 'linear.safetensors');
+    out['safetensors.bytes'] = Array.from(bytes);
+    out['safetensors.loaded_weight'] = await read(b.weight);
+  }
   // ResNet-18 (width 1/8, small-input stem), 3 SGD steps with momentum on 16x16 images
   {
     const model = createModel('resnet18', { numClasses: 10, inChannels: 3, smallInput: true, width: 0.125, seed: 3 });
