@@ -61,7 +61,7 @@ for (const file of files) {
     if (r.signal) console.log(`  ${name}: killed by ${r.signal}`);
   } else {
     // echoed from passing files: skip reasons, and lines a test marks as its report ("report: ...")
-    for (const l of lines) if ((/\bskipp(ed|ing)\b:?\s+(?!\d)/i.test(l) && !/^\s*Skipped:\s+\d/.test(l)) || /^\W*report: /.test(l)) console.log(`  ${l.trim()}`);
+    for (const l of lines) if ((/\bskipp(ed|ing)\b:?\s+(?!\d)/i.test(l) && !/^\s*Skipped:\s+\d/.test(l)) || /^\W*report: /.test(l)) console.log(`  ${l.trim().replace(/^(•\s*)+/, '')}`);
   }
   console.log(`${bad > 0 ? 'FAIL' : 'ok  '} ${name}  (${ok} passed${skip ? `, ${skip} skipped` : ''}${bad ? `, ${bad} failed` : ''}, ${secs}s)`);
 }

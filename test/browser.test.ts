@@ -122,7 +122,8 @@ maybe('Chromium (WebGPU) computes the same kernels and ResNet-18 SGD steps as No
     executablePath: chromiumPath!,
     headless: true,
     chromiumSandbox: false,
-    // playwright-core adds --headless, --no-sandbox and a fresh temporary profile (--user-data-dir)
+    // playwright-core adds --headless, --no-sandbox and a fresh temporary profile (--user-data-dir);
+    // --disable-gpu is not needed, and (measured) would not take WebGPU's SwiftShader adapter away
     args: ['--enable-unsafe-webgpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   let report: PageReport;
