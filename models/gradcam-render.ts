@@ -253,7 +253,8 @@ export function renderCamFigure(image: Image8, map: ArrayLike<number>, mapH: num
   const barW = Math.max(8, Math.round(W / 16));
   const labelW = Math.max(...labels.map((l) => l.length), 1) * 4 * px;
   const tick = 3 * px;
-  const width = pad + W + pad + barW + tick + px + labelW + pad;
+  const gap = 2 * px; // between a tick mark and its label, so the pair does not read as a minus sign
+  const width = pad + W + pad + barW + tick + gap + labelW + pad;
   const height = H + 2 * pad;
   const out: Rgba = { data: new Uint8Array(width * height * 4), width, height, channels: 4 };
   fillRect(out, 0, 0, width, height, [255, 255, 255]);
@@ -271,7 +272,7 @@ export function renderCamFigure(image: Image8, map: ArrayLike<number>, mapH: num
     const y = pad + Math.round((1 - t) * (H - 1));
     fillRect(out, bx + barW, y, tick, px, black);
     const ty = Math.min(Math.max(0, y - Math.floor((5 * px) / 2)), height - 5 * px);
-    drawText(out, labels[k], bx + barW + tick + px, ty, px, black);
+    drawText(out, labels[k], bx + barW + tick + gap, ty, px, black);
   });
   return out;
 }

@@ -133,8 +133,8 @@ export async function gradCam(model: AnyModule, x: Tensor, opts: GradCamOptions 
       if (leaf) throw new Error(`gradCam: layer "${layer}" ran twice in one forward pass; name a module that runs once`);
       if (!(out instanceof rk.Tensor) || out.shape.length !== 4 || out.shape[0] !== N)
         throw new Error(`gradCam: layer "${layer}" must output an [N=${N}, C, h, w] tensor, got ${out instanceof rk.Tensor ? out.describe() : typeof out}`);
+      // `out` is left to the enclosing call()'s tidy: a module may return its own input, which is not ours to free
       leaf = rk.keep(out.detach()).requireGrad();
-      out.dispose();
       // a differentiable view: the caller may dispose it, the kept leaf (and its .grad) stays ours
       return rk.reshape(leaf, leaf.shape);
     });

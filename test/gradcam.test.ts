@@ -106,6 +106,12 @@ async function tinyReference(net: TinyNet, x: Float64Array, xShape: number[], cl
   };
 }
 
+const absMax = (got: ArrayLike<number>, want: ArrayLike<number>): string => {
+  let d = 0;
+  for (let i = 0; i < got.length; i++) d = Math.max(d, Math.abs(got[i] - want[i]));
+  return d.toExponential(1);
+};
+
 /** max |got - want| / max |want| */
 function relMax(got: ArrayLike<number>, want: ArrayLike<number>, what: string): number {
   assert.is(got.length, want.length, `${what}: length`);
@@ -142,7 +148,7 @@ test('tiny conv net: Grad-CAM at four layers matches a float64 reference (predic
       assert.equal([...got.classIndex], [...ref.classes], `${layer}: target classes`);
       const e = relMax(got.maps, ref.maps[layer], layer);
       const el = relMax(got.logits, ref.logits, 'logits');
-      report.push(`tiny net ${layer.padEnd(15)} classes ${classes ? 'given    ' : 'predicted'}  map ${got.shape.join('x')}  max|diff|/max|ref| ${e.toExponential(1)}  logits ${el.toExponential(1)}`);
+      report.push(`tiny net ${layer.padEnd(15)} classes ${classes ? 'given    ' : 'predicted'}  map ${got.shape.join('x')}  max|diff|/max|ref| ${e.toExponential(1)} (abs ${absMax(got.maps, ref.maps[layer])})  logits ${el.toExponential(1)}`);
       assert.ok(e < 1e-5, `${layer}: max abs diff / max |ref| = ${e.toExponential(2)} >= 1e-5`);
       assert.ok(el < 1e-5, `${layer}: logits ${el.toExponential(2)}`);
       for (let n = 0; n < 3; n++) assert.ok(Math.abs(got.probs.subarray(n * 3, n * 3 + 3).reduce((a, b) => a + b, 0) - 1) < 1e-5, 'softmax probabilities sum to 1');
@@ -192,6 +198,24 @@ test('gradCam: clear errors for a bad layer, class, input or scope', async () =>
   net.dispose();
   x.dispose();
   flat.dispose();
+});
+
+test('gradCam at a layer that returns its own input leaves that tensor alive', async () => {
+  class PassThrough extends nn.Module {
+    override forward(x: rk.Tensor): rk.Tensor {
+      return x;
+    }
+  }
+  const net = new nn.Sequential(new PassThrough(), new nn.Conv2d(2, 3, 3, { rng: new rk.Rng(1) }), new nn.ReLU(), new nn.AdaptiveAvgPool2d(1), new nn.Flatten(), new nn.Linear(3, 2, { rng: new rk.Rng(2) }));
+  const x = rk.randn([2, 2, 5, 5], { rng: new rk.Rng(4) });
+  const live = rk.memoryStats().liveBytes;
+  const r = await gradCam(net, x, { layer: '0' });
+  assert.equal(r.shape, [2, 5, 5]);
+  assert.ok(!x.disposed, 'the input survives');
+  assert.is((await x.toArray()).length, 100);
+  assert.is(rk.memoryStats().liveBytes, live);
+  x.dispose();
+  net.dispose();
 });
 
 test('forward hooks: see, replace and stop seeing a module output', async () => {
@@ -334,7 +358,7 @@ test('PyTorch Grad-CAM of the same weights (test/fixtures/gradcam)', async () =>
       const theirs = (up.data as Float32Array).subarray(n * H * W, (n + 1) * H * W);
       for (let p = 0; p < H * W; p++) eu = Math.max(eu, Math.abs(mine[p] - theirs[p]));
     }
-    report.push(`torch ${c.name.padEnd(30)} ${c.layer.padEnd(21)} map ${r.shape.join('x')}  vs torch f64 ${e64.toExponential(1)}  vs torch f32 ${e32.toExponential(1)}  upsampled+normalised max|diff| ${eu.toExponential(1)}`);
+    report.push(`torch ${c.name.padEnd(30)} ${c.layer.padEnd(21)} map ${r.shape.join('x')}  vs torch f64 ${e64.toExponential(1)} (abs ${absMax(r.maps, get(`${c.name}.maps_f64`).data as Float32Array)})  vs torch f32 ${e32.toExponential(1)}  upsampled+normalised max|diff| ${eu.toExponential(1)}`);
     assert.ok(e64 < 1e-4, `${c.name}: max abs diff / max |ref| vs PyTorch float64 ${e64.toExponential(2)} >= 1e-4`);
     assert.ok(e32 < 1e-4, `${c.name}: vs PyTorch float32 ${e32.toExponential(2)} >= 1e-4`);
     assert.ok(el < 1e-4, `${c.name}: logits ${el.toExponential(2)}`);
