@@ -23,6 +23,16 @@ export interface Rgba {
   channels: 4;
 }
 
+/** An Image8 from planar CHW bytes (what kd/data/image.ts prepareImage returns for the model's input). */
+export function imageFromChw(chw: Uint8Array, channels: 1 | 3, height: number, width: number): Image8 {
+  const hw = height * width;
+  if (chw.length !== channels * hw) throw new RangeError(`imageFromChw: ${chw.length} bytes for ${channels}x${height}x${width}`);
+  if (channels === 1) return { data: chw.slice(), width, height, channels };
+  const data = new Uint8Array(hw * 3);
+  for (let p = 0; p < hw; p++) for (let c = 0; c < 3; c++) data[p * 3 + c] = chw[c * hw + p];
+  return { data, width, height, channels };
+}
+
 export type ColormapName = 'jet' | 'hot';
 
 /**

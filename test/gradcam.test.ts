@@ -21,7 +21,7 @@ import { seededRandom, randn as refRandn, randu } from './reference/gradcheck.ts
 import * as nn from '../engine/nn/index.ts';
 import { createModel, modelNames } from '../models/index.ts';
 import { gradCam, defaultCamLayer, layerNames } from '../models/gradcam.ts';
-import { upsampleBilinear, normalizeMap, camToImageSize, colormap, colorize, overlayHeatmap, renderCamFigure, encodeNpy, mapOf, type Image8 } from '../models/gradcam-render.ts';
+import { upsampleBilinear, normalizeMap, camToImageSize, colormap, colorize, overlayHeatmap, renderCamFigure, encodeNpy, mapOf, imageFromChw, type Image8 } from '../models/gradcam-render.ts';
 import { writeCamFiles, encodeRgbaPng } from '../models/gradcam-io.ts';
 import { loadSafetensors, copyIntoModel } from '../engine/io/safetensors.ts';
 
@@ -408,6 +408,7 @@ test('render: overlay, figure with colour bar, .npy and PNG files', async () => 
   assert.equal([...ah.data.subarray(4, 8)], [114, 50, 50, 255], 'alpha 0.5: the mean');
   assert.throws(() => overlayHeatmap(grey, [0, 1]), /heat map has 2 values, the image is 2x2/);
   assert.throws(() => overlayHeatmap({ ...grey, channels: 3 }, heat), /4 bytes for a 2x2x3 image/);
+  assert.equal([...imageFromChw(Uint8Array.from([1, 2, 10, 20, 100, 200]), 3, 1, 2).data], [1, 10, 100, 2, 20, 200], 'planar to interleaved');
 
   // a 28 px RGB image and a 4x4 map peaking at its top-left cell
   const S = 28;
