@@ -25,6 +25,12 @@ export interface LoadResult {
 /** What a state dict may hold per name: tensors, and plain numbers for integer buffers. */
 export type StateValue = Tensor | number | bigint;
 
+/**
+ * Runs on a module's output right after its forward (see Module.registerForwardHook). Returning a
+ * value replaces the output; returning undefined keeps it.
+ */
+export type ForwardHook<Out> = (output: Out, module: AnyModule) => Out | undefined | void;
+
 const join = (prefix: string, name: string): string => (prefix ? `${prefix}.${name}` : name);
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
@@ -35,6 +41,8 @@ export class Module<In = Tensor, Out = Tensor> {
   private readonly _buffers = new Map<string, BufferEntry>();
   private readonly _modules = new Map<string, AnyModule>();
   private _prefix = '';
+  /** null (not an empty array) when there is none, so call() pays one comparison */
+  private _forwardHooks: ForwardHook<Out>[] | null = null;
 
   // ---- registration --------------------------------------------------------------------
 
@@ -98,7 +106,33 @@ export class Module<In = Tensor, Out = Tensor> {
   /** forward(x) inside a tidy: intermediates are released, the result moves to the caller's scope. */
   call(x: In): Out {
     if (this.disposed) throw new Error(`${this.constructor.name}${this._prefix ? ` "${this._prefix}"` : ''} was used after dispose()`);
-    return tidy(() => this.forward(x));
+    const y = tidy(() => this.forward(x));
+    return this._forwardHooks === null ? y : this.runForwardHooks(y);
+  }
+
+  /**
+   * Registers fn to see this module's output after every call() (not after a bare forward()), in
+   * the caller's tidy scope, in registration order. A hook that returns a replacement owns the
+   * output it was given (dispose or keep it). Used by Grad-CAM to capture a layer's activation.
+   * Returns the function that removes the hook.
+   */
+  registerForwardHook(fn: ForwardHook<Out>): () => void {
+    (this._forwardHooks ??= []).push(fn);
+    return () => {
+      const hooks = this._forwardHooks;
+      const i = hooks ? hooks.indexOf(fn) : -1;
+      if (i < 0) return;
+      hooks!.splice(i, 1);
+      if (hooks!.length === 0) this._forwardHooks = null;
+    };
+  }
+
+  private runForwardHooks(y: Out): Out {
+    for (const h of [...this._forwardHooks!]) {
+      const r = h(y, this);
+      if (r !== undefined) y = r;
+    }
+    return y;
   }
 
   // ---- traversal -------------------------------------------------------------------------
