@@ -20,7 +20,7 @@
 import * as rk from '../engine/index.ts';
 import type { Dataset, Split } from './data/dataset.ts';
 import { evaluate, softmax, sigmoid } from './metrics.ts';
-import { Rng, hashSeed, permutation } from './data/rng.ts';
+import { Rng, hashSeed, permutation } from '../engine/rng.ts';
 import type { EvalContext, Evaluator } from './train.ts';
 import type { ExtraSection } from './report.ts';
 
@@ -330,7 +330,7 @@ export async function attackPixels(model: Module, p0: Float32Array, shape: reado
     }
 
     if (a.randomStart && a.eps > 0) {
-      const rng = new Rng('pgd-start', a.seed);
+      const rng = Rng.keyed('pgd-start', a.seed);
       if (a.norm === 'linf') for (let i = 0; i < p.length; i++) p[i] += a.eps * (2 * rng.next() - 1);
       else
         for (let b = 0; b < B; b++) {
@@ -478,7 +478,7 @@ export async function evaluateRobustness(model: Module, split: Pick<Split, 'imag
   const multilabel = ds.task === 'multilabel';
   let idx = Int32Array.from({ length: split.n }, (_, i) => i);
   const limited = (opts.limit ?? 0) > 0 && opts.limit! < split.n;
-  if (limited) idx = permutation(split.n, new Rng('attack-subset', opts.seed ?? 0)).slice(0, opts.limit!).sort();
+  if (limited) idx = permutation(split.n, Rng.keyed('attack-subset', opts.seed ?? 0)).slice(0, opts.limit!).sort();
   const n = idx.length;
   if (n === 0) throw new Error('evaluateRobustness: the split is empty');
   const bs = Math.max(1, opts.batchSize ?? 128);

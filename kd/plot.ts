@@ -2,7 +2,7 @@
 // axes, "nice" numeric ticks, grid, legend, title and axis labels, with text
 // drawn from a small embedded 5x7 bitmap font. Meant for training curves.
 import { encodePng } from './data/image.ts';
-import { writeFileAtomic } from './data/util.ts';
+import { writeFileAtomic } from './data/node-files.ts';
 
 // ---------------------------------------------------------------- 5x7 font
 

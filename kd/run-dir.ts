@@ -3,7 +3,7 @@
 // several processes (one per teacher, --teacher-index) can share it.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from './data/util.ts';
+import { writeFileAtomic } from './data/node-files.ts';
 
 export interface MetricsLine {
   model: string;

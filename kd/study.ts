@@ -23,7 +23,7 @@ import { RunDir } from './run-dir.ts';
 import { requestInterrupt, InterruptedError, isInterruptRequested, NanLossError } from './trainer.ts';
 import { evaluateRobustness, parseEpsList, formatEps, attackLabel, type AttackSpec, type Norm, type MetricRow } from './attacks.ts';
 import { linePlotPng, type Series } from './plot.ts';
-import { writeFileAtomic } from './data/util.ts';
+import { writeFileAtomic } from './data/node-files.ts';
 
 // ---------------------------------------------------------------- configuration
 

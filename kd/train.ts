@@ -10,9 +10,13 @@ import { parseArgs, resolveOptions, helpText, optionsJson, cacheTeacherLogits, u
 import { RunDir, defaultRunName } from './run-dir.ts';
 import { type Dataset, subsetSplit, classCounts } from './data/dataset.ts';
 import { makeSynthetic } from './data/synthetic.ts';
-import { loadMedMNIST } from './data/npz.ts';
-import { loadChestXray14, loadIsic2019, loadHam10000, loadImageFolder, type LoadedDataset } from './data/folder.ts';
-import { hashSeed } from './data/rng.ts';
+import { loadMedMNIST } from './data/medmnist-files.ts';
+import type { LoadedDataset } from './data/image-set.ts';
+import { loadChestXray14 } from './data/chestxray14.ts';
+import { loadIsic2019 } from './data/isic2019.ts';
+import { loadHam10000 } from './data/ham10000.ts';
+import { loadImageFolder } from './data/image-folder.ts';
+import { hashSeed } from '../engine/rng.ts';
 import { injectNoise, expectedTransition } from './data/noise.ts';
 import { drawSubsets, subsetStats, TeacherChooser, teacherProbabilities, bestTeacher, combineTeachers, gatherRows, TargetSmoother } from './roskd.ts';
 import {

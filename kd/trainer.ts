@@ -13,7 +13,7 @@ import * as rk from '../engine/index.ts';
 import { saveSafetensors, loadSafetensors, copyIntoModel, type HostTensor, type SafetensorsFile } from '../engine/io/safetensors.ts';
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Dataset, Split } from './data/dataset.ts';
-import { Rng, permutation } from './data/rng.ts';
+import { Rng, permutation } from '../engine/rng.ts';
 import type { RunDir } from './run-dir.ts';
 import * as metrics from './metrics.ts';
 import { augmentInto, drawAugment, normaliseInto, type AugmentOptions } from './data/augment.ts';
@@ -529,14 +529,14 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   try {
     for (; st.epoch <= spec.epochs; st.epoch++, st.step = 0, st.lossSum = 0, st.lossCount = 0, st.imagesEpoch = 0, st.secsEpoch = 0) {
       const epoch = st.epoch;
-      const order = permutation(n, new Rng('shuffle', spec.seed, name, epoch));
+      const order = permutation(n, Rng.keyed('shuffle', spec.seed, name, epoch));
       spec.model.train();
       let tStep = performance.now();
       for (; st.step < stepsPerEpoch; ) {
         const step = st.step;
         const idx = new Int32Array(B);
         for (let k = 0; k < B; k++) idx[k] = spec.trainIdx[order[step * B + k]];
-        const xs = makeBatch(ds, ds.train, idx, spec.augment, new Rng('augment', spec.seed, name, epoch, step));
+        const xs = makeBatch(ds, ds.train, idx, spec.augment, Rng.keyed('augment', spec.seed, name, epoch, step));
         let ys: Int32Array | Float32Array;
         if (multilabel) {
           const lab = spec.trainLabels as Uint8Array;

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gpuInit, rk } from './helpers.ts';
 import { fgsm, pgd, parseEps, parseEpsList, formatEps, evaluateRobustness, attackPixels, parseAttackArg, resolveAttack, type InputSpace } from '../kd/attacks.ts';
-import { Rng } from '../kd/data/rng.ts';
+import { Rng } from '../engine/rng.ts';
 
 const nn = rk.nn;
 
@@ -24,7 +24,7 @@ const K = 3;
 
 /** Pixels in [0, 1] with some exactly at / near the bounds so clamping matters at eps 8/255. */
 function pixels(seed: number, n = B): Float32Array {
-  const r = new Rng('pix', seed);
+  const r = Rng.keyed('pix', seed);
   return Float32Array.from({ length: n * D }, (_, i) => (i % 7 === 0 ? 0 : i % 7 === 1 ? 1 : i % 7 === 2 ? 0.01 : i % 7 === 3 ? 0.99 : r.next()));
 }
 
