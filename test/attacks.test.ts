@@ -6,7 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gpuInit, rk } from './helpers.ts';
-import { fgsm, pgd, parseEps, parseEpsList, formatEps, evaluateRobustness, attackPixels, parseAttackArg, resolveAttack, type InputSpace } from '../kd/attacks.ts';
+import { fgsm, pgd, parseEps, parseEpsList, formatEps, attackPixels, resolveAttack, type InputSpace } from '../kd/adversarial.ts';
+import { evaluateRobustness, parseAttackArg } from '../kd/robustness.ts';
 import { Rng } from '../engine/rng.ts';
 
 const nn = rk.nn;

@@ -2,9 +2,9 @@
 // optional official train_val_list.txt / test_list.txt; grouped by patient.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { readCsv, requireColumn } from './csv.ts';
+import { requireColumn } from './csv.ts';
 import { applyLimit, buildImageSet, dirList, type FolderLoadOptions, type Item, type LoadedDataset } from './image-set.ts';
-import { indexImages, readLines } from './node-files.ts';
+import { indexImages, readCsv, readLines } from './node-files.ts';
 
 /** The 14 NIH findings, in the order used by the paper and by ChestMNIST. */
 export const CHESTXRAY14_FINDINGS = [

@@ -1,9 +1,9 @@
 // HAM10000: HAM10000_metadata.csv (image_id, dx, lesion_id); images in any sub-folder of the CSV's
 // folder; grouped by lesion.
 import { dirname } from 'node:path';
-import { readCsv, requireColumn, findColumn } from './csv.ts';
+import { requireColumn, findColumn } from './csv.ts';
 import { applyLimit, buildImageSet, dirList, type FolderLoadOptions, type Item, type LoadedDataset } from './image-set.ts';
-import { indexImages } from './node-files.ts';
+import { indexImages, readCsv } from './node-files.ts';
 
 /** HAM10000 diagnosis codes (alphabetical, the common convention). */
 export const HAM10000_CLASSES = ['akiec', 'bcc', 'bkl', 'df', 'mel', 'nv', 'vasc'];

@@ -2,9 +2,9 @@
 // for lesion grouping; images in any sub-folder of the CSV's folder.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { readCsv, requireColumn } from './csv.ts';
+import { requireColumn } from './csv.ts';
 import { applyLimit, buildImageSet, dirList, type FolderLoadOptions, type Item, type LoadedDataset } from './image-set.ts';
-import { indexImages } from './node-files.ts';
+import { indexImages, readCsv } from './node-files.ts';
 
 export interface Isic2019Options extends FolderLoadOptions {
   /** ISIC_2019_Training_GroundTruth.csv: `image` + one-hot class columns. */

@@ -7,6 +7,7 @@ import { dirname, extname, join } from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
 import * as zlib from 'node:zlib';
 import type { ZipCodec } from './zip.ts';
+import { parseCsv, type Csv } from './csv.ts';
 import { encodeNpz, readNpz, type NpyArray, type NpyData } from './npy.ts';
 
 // node:zlib has a native crc32 from Node 20.15 / 22.2; without it zip.ts uses its table.
@@ -119,3 +120,36 @@ export function readLines(path: string): Set<string> {
   );
 }
 
+/** Image files named directly or found (recursively, sorted) under named folders. */
+export function collectImages(paths: string[]): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (IMAGE_EXT.has(extname(e.name).toLowerCase())) out.push(p);
+    }
+  };
+  for (const p of paths) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      throw new Error(`${p}: no such file or folder`);
+    }
+    if (st.isDirectory()) walk(p);
+    else out.push(p);
+  }
+  return out;
+}
+
+/** A CSV file, parsed (csv.ts); errors name the file. */
+export function readCsv(path: string): Csv {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read CSV ${path}: ${(e as Error).message}`);
+  }
+  return parseCsv(text, path);
+}
