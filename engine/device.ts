@@ -1,7 +1,7 @@
 // The single owner of the Dawn instance, adapter and device.
 //
 // The object returned by `create()` must stay referenced for the whole process: if V8
-// collects it, Dawn crashes in InstanceBase::ProcessEvents (see ../shared/PLATFORM.md).
+// collects it, Dawn crashes in InstanceBase::ProcessEvents.
 // It therefore lives in a module-level variable that is never cleared.
 import { create, globals } from 'webgpu';
 

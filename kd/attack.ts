@@ -5,7 +5,7 @@
 // by kd/train.ts); the dataset options (data, synthetic size, seed) from the run directory's
 // config.json next to the model unless given here. Attacks run in pixel space (see
 // kd/adversarial.ts); the work is kd/attack-run.ts.
-import { UsageError } from './cli.ts';
+import { parseCommandLine, UsageError } from './cli.ts';
 import { formatRobustness } from './robustness.ts';
 import { parseAttackCli, runAttackCli } from './attack-run.ts';
 
@@ -35,17 +35,8 @@ clamped to [0, 1] and re-normalised every step; gradients come from the engine's
 w.r.t. the input with the model in eval mode (cross-entropy; BCE for multi-label models).`;
 
 async function main(): Promise<void> {
-  let o: ReturnType<typeof parseAttackCli>;
-  try {
-    o = parseAttackCli(process.argv.slice(2));
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    process.exit(2);
-  }
-  if (o.help) {
-    console.log(HELP);
-    return;
-  }
+  const o = parseCommandLine(parseAttackCli, (x) => x.help, () => HELP);
+  if (!o) return;
   try {
     let last = 0;
     const r = await runAttackCli(o, (s) => {

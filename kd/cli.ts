@@ -147,3 +147,20 @@ export function parseFlags<K extends string>(argv: readonly string[], specs: rea
 export function valuesOf<K extends string>(p: ParsedFlags<K>): Partial<Record<K, unknown>> {
   return Object.fromEntries(p.values) as Partial<Record<K, unknown>>;
 }
+
+/**
+ * The start of every command's main(): parse argv; a bad command line prints `error: ...` and
+ * exits 2; --help prints the help and gives null (the command then returns).
+ */
+export function parseCommandLine<T>(parse: (argv: readonly string[]) => T, isHelp: (t: T) => boolean, help: () => string): T | null {
+  let parsed: T;
+  try {
+    parsed = parse(process.argv.slice(2));
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    process.exit(2);
+  }
+  if (!isHelp(parsed)) return parsed;
+  console.log(help());
+  return null;
+}

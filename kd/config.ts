@@ -128,7 +128,7 @@ export const SPECS: Spec[] = [
   S({ key: 'resume', flag: 'resume', kind: 'bool', def: false, group: 'run', help: 'continue an interrupted run in --out from its last checkpoint' }),
   S({ key: 'out', flag: 'out', kind: 'string', def: '', group: 'run', help: 'run directory' }),
   S({ key: 'seed', flag: 'seed', kind: 'int', def: 0, group: 'run', help: 'seed of everything random (splits, noise, subsets, init, shuffling, teacher draws)' }),
-  S({ key: 'attacks', flag: 'attacks', kind: 'list', def: [], group: 'run', help: 'evaluations to add in --stage eval (names registered by kd/attacks.ts, e.g. fgsm:2/255,pgd:2/255)' }),
+  S({ key: 'attacks', flag: 'attacks', kind: 'list', def: [], group: 'run', help: 'evaluations to add in --stage eval (fgsm and pgd, kd/evaluators.ts; e.g. fgsm:2/255,pgd:2/255)' }),
   S({ key: 'progress', flag: 'progress', kind: 'string', def: 'auto', group: 'run', choices: ['auto', 'tty', 'plain', 'none'], help: 'progress output: live line on a TTY, plain lines otherwise' }),
   S({ key: 'help', flag: 'help', kind: 'bool', def: false, group: 'run', help: 'print this help' }),
 ];

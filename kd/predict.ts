@@ -1,7 +1,7 @@
 // Classifies PNG/JPEG images with a model saved by kd/train.ts:
 //   npx tsx kd/predict.ts --model runs/demo/student-roskd.safetensors img1.png dir/ ... [--json]
 // (the work is kd/classify.ts; this file parses the command line and prints).
-import { parseFlags, UsageError, type OptionSpec } from './cli.ts';
+import { parseCommandLine, parseFlags, UsageError, type OptionSpec } from './cli.ts';
 import { predictFiles, formatTable } from './classify.ts';
 
 const HELP = `usage: npx tsx kd/predict.ts --model RUN/student-roskd.safetensors IMAGES_OR_FOLDERS... [options]
@@ -44,17 +44,8 @@ export function parsePredictArgs(argv: readonly string[]): PredictCli & { inputs
 }
 
 async function main(): Promise<void> {
-  let o: ReturnType<typeof parsePredictArgs>;
-  try {
-    o = parsePredictArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    process.exit(2);
-  }
-  if (o.help) {
-    console.log(HELP);
-    return;
-  }
+  const o = parseCommandLine(parsePredictArgs, (x) => x.help, () => HELP);
+  if (!o) return;
   try {
     const r = await predictFiles(o.model, o.inputs, { onBadImage: o.onBadImage, threshold: o.threshold, batchSize: o.batchSize });
     if (o.json) console.log(JSON.stringify({ model: r.model, arch: r.meta.arch, classes: r.meta.classes, predictions: r.predictions, skipped: r.skipped }, null, 2));

@@ -25,7 +25,7 @@ export interface ModelRow {
   images: number;
 }
 
-/** An extra report section, e.g. adversarial accuracy from kd/attacks.ts. */
+/** An extra report section, e.g. adversarial accuracy (kd/evaluators.ts). */
 export interface ExtraSection {
   title: string;
   /** column headers after the model name */

@@ -58,7 +58,7 @@ export const STUDY_PRESETS: Record<string, StudyPreset> = {
     },
   },
   pneumonia: {
-    about: 'a small PneumoniaMNIST study (--data pneumoniamnist finds ../shared/data/pneumoniamnist.npz; 28 px, first 800 training images, official val/test): noise 0 and 0.4 x 3 seeds, FGSM and PGD-5 at 1,2,4/255 on 128 test images per cell',
+    about: 'a small PneumoniaMNIST study (--data pneumoniamnist: $ROSKD_DATA_DIR, the cache, else a download; 28 px, first 800 training images, official val/test): noise 0 and 0.4 x 3 seeds, FGSM and PGD-5 at 1,2,4/255 on 128 test images per cell',
     study: { methods: [...METHODS], noiseRates: [0, 0.4], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255], pgdSteps: 5, attackLimit: 128, attackBatchSize: 128 },
     train: {
       data: 'pneumoniamnist', size: 28, trainLimit: 800, teachers: 3, teacherArchs: ['resnet18'], teacherWidth: 0.0625, studentWidth: 0.0625,

@@ -16,25 +16,16 @@
 // and study-report.ts.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { UsageError } from './cli.ts';
+import { parseCommandLine, UsageError } from './cli.ts';
 import { attackLabel } from './adversarial.ts';
 import { requestInterrupt, InterruptedError, isInterruptRequested, NanLossError } from './interrupt.ts';
-import { parseStudyArgs, STUDY_HELP, type StudyConfig } from './study-config.ts';
+import { parseStudyArgs, STUDY_HELP } from './study-config.ts';
 import { attackSpecs, cellsOf } from './study-grid.ts';
 import { runStudy } from './study-run.ts';
 
 async function main(): Promise<void> {
-  let cfg: StudyConfig;
-  try {
-    cfg = parseStudyArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    process.exit(2);
-  }
-  if (cfg.help) {
-    console.log(STUDY_HELP);
-    return;
-  }
+  const cfg = parseCommandLine(parseStudyArgs, (c) => c.help, () => STUDY_HELP);
+  if (!cfg) return;
   if (cfg.dryRun) {
     const cells = cellsOf(cfg);
     console.log(`study ${resolve(cfg.out)}: ${cells.length} cells, attacks ${attackSpecs(cfg).map(attackLabel).join(', ') || 'none'}`);

@@ -1,22 +1,14 @@
 // RoS-KD end to end from the command line: `npx tsx kd/train.ts [options]` (see --help). Parses
 // the options, runs the pipeline (kd/pipeline.ts), and maps errors to exit codes: 2 bad usage,
 // 3 non-finite loss, 130 interrupted (Ctrl-C saves a checkpoint first), 1 anything else.
-import { parseArgs, helpText, UsageError, type Parsed } from './config.ts';
+import { parseCommandLine } from './cli.ts';
+import { parseArgs, helpText, UsageError } from './config.ts';
 import { runPipeline } from './pipeline.ts';
 import { NanLossError, InterruptedError, requestInterrupt, isInterruptRequested, clearInterrupt } from './interrupt.ts';
 
 async function main(): Promise<void> {
-  let parsed: Parsed;
-  try {
-    parsed = parseArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    process.exit(2);
-  }
-  if (parsed.opts.help) {
-    console.log(helpText());
-    return;
-  }
+  const parsed = parseCommandLine(parseArgs, (p) => p.opts.help, helpText);
+  if (!parsed) return;
   let sigints = 0;
   process.on('SIGINT', () => {
     if (++sigints > 1) {

@@ -1,4 +1,4 @@
-// Adversarial attacks (kd/attacks.ts): FGSM equals eps * sign(analytic pixel-space gradient) on
+// Adversarial attacks (kd/adversarial.ts, kd/robustness.ts): FGSM equals eps * sign(analytic pixel-space gradient) on
 // a linear model (CE and multi-label BCE, through a per-channel normalisation, with clamping),
 // PGD stays in the eps-ball (L-inf and L2) and the pixel range, PGD is at least as strong as
 // FGSM on average, attacks leave parameters / gradients / BN running statistics / training

@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { parseCsv, requireColumn, getColumn, formatCsv } from '../kd/data/csv.ts';
@@ -14,7 +15,7 @@ import { crc32, writeZip, readZip, readZipEntries } from '../kd/data/zip.ts';
 import { parseNpy, encodeNpy, encodeNpz, type NpyData } from '../kd/data/npy.ts';
 import { nodeZipCodec, readCsv, readNpzFile as readNpz, writeNpz } from '../kd/data/node-files.ts';
 import { medmnistFromArrays } from '../kd/data/medmnist.ts';
-import { loadMedMNIST, loadMedMNISTFile, resolveMedMNIST, repoRoot } from '../kd/data/medmnist-files.ts';
+import { loadMedMNIST, loadMedMNISTFile, resolveMedMNIST } from '../kd/data/medmnist-files.ts';
 import { decodeImage, encodePng, encodeJpeg, toChannels, resize, centerCrop, prepareImage, chwToHwc, contactSheet } from '../kd/data/image.ts';
 import { makeSynthetic, SYNTHETIC_CLASSES } from '../kd/data/synthetic.ts';
 import { classCounts, subsetSplit, labelOf, numClasses, computeMeanStd, validateDataset, imageOf, type Split } from '../kd/data/dataset.ts';
@@ -226,12 +227,13 @@ test('medmnist: malformed files give errors naming file and member', () => {
 });
 
 test('medmnist: real pneumoniamnist from ../shared/data (when present)', async () => {
-  const p = resolve(repoRoot(), '..', 'shared', 'data', 'pneumoniamnist.npz');
+  const shared = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'data');
+  const p = join(shared, 'pneumoniamnist.npz');
   if (!existsSync(p)) {
     console.log(`  skipped: ${p} not present`);
     return;
   }
-  const ds = await loadMedMNIST('pneumoniamnist', { allowDownload: false, cacheDir: join(root, 'nocache') });
+  const ds = await loadMedMNIST('pneumoniamnist', { allowDownload: false, cacheDir: join(root, 'nocache'), searchDirs: [shared] });
   assert.is(ds.task, 'binary');
   assert.equal(ds.classes, ['normal', 'pneumonia']);
   assert.equal([ds.train.n, ds.val.n, ds.test.n], [4708, 524, 624]);

@@ -2,8 +2,7 @@
 // it into a Dataset (medmnist.ts assembles the arrays). Node only.
 import { createHash } from 'node:crypto';
 import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { dirname, join, resolve, basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Dataset } from './dataset.ts';
@@ -12,14 +11,10 @@ import { defaultCacheDir, readNpzFile } from './node-files.ts';
 
 export const MEDMNIST_DEFAULT_URL = 'https://zenodo.org/records/10519652/files';
 
-/** Repository root (kd/data/ -> ../..), used to find ../shared/data. */
-export function repoRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-}
 
-
+/** $ROSKD_DATA_DIR: folders (separated by ':') holding downloaded .npz files, searched before the cache. */
 function defaultSearchDirs(): string[] {
-  return [resolve(repoRoot(), '..', 'shared', 'data')];
+  return (process.env.ROSKD_DATA_DIR ?? '').split(':').filter(Boolean);
 }
 
 /** Paths checked, in order: each search dir, the cache dir itself, then <cache>/medmnist. */
@@ -48,7 +43,7 @@ export interface ResolveOptions {
   allowDownload?: boolean;
   /** Base URL (files are <base>/<stem>.npz?download=1). Default $ROSKD_MEDMNIST_URL or the Zenodo record. */
   baseUrl?: string;
-  /** Directories searched before the cache. Default [<repo>/../shared/data]. */
+  /** Directories searched before the cache. Default: $ROSKD_DATA_DIR (':'-separated), else none. */
   searchDirs?: string[];
   /** Check the MD5 of downloads against MedMNIST's published value when known. Default true. */
   verify?: boolean;
@@ -72,7 +67,7 @@ function hasZipTail(path: string): boolean {
 }
 
 /**
- * Find NAME.npz (or NAME_SIZE.npz): ../shared/data, then the cache dir, else
+ * Find NAME.npz (or NAME_SIZE.npz): the search dirs, then the cache dir, else
  * download it into the cache (temp file, verified, then renamed).
  */
 export async function resolveMedMNIST(name: string, opts: ResolveOptions = {}): Promise<string> {
