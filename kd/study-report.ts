@@ -3,7 +3,7 @@
 // vs epsilon).
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { METHODS, resolveOptions, type Method } from './config.ts';
+import { resolveOptions, type Method } from './config.ts';
 import { attackLabel, formatEps } from './adversarial.ts';
 import type { Series } from './plot.ts';
 import { linePlotPng } from './plot-file.ts';

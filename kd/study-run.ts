@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync } from 'nod
 import { join, resolve } from 'node:path';
 import * as rk from '../engine/index.ts';
 import { loadSafetensors, copyIntoModel } from '../engine/io/safetensors.ts';
-import { resolveOptions, UsageError, SPECS, type Method, type Options } from './config.ts';
+import { UsageError, type Options } from './config.ts';
 import { runPipeline } from './pipeline.ts';
 import { loadData } from './data-source.ts';
 import { buildModel, readModelMeta } from './model-file.ts';
@@ -23,11 +23,11 @@ import { attackLabel } from './adversarial.ts';
 import { RunDir } from './run-dir.ts';
 import { writeFileAtomic } from './data/node-files.ts';
 import { identity, type StudyConfig } from './study-config.ts';
-import { attackSpecs, baseCellOf, cellsOf, variantsOf, type Cell, type CellResult, type MethodResult } from './study-grid.ts';
+import { attackSpecs, baseCellOf, cellsOf, variantsOf, type Cell, type CellResult } from './study-grid.ts';
 
 const pct = (v: number): string => (Number.isFinite(v) ? (100 * v).toFixed(1) : '-');
 const num = (v: number, d = 3): string => (Number.isFinite(v) ? v.toFixed(d) : '-');
-import { readCells, writeStudyOutputs, type SummaryRow } from './study-report.ts';
+import { writeStudyOutputs, type SummaryRow } from './study-report.ts';
 
 export interface StudyHooks {
   print?: (line: string) => void;

@@ -4,7 +4,6 @@ import * as assert from 'uvu/assert';
 import { injectNoise, expectedTransition, asymmetricMap, formatTransition } from '../kd/data/noise.ts';
 import { augmentInto, drawAugment, defaultAugment } from '../kd/data/augment.ts';
 import { Rng } from '../engine/rng.ts';
-import type { Split } from '../kd/data/dataset.ts';
 
 function throwsMatching(fn: () => unknown, re: RegExp): void {
   try {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { SplitName } from './dataset.ts';
-import { applyLimit, buildImageSet, dirList, type FolderLoadOptions, type Item, type LoadedDataset } from './image-set.ts';
+import { applyLimit, buildImageSet, type FolderLoadOptions, type Item, type LoadedDataset } from './image-set.ts';
 import { listImages, subdirs } from './node-files.ts';
 
 export interface ImageFolderOptions extends FolderLoadOptions {
