@@ -11,6 +11,7 @@ import { acquireBuffer, releaseBuffer } from './pool.ts';
 import { getGpu, gpuWait } from './device.ts';
 import { recorder, dispatch, grid } from './program.ts';
 import { Node, runBackward, nodeRef, nodeUnref } from './autograd.ts';
+import { Rng } from './rng.ts';
 
 export type DType = 'f32' | 'i32';
 export type Shape = readonly number[];
@@ -282,36 +283,8 @@ export function arange(n: number, dtype: DType = 'f32'): Tensor {
   return tensor(a, [n], dtype);
 }
 
-/** Seedable generator (mulberry32) with Box-Muller normals; deterministic across platforms. */
-export class Rng {
-  private s: number;
-  private spare: number | null = null;
-  constructor(seed = 0) {
-    this.s = seed >>> 0;
-  }
-  uniform(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  normal(): number {
-    if (this.spare !== null) {
-      const s = this.spare;
-      this.spare = null;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = this.uniform();
-    const v = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  }
-  int(n: number): number {
-    return Math.floor(this.uniform() * n);
-  }
-}
+// The seeded generator lives in rng.ts; re-exported here because initialisers import it from tensor.ts.
+export { Rng };
 
 let globalRng = new Rng(0);
 export function manualSeed(seed: number): void {

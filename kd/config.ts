@@ -1,6 +1,9 @@
 // Command-line options of kd/train.ts: one declarative table (name, type, default, help) from
 // which the parser, the presets, --help and config.json are all derived, so an option cannot
 // exist without being documented. Choices that interpret the RoS-KD paper are marked [paper].
+import { convertValue, parseFlags, UsageError, type OptionSpec } from './cli.ts';
+
+export { UsageError };
 
 export type Method = 'ce' | 'kd' | 'avgkd' | 'roskd';
 export const METHODS: readonly Method[] = ['ce', 'kd', 'avgkd', 'roskd'];
@@ -63,20 +66,12 @@ export interface Options {
   help: boolean;
 }
 
-type Kind = 'string' | 'number' | 'int' | 'bool' | 'list';
-interface Spec {
-  key: keyof Options;
-  flag: string;
-  kind: Kind;
+interface Spec extends OptionSpec<keyof Options> {
   def: unknown;
   help: string;
   group: string;
-  choices?: readonly string[];
   /** [paper] marks our reading of the RoS-KD paper */
   paper?: boolean;
-  /** integer/number bounds checked at parse time */
-  min?: number;
-  max?: number;
 }
 
 const S = (s: Spec): Spec => s;
@@ -133,7 +128,7 @@ export const SPECS: Spec[] = [
   S({ key: 'resume', flag: 'resume', kind: 'bool', def: false, group: 'run', help: 'continue an interrupted run in --out from its last checkpoint' }),
   S({ key: 'out', flag: 'out', kind: 'string', def: '', group: 'run', help: 'run directory' }),
   S({ key: 'seed', flag: 'seed', kind: 'int', def: 0, group: 'run', help: 'seed of everything random (splits, noise, subsets, init, shuffling, teacher draws)' }),
-  S({ key: 'attacks', flag: 'attacks', kind: 'list', def: [], group: 'run', help: 'evaluations to add in --stage eval (names registered by kd/attacks.ts, e.g. fgsm:2/255,pgd:2/255)' }),
+  S({ key: 'attacks', flag: 'attacks', kind: 'list', def: [], group: 'run', help: 'evaluations to add in --stage eval (fgsm and pgd, kd/evaluators.ts; e.g. fgsm:2/255,pgd:2/255)' }),
   S({ key: 'progress', flag: 'progress', kind: 'string', def: 'auto', group: 'run', choices: ['auto', 'tty', 'plain', 'none'], help: 'progress output: live line on a TTY, plain lines otherwise' }),
   S({ key: 'help', flag: 'help', kind: 'bool', def: false, group: 'run', help: 'print this help' }),
 ];
@@ -154,42 +149,11 @@ export const PRESETS: Record<string, { about: string; values: Partial<Options> }
   },
 };
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 function defaults(): Options {
   const o: Record<string, unknown> = {};
   for (const s of SPECS) o[s.key] = Array.isArray(s.def) ? [...s.def] : s.def;
   return o as unknown as Options;
-}
-
-function convert(spec: Spec, raw: string): unknown {
-  const name = `--${spec.flag}`;
-  switch (spec.kind) {
-    case 'bool': {
-      if (['1', 'true', 'yes', 'on', ''].includes(raw)) return true;
-      if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-      throw new UsageError(`${name}: expected true/false, got ${JSON.stringify(raw)}`);
-    }
-    case 'number':
-    case 'int': {
-      const v = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(v)) throw new UsageError(`${name}: expected a number, got ${JSON.stringify(raw)}`);
-      if (spec.kind === 'int' && !Number.isInteger(v)) throw new UsageError(`${name}: expected an integer, got ${raw}`);
-      if (spec.min !== undefined && v < spec.min) throw new UsageError(`${name}: ${v} is below the minimum ${spec.min}`);
-      if (spec.max !== undefined && v > spec.max) throw new UsageError(`${name}: ${v} is above the maximum ${spec.max}`);
-      return v;
-    }
-    case 'list': {
-      const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
-      if (spec.choices) for (const it of items) if (!spec.choices.includes(it)) throw new UsageError(`${name}: unknown value ${JSON.stringify(it)} (choose from ${spec.choices.join(', ')})`);
-      return items.filter((it) => it !== 'none');
-    }
-    default:
-      if (spec.choices && !spec.choices.includes(raw)) throw new UsageError(`${name}: unknown value ${JSON.stringify(raw)} (choose from ${spec.choices.join(', ')})`);
-      return raw;
-  }
 }
 
 export interface Parsed {
@@ -203,42 +167,10 @@ export interface Parsed {
  * The preset is applied first, then the explicit options.
  */
 export function parseArgs(argv: readonly string[]): Parsed {
-  const byFlag = new Map(SPECS.map((s) => [s.flag, s]));
-  const given = new Map<keyof Options, unknown>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '-h') {
-      given.set('help', true);
-      continue;
-    }
-    if (!a.startsWith('--')) throw new UsageError(`unexpected argument ${JSON.stringify(a)} (options start with --; see --help)`);
-    let flag = a.slice(2);
-    let value: string | undefined;
-    const eq = flag.indexOf('=');
-    if (eq >= 0) {
-      value = flag.slice(eq + 1);
-      flag = flag.slice(0, eq);
-    }
-    let spec = byFlag.get(flag);
-    if (!spec && flag.startsWith('no-') && byFlag.get(flag.slice(3))?.kind === 'bool') {
-      spec = byFlag.get(flag.slice(3))!;
-      given.set(spec.key, false);
-      continue;
-    }
-    if (!spec) {
-      const near = SPECS.map((s) => s.flag).filter((f) => f.includes(flag) || flag.includes(f));
-      throw new UsageError(`unknown option --${flag}${near.length ? ` (did you mean ${near.map((f) => '--' + f).join(', ')}?)` : ''}; see --help`);
-    }
-    if (value === undefined) {
-      if (spec.kind === 'bool' && (i + 1 >= argv.length || !/^(true|false|yes|no|on|off|0|1)$/.test(argv[i + 1]))) value = '';
-      else {
-        if (i + 1 >= argv.length) throw new UsageError(`--${flag} needs a value`);
-        value = argv[++i];
-      }
-    }
-    given.set(spec.key, convert(spec, value));
-  }
-  return resolveOptions(Object.fromEntries(given) as Partial<Options>);
+  const p = parseFlags(argv, SPECS);
+  const given = Object.fromEntries(p.values) as Partial<Options>;
+  if (p.help) given.help = true;
+  return resolveOptions(given);
 }
 
 /** Builds full options from a partial set (programmatic use, tests): defaults < preset < given. */
@@ -260,8 +192,8 @@ export function resolveOptions(given: Partial<Options>): Parsed {
 function validate(o: Options): void {
   for (const s of SPECS) {
     const v = o[s.key];
-    if ((s.kind === 'int' || s.kind === 'number') && typeof v === 'number') convert(s, String(v));
-    if (s.kind === 'string' && s.choices && !s.choices.includes(v as string)) convert(s, String(v));
+    if ((s.kind === 'int' || s.kind === 'number') && typeof v === 'number') convertValue(s, String(v));
+    if (s.kind === 'string' && s.choices && !s.choices.includes(v as string)) convertValue(s, String(v));
   }
   if (o.normBiasDecay < 0 && o.normBiasDecay !== -1) throw new UsageError(`--norm-bias-decay: ${o.normBiasDecay} is neither -1 (same as --weight-decay) nor >= 0`);
   if (o.teacherArchs.length === 0) throw new UsageError('--teacher-archs: give at least one architecture');

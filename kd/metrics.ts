@@ -270,3 +270,115 @@ export function formatClassTable(rows: ClassRow[]): string {
   const lines = rows.map((r) => (r.name.length > w ? r.name.slice(0, w - 1) + '.' : r.name).padEnd(w) + f(r.precision) + f(r.recall) + f(r.f1) + f(r.auc) + String(r.support).padStart(10));
   return [head, ...lines].join('\n');
 }
+
+// ---------------------------------------------------------------- from logits (the one host-side home)
+
+/** Probabilities from logits [N*C]: softmax rows, or sigmoid elements for multi-label. */
+export function probabilities(logits: Float32Array, C: number, multilabel: boolean): Float32Array {
+  return multilabel ? sigmoid(logits) : softmax(logits, logits.length / C, C);
+}
+
+/**
+ * Per-sample loss on the given labels: cross-entropy (labels: class ids [N]) or, for multi-label,
+ * BCE with logits averaged over the C labels (labels: 0/1 targets [N*C]). Stable log-sum-exp.
+ */
+export function sampleLosses(logits: ArrayLike<number>, n: number, C: number, labels: ArrayLike<number>, multilabel: boolean): Float64Array {
+  const loss = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * C;
+    if (multilabel) {
+      let s = 0;
+      for (let c = 0; c < C; c++) {
+        const x = logits[o + c];
+        s += Math.max(x, 0) - x * labels[o + c] + Math.log1p(Math.exp(-Math.abs(x)));
+      }
+      loss[i] = s / C;
+    } else {
+      let m = -Infinity;
+      for (let c = 0; c < C; c++) m = Math.max(m, logits[o + c]);
+      let z = 0;
+      for (let c = 0; c < C; c++) z += Math.exp(logits[o + c] - m);
+      loss[i] = m + Math.log(z) - logits[o + labels[i]];
+    }
+  }
+  return loss;
+}
+
+/** Mean of sampleLosses (0 samples: 0). */
+export function meanLoss(logits: ArrayLike<number>, labels: ArrayLike<number>, C: number, multilabel: boolean): number {
+  const n = logits.length / C;
+  let s = 0;
+  for (const v of sampleLosses(logits, n, C, labels, multilabel)) s += v;
+  return s / Math.max(1, n);
+}
+
+/**
+ * Per-sample misclassification (1 = wrong): single-label, the arg-max class beats the true one
+ * strictly; multi-label, any label's sign (logit >= 0) disagrees with its 0/1 target.
+ */
+export function misclassified(logits: ArrayLike<number>, n: number, C: number, labels: ArrayLike<number>, multilabel: boolean): Uint8Array {
+  const wrong = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * C;
+    if (multilabel) {
+      for (let c = 0; c < C; c++) if ((logits[o + c] >= 0 ? 1 : 0) !== (labels[o + c] >= 0.5 ? 1 : 0)) wrong[i] = 1;
+    } else {
+      const y = labels[i];
+      let m = -Infinity;
+      let arg = 0;
+      for (let c = 0; c < C; c++) if (logits[o + c] > m) (m = logits[o + c]), (arg = c);
+      wrong[i] = arg !== y && logits[o + arg] > logits[o + y] ? 1 : 0;
+    }
+  }
+  return wrong;
+}
+
+// ---------------------------------------------------------------- scores of a model
+
+export interface ClassScores {
+  name: string;
+  support: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  auc: number;
+}
+
+/** What training and the report keep of a model's evaluation on a split. */
+export interface Scores {
+  acc: number;
+  f1: number;
+  auc: number;
+  /** mean clean-label cross-entropy (BCE for multi-label) */
+  loss: number;
+  n: number;
+  perClass: ClassScores[];
+  /** confusion[true][pred] (single-label) */
+  confusion?: number[][];
+}
+
+export type SelectBy = 'auc' | 'acc' | 'f1' | 'loss';
+
+/** Accuracy, macro-F1, macro AUC (one-vs-rest; per label for multi-label) and a per-class table. */
+export function scoreProbs(probs: Float32Array, labels: Int32Array | Uint8Array, task: Task, C: number, classes: readonly string[]): Scores {
+  const m = evaluate(probs, labels, C, task, [...classes]);
+  return {
+    acc: m.accuracy, f1: m.macroF1, auc: m.auc, loss: NaN, n: probs.length / C,
+    perClass: m.perClass.map((r) => ({ name: r.name, support: r.support, precision: r.precision, recall: r.recall, f1: r.f1, auc: r.auc })),
+    confusion: m.confusion,
+  };
+}
+
+/** scoreProbs of the logits, with the mean clean-label loss filled in. */
+export function scoreLogits(logits: Float32Array, labels: Int32Array | Uint8Array, task: Task, C: number, classes: readonly string[]): Scores {
+  const s = scoreProbs(probabilities(logits, C, task === 'multilabel'), labels, task, C, classes);
+  s.loss = meanLoss(logits, labels, C, task === 'multilabel');
+  return s;
+}
+
+/** The number that ranks epochs and teachers (higher is better); accuracy when AUC is undefined. */
+export function scoreOf(s: Scores, by: SelectBy): number {
+  const v = by === 'loss' ? -s.loss : by === 'auc' ? s.auc : by === 'acc' ? s.acc : s.f1;
+  if (Number.isFinite(v)) return v;
+  return Number.isFinite(s.acc) ? s.acc : -Infinity; // AUC undefined (one class in val)
+}

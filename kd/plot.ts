@@ -2,7 +2,6 @@
 // axes, "nice" numeric ticks, grid, legend, title and axis labels, with text
 // drawn from a small embedded 5x7 bitmap font. Meant for training curves.
 import { encodePng } from './data/image.ts';
-import { writeFileAtomic } from './data/util.ts';
 
 // ---------------------------------------------------------------- 5x7 font
 
@@ -363,9 +362,4 @@ export function renderLinePlot(opts: LinePlotOptions): Canvas {
 /** PNG bytes of a line plot (for callers that write files themselves). */
 export function renderLinePlotPng(opts: LinePlotOptions): Buffer {
   return renderLinePlot(opts).toPng();
-}
-
-/** Write a line plot as PNG (atomically: temp file then rename). */
-export function linePlotPng(path: string, opts: LinePlotOptions): void {
-  writeFileAtomic(path, renderLinePlot(opts).toPng());
 }

@@ -2,8 +2,8 @@
 // needs: every teacher, every baseline and the student on clean test labels, per-class scores,
 // wall time per stage, the realised label noise) and PNG plots of training loss and validation
 // metrics per epoch (kd/plot.ts).
-import type { RunDir, MetricsLine } from './run-dir.ts';
-import type { Scores } from './trainer.ts';
+import type { RunStore, MetricsLine } from './run-store.ts';
+import type { Scores } from './metrics.ts';
 import type { Method } from './config.ts';
 import { renderLinePlotPng } from './plot.ts';
 
@@ -25,7 +25,7 @@ export interface ModelRow {
   images: number;
 }
 
-/** An extra report section, e.g. adversarial accuracy from kd/attacks.ts. */
+/** An extra report section, e.g. adversarial accuracy (kd/evaluators.ts). */
 export interface ExtraSection {
   title: string;
   /** column headers after the model name */
@@ -175,7 +175,7 @@ function series(metrics: MetricsLine[], pick: (m: MetricsLine) => number): { nam
 }
 
 /** Writes report.json, report.md and the PNG plots into the run directory; fills d.tableText. */
-export function writeReport(run: RunDir, d: ReportData): void {
+export function writeReport(run: RunStore, d: ReportData): void {
   d.tableText = textTable(d.rows, d.selectBy);
   const plots: string[] = [];
   let plotError: string | null = null;

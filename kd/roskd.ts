@@ -12,7 +12,7 @@
 // Soft targets are passed to the engine's fused KD loss as "equivalent logits" T log q (or
 // T logit q for sigmoid outputs), whose softened distribution is exactly q, so averaging and
 // smoothing need no special loss.
-import { Rng } from './data/rng.ts';
+import { Rng } from '../engine/rng.ts';
 import type { Method } from './config.ts';
 
 // ---------------------------------------------------------------- subsets
@@ -33,7 +33,7 @@ export function drawSubsets(n: number, teachers: number, fraction: number, seed:
     throw new EmptySubsetError(`--subset-fraction ${fraction} of ${n} training images gives each teacher an empty subset (round(${fraction} x ${n}) = 0); use a larger fraction or more data`);
   const out: Int32Array[] = [];
   for (let i = 0; i < teachers; i++) {
-    const rng = new Rng('teacher-subset', seed, i);
+    const rng = Rng.keyed('teacher-subset', seed, i);
     // partial Fisher-Yates: the first `size` slots are a uniform random subset
     const p = new Int32Array(n);
     for (let k = 0; k < n; k++) p[k] = k;
@@ -120,7 +120,7 @@ export class TeacherChooser {
       case 'avgkd':
         return Array.from({ length: this.K }, (_, i) => i);
       case 'roskd': {
-        const rng = new Rng('teacher-choice', this.opts.seed, epoch, step);
+        const rng = Rng.keyed('teacher-choice', this.opts.seed, epoch, step);
         const k = this.opts.perBatch ?? 1;
         const w = [...(this.opts.probs ?? new Array(this.K).fill(1))];
         const out: number[] = [];

@@ -1,23 +1,16 @@
-// The run directory: every artefact of a RoS-KD run lives here, written atomically (temp file +
+// The run directory (the Node RunStore, see run-store.ts): every artefact of a RoS-KD run lives here, written atomically (temp file +
 // rename), so an interrupted or crashed run never leaves a half-written file behind, and
 // several processes (one per teacher, --teacher-index) can share it.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { writeFileAtomic } from './data/util.ts';
+import { isAbsolute, join, resolve } from 'node:path';
+import type * as rk from '../engine/index.ts';
+import { saveSafetensors, loadSafetensors, type HostTensor, type SafetensorsFile } from '../engine/node/safetensors-file.ts';
+import { writeFileAtomic } from './data/node-files.ts';
+import type { MetricsLine, RunStore } from './run-store.ts';
 
-export interface MetricsLine {
-  model: string;
-  epoch: number;
-  /** mean training loss of the epoch */
-  loss: number;
-  lr: number;
-  val: Record<string, number>;
-  secs: number;
-  images: number;
-  [k: string]: unknown;
-}
+export type { MetricsLine, RunStore };
 
-export class RunDir {
+export class RunDir implements RunStore {
   readonly root: string;
   constructor(root: string) {
     this.root = resolve(root);
@@ -26,7 +19,7 @@ export class RunDir {
   }
 
   path(name: string): string {
-    return join(this.root, name);
+    return isAbsolute(name) ? name : join(this.root, name);
   }
   get checkpointDir(): string {
     return join(this.root, 'checkpoints');
@@ -45,6 +38,9 @@ export class RunDir {
   doneFile(model: string): string {
     return join(this.checkpointDir, `${model}.done.json`);
   }
+  checkpointPath(file: string): string {
+    return join(this.checkpointDir, file);
+  }
 
   exists(name: string): boolean {
     return existsSync(this.path(name));
@@ -56,8 +52,21 @@ export class RunDir {
   writeText(name: string, text: string | Uint8Array): void {
     writeFileAtomic(this.path(name), text);
   }
+  remove(name: string): void {
+    if (existsSync(this.path(name))) unlinkSync(this.path(name));
+  }
+  readBytes(name: string): Uint8Array | null {
+    return existsSync(this.path(name)) ? readFileSync(this.path(name)) : null;
+  }
+  saveTensors(name: string, tensors: Map<string, rk.Tensor | HostTensor>, metadata: Record<string, string>): Promise<void> {
+    return saveSafetensors(this.path(name), tensors, metadata);
+  }
+  loadTensors(name: string): Promise<SafetensorsFile> {
+    return loadSafetensors(this.path(name));
+  }
+
   readJson<T>(name: string): T | null {
-    const p = name.startsWith('/') ? name : this.path(name);
+    const p = this.path(name);
     if (!existsSync(p)) return null;
     try {
       return JSON.parse(readFileSync(p, 'utf8')) as T;

@@ -1,6 +1,6 @@
 // Turning Grad-CAM maps into pictures: bilinear upsampling, per-image normalisation, colour
 // maps, an overlay of the heat map on the image and a colour bar, all as plain RGBA buffers.
-// No Node imports: the browser page uses this file as it is (PNG files: gradcam-io.ts).
+// No Node imports: the browser page uses this file as it is (PNG files: node/gradcam-files.ts).
 //
 // Conventions follow pytorch-grad-cam: each map is min-max normalised at its own resolution,
 // (m - min) / (1e-7 + max - min), then enlarged with bilinear interpolation on pixel centres

@@ -1,4 +1,4 @@
-// Adversarial attacks (kd/attacks.ts): FGSM equals eps * sign(analytic pixel-space gradient) on
+// Adversarial attacks (kd/adversarial.ts, kd/robustness.ts): FGSM equals eps * sign(analytic pixel-space gradient) on
 // a linear model (CE and multi-label BCE, through a per-channel normalisation, with clamping),
 // PGD stays in the eps-ball (L-inf and L2) and the pixel range, PGD is at least as strong as
 // FGSM on average, attacks leave parameters / gradients / BN running statistics / training
@@ -6,8 +6,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gpuInit, rk } from './helpers.ts';
-import { fgsm, pgd, parseEps, parseEpsList, formatEps, evaluateRobustness, attackPixels, parseAttackArg, resolveAttack, type InputSpace } from '../kd/attacks.ts';
-import { Rng } from '../kd/data/rng.ts';
+import { fgsm, pgd, parseEps, parseEpsList, formatEps, attackPixels, resolveAttack, type InputSpace } from '../kd/adversarial.ts';
+import { evaluateRobustness, parseAttackArg } from '../kd/robustness.ts';
+import { Rng } from '../engine/rng.ts';
 
 const nn = rk.nn;
 
@@ -24,7 +25,7 @@ const K = 3;
 
 /** Pixels in [0, 1] with some exactly at / near the bounds so clamping matters at eps 8/255. */
 function pixels(seed: number, n = B): Float32Array {
-  const r = new Rng('pix', seed);
+  const r = Rng.keyed('pix', seed);
   return Float32Array.from({ length: n * D }, (_, i) => (i % 7 === 0 ? 0 : i % 7 === 1 ? 1 : i % 7 === 2 ? 0.01 : i % 7 === 3 ? 0.99 : r.next()));
 }
 

@@ -1,4 +1,4 @@
-// Grad-CAM (models/gradcam.ts) and its rendering helpers (models/gradcam-render.ts, gradcam-io.ts):
+// Grad-CAM (models/gradcam.ts) and its rendering helpers (models/gradcam-render.ts, node/gradcam-files.ts):
 //  - a tiny conv net against a float64 CPU Grad-CAM written here from the test/reference ops,
 //    at four target layers, predicted and given classes;
 //  - all five architectures at a small width: shapes, finiteness, non-negativity, restored state,
@@ -22,8 +22,8 @@ import * as nn from '../engine/nn/index.ts';
 import { createModel, modelNames } from '../models/index.ts';
 import { gradCam, defaultCamLayer, layerNames } from '../models/gradcam.ts';
 import { upsampleBilinear, normalizeMap, camToImageSize, colormap, colorize, overlayHeatmap, renderCamFigure, encodeNpy, mapOf, imageFromChw, type Image8 } from '../models/gradcam-render.ts';
-import { writeCamFiles, encodeRgbaPng } from '../models/gradcam-io.ts';
-import { loadSafetensors, copyIntoModel } from '../engine/io/safetensors.ts';
+import { writeCamFiles, encodeRgbaPng } from '../models/node/gradcam-files.ts';
+import { loadSafetensors, copyIntoModel } from '../engine/node/safetensors-file.ts';
 
 await gpuInit();
 

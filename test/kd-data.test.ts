@@ -6,14 +6,16 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
-import { parseCsv, readCsv, requireColumn, getColumn, formatCsv } from '../kd/data/csv.ts';
-import {
-  crc32, writeZip, readZip, readZipEntries, parseNpy, encodeNpy, encodeNpz, readNpz, writeNpz,
-  loadMedMNIST, loadMedMNISTFile, resolveMedMNIST, medmnistFromArrays, repoRoot, type NpyData,
-} from '../kd/data/npz.ts';
+import { parseCsv, requireColumn, getColumn, formatCsv } from '../kd/data/csv.ts';
+import { crc32, writeZip, readZip, readZipEntries } from '../kd/data/zip.ts';
+import { parseNpy, encodeNpy, encodeNpz, type NpyData } from '../kd/data/npy.ts';
+import { nodeZipCodec, readCsv, readNpzFile as readNpz, writeNpz } from '../kd/data/node-files.ts';
+import { medmnistFromArrays } from '../kd/data/medmnist.ts';
+import { loadMedMNIST, loadMedMNISTFile, resolveMedMNIST } from '../kd/data/medmnist-files.ts';
 import { decodeImage, encodePng, encodeJpeg, toChannels, resize, centerCrop, prepareImage, chwToHwc, contactSheet } from '../kd/data/image.ts';
 import { makeSynthetic, SYNTHETIC_CLASSES } from '../kd/data/synthetic.ts';
 import { classCounts, subsetSplit, labelOf, numClasses, computeMeanStd, validateDataset, imageOf, type Split } from '../kd/data/dataset.ts';
@@ -84,8 +86,8 @@ test('zip: stored, deflate and zip64 archives round-trip; corruption is reported
     { name: 'empty', data: new Uint8Array(0) },
   ];
   for (const opts of [{}, { compress: true }, { zip64: true }, { compress: true, zip64: true }]) {
-    const z = writeZip(members, opts);
-    const out = readZip(z, 'mem.zip');
+    const z = writeZip(members, { ...opts, codec: nodeZipCodec });
+    const out = readZip(z, 'mem.zip', nodeZipCodec);
     assert.equal([...out.keys()], ['a.txt', 'dir/b.bin', 'empty']);
     for (const m of members) assert.equal(new Uint8Array(out.get(m.name)!), new Uint8Array(m.data));
     assert.is(readZipEntries(z)[1].method, opts.compress ? 8 : 0);
@@ -96,6 +98,10 @@ test('zip: stored, deflate and zip64 archives round-trip; corruption is reported
   throwsMatching(() => readZip(bad, 'bad.zip'), /bad\.zip: CRC mismatch in member a\.txt/);
   throwsMatching(() => readZip(z.subarray(0, z.length - 30), 'cut.zip'), /cut\.zip: not a zip\/npz archive.*truncated/);
   throwsMatching(() => readZip(encodeNpy(new Uint8Array(3), [3]), 'x.npy'), /bare \.npy file/);
+  // Without a codec, stored members still read and a deflated one is named.
+  assert.is(readZip(z, 'stored.zip').size, 3);
+  throwsMatching(() => readZip(writeZip(members, { compress: true, codec: nodeZipCodec }), 'c.zip'), /c\.zip: member a\.txt is deflate-compressed and no inflate codec/);
+  throwsMatching(() => writeZip(members, { compress: true }), /compress needs a deflate codec/);
 });
 
 test('npy: v1/v2/v3 headers, all supported dtypes, shapes', () => {
@@ -221,12 +227,13 @@ test('medmnist: malformed files give errors naming file and member', () => {
 });
 
 test('medmnist: real pneumoniamnist from ../shared/data (when present)', async () => {
-  const p = resolve(repoRoot(), '..', 'shared', 'data', 'pneumoniamnist.npz');
+  const shared = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'data');
+  const p = join(shared, 'pneumoniamnist.npz');
   if (!existsSync(p)) {
     console.log(`  skipped: ${p} not present`);
     return;
   }
-  const ds = await loadMedMNIST('pneumoniamnist', { allowDownload: false, cacheDir: join(root, 'nocache') });
+  const ds = await loadMedMNIST('pneumoniamnist', { allowDownload: false, cacheDir: join(root, 'nocache'), searchDirs: [shared] });
   assert.is(ds.task, 'binary');
   assert.equal(ds.classes, ['normal', 'pneumonia']);
   assert.equal([ds.train.n, ds.val.n, ds.test.n], [4708, 524, 624]);
@@ -251,7 +258,7 @@ async function serve(handler: (url: string) => { status: number; body?: Buffer }
 }
 
 test('resolveMedMNIST: search dirs, cache, download to cache via a local server, bad downloads', async () => {
-  const npz = encodeNpz(fakeMedmnist({ n: [6, 2, 2], h: 4 }), { compress: true });
+  const npz = encodeNpz(fakeMedmnist({ n: [6, 2, 2], h: 4 }), { compress: true, codec: nodeZipCodec });
   const { server, base, hits } = await serve((url) => (url.startsWith('/files/tinymnist.npz') ? { status: 200, body: npz } : url.startsWith('/files/pneumoniamnist') ? { status: 200, body: npz } : { status: 404 }));
   try {
     const cacheDir = join(root, 'cache1');

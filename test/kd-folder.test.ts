@@ -6,11 +6,15 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadChestXray14, loadIsic2019, loadHam10000, loadImageFolder, CHESTXRAY14_FINDINGS, HAM10000_CLASSES, type LoadedDataset } from '../kd/data/folder.ts';
+import type { LoadedDataset } from '../kd/data/image-set.ts';
+import { loadChestXray14, CHESTXRAY14_FINDINGS } from '../kd/data/chestxray14.ts';
+import { loadIsic2019 } from '../kd/data/isic2019.ts';
+import { loadHam10000, HAM10000_CLASSES } from '../kd/data/ham10000.ts';
+import { loadImageFolder } from '../kd/data/image-folder.ts';
 import { groupedStratifiedSplit, multilabelStrata } from '../kd/data/split.ts';
 import { encodePng, encodeJpeg } from '../kd/data/image.ts';
 import { classCounts, validateDataset, type Dataset } from '../kd/data/dataset.ts';
-import { Rng } from '../kd/data/rng.ts';
+import { Rng } from '../engine/rng.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'roskd-folder-'));
 const cacheDir = join(root, 'cache');
@@ -66,7 +70,7 @@ function allSplitsGroups(ds: Dataset): Map<string, string> {
 // ---------------------------------------------------------------- splits
 
 test('groupedStratifiedSplit: no group in two parts, fractions and class mix preserved, deterministic', () => {
-  const rng = new Rng('t', 1);
+  const rng = Rng.keyed('t', 1);
   const n = 3000;
   const strata = new Int32Array(n);
   const groups: string[] = [];
@@ -268,7 +272,7 @@ function makeHam(dir: string, n: number): void {
   mkdirSync(join(dir, 'HAM10000_images_part_2'), { recursive: true });
   const lines = ['lesion_id,image_id,dx,dx_type,age,sex,localization'];
   const weights = [0.05, 0.07, 0.11, 0.02, 0.11, 0.62, 0.02]; // roughly HAM10000's class mix
-  const rng = new Rng('ham', 1);
+  const rng = Rng.keyed('ham', 1);
   for (let i = 0; i < n; i++) {
     let u = rng.next();
     let c = 0;

@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { linePlotPng, renderLinePlot, renderLinePlotPng, niceTicks, formatTick, Canvas, textWidth, PALETTE } from '../kd/plot.ts';
+import { renderLinePlot, renderLinePlotPng, niceTicks, formatTick, Canvas, textWidth, PALETTE } from '../kd/plot.ts';
+import { linePlotPng } from '../kd/plot-file.ts';
 import { decodeImage } from '../kd/data/image.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'roskd-plot-'));

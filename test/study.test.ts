@@ -9,10 +9,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gpuInit } from './helpers.ts';
-import { parseStudyArgs, resolveStudy, variantsOf, cellsOf, baseCellOf, stat, summarize, roskdShortfalls, runStudy, type CellResult, type MethodResult } from '../kd/study.ts';
-import { runPipeline } from '../kd/train.ts';
+import { parseStudyArgs, resolveStudy } from '../kd/study-config.ts';
+import { variantsOf, cellsOf, baseCellOf, type CellResult, type MethodResult } from '../kd/study-grid.ts';
+import { stat, summarize, roskdShortfalls } from '../kd/study-report.ts';
+import { runStudy } from '../kd/study-run.ts';
+import { runPipeline } from '../kd/pipeline.ts';
 import { UsageError } from '../kd/config.ts';
-import { runAttackCli, parseAttackCli } from '../kd/attack.ts';
+import { runAttackCli, parseAttackCli } from '../kd/attack-run.ts';
 import { spawnSync } from 'node:child_process';
 
 const REPO = new URL('..', import.meta.url).pathname;

@@ -17,7 +17,7 @@ import { sum, sumTo } from './reduce.ts';
  * (2-core EPYC, 1024³ NN, GFLOP/s per 2 CPU-seconds, which other processes' load does not
  * skew; best-of wall-clock in brackets): 4x4 tile 7.9-8.4 (9.0), 8x4 8.8-9.7 (9.4-10.2),
  * 4x8 9.0-9.1 (9.4-10.0), 8x8 9.6 (9.8), 4x4 with 16x16 workgroups 5.1 (5.4: its working set
- * leaves the cache). A 16x16 shared-memory tile with barriers gets 0.8 (shared/PLATFORM.md).
+ * leaves the cache). A 16x16 shared-memory tile with barriers gets 0.8.
  * 8x4 keeps its 32 accumulators in AVX-512VL's 32 vector registers.
  */
 export const MATMUL_TILE = { TM: 8, TN: 4, WX: 8, WY: 8 };

@@ -3,8 +3,8 @@
 // laterality matters in chest X-rays), and a small random rotation/scale.
 // All of it is one inverse mapping per output pixel, sampled bilinearly, so
 // the cost is a single pass. Randomness comes from the caller's Rng, which
-// loader.ts seeds per (seed, epoch, sample) for reproducibility.
-import type { Rng } from './rng.ts';
+// the trainer seeds per (seed, model, epoch, step) for reproducibility.
+import type { Rng } from '../../engine/rng.ts';
 
 export interface AugmentOptions {
   /** Random crop after zero-padding by this many pixels on each side (0 = off). */

@@ -1,8 +1,7 @@
-// RFC 4180 CSV parser (quoted fields, "" escapes, embedded commas/newlines,
+// RFC 4180 CSV parser from text (quoted fields, "" escapes, embedded commas/newlines,
 // CRLF/LF/CR line ends, UTF-8 BOM). Deliberately tolerant of ragged rows:
 // NIH's Data_Entry_2017.csv has unquoted commas in its header and a trailing
-// empty column, so rows are not forced to the header's width.
-import { readFileSync } from 'node:fs';
+// empty column, so rows are not forced to the header's width. Reading a file: node-files.ts readCsv.
 
 export interface Csv {
   file: string;
@@ -103,16 +102,6 @@ export function parseCsv(text: string, file = '<csv>'): Csv {
   if (records.length === 0) throw new Error(`${file}: empty CSV (no header row)`);
   const header = records[0];
   return { file, header, rows: records.slice(1), lines: lines.slice(1) };
-}
-
-export function readCsv(path: string): Csv {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read CSV ${path}: ${(e as Error).message}`);
-  }
-  return parseCsv(text, path);
 }
 
 const norm = (s: string) => s.trim().toLowerCase();

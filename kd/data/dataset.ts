@@ -1,6 +1,6 @@
-// Core dataset types shared by every loader, the batch iterator and the trainer.
+// Core dataset types shared by every loader, batch assembly and the trainer.
 // Images are kept as uint8 NCHW (4x smaller than float32; normalisation happens
-// per batch in loader.ts).
+// per batch when batches are assembled).
 
 export type Task = 'binary' | 'multiclass' | 'multilabel';
 

@@ -1,4 +1,4 @@
-// Worker-thread body for parallel image decoding (see folder.ts decodeAll).
+// Worker-thread body for parallel image decoding (see image-decode.ts decodeAll).
 // Receives {i, file}, replies {i, px} (transferred) or {i, error}.
 import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';

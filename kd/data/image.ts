@@ -3,7 +3,6 @@
 // Internally images are planar CHW uint8, matching Split.images.
 import pngjs from 'pngjs';
 import jpeg from 'jpeg-js';
-import { writeFileAtomic } from './util.ts';
 
 const { PNG } = pngjs;
 
@@ -304,10 +303,4 @@ export function contactSheet(images: Uint8Array, n: number, channels: number, h:
           out[((oy + y) * W + ox + x) * oc + c] = images[i * px + c * h * w + Math.floor(y / s) * w + Math.floor(x / s)];
   }
   return { data: out, width: W, height: H, channels: oc as 1 | 3 };
-}
-
-/** Write a contact sheet of NCHW images as PNG (atomically). */
-export function writeContactSheetPng(path: string, images: Uint8Array, n: number, channels: number, h: number, w: number, opts: ContactSheetOptions = {}): void {
-  const sheet = contactSheet(images, n, channels, h, w, opts);
-  writeFileAtomic(path, encodePng(sheet.data, sheet.width, sheet.height, sheet.channels));
 }

@@ -14,7 +14,7 @@
 // Multilabel (Uint8Array, N*L): each bit flips independently with prob `rate`
 // (symmetric); asymmetric flips only 1 -> 0 (missed findings). Pairflip has no
 // multilabel meaning and throws.
-import { Rng } from './rng.ts';
+import { Rng } from '../../engine/rng.ts';
 
 export type NoiseType = 'symmetric' | 'asymmetric' | 'pairflip';
 
@@ -104,7 +104,7 @@ export function injectNoise(labels: Int32Array, numClasses: number, opts: NoiseO
 export function injectNoise(labels: Uint8Array, numClasses: number, opts: NoiseOptions): MultilabelNoiseResult;
 export function injectNoise(labels: Int32Array | Uint8Array, numClasses: number, opts: NoiseOptions): NoiseResult | MultilabelNoiseResult {
   if (!(opts.rate >= 0 && opts.rate <= 1)) throw new Error(`injectNoise: rate must be in [0,1], got ${opts.rate}`);
-  const rng = new Rng('noise', opts.seed, opts.type);
+  const rng = Rng.keyed('noise', opts.seed, opts.type);
   const C = numClasses;
   if (labels instanceof Uint8Array) {
     if (opts.type === 'pairflip') throw new Error('injectNoise: pairflip is not defined for multilabel labels (use symmetric or asymmetric)');

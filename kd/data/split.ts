@@ -3,7 +3,7 @@
 // each stratum (class) is divided in the requested proportions as far as the
 // group sizes allow: groups are placed greedily where they best reduce the
 // relative deviation of every stratum's share (like stratified group k-fold).
-import { Rng } from './rng.ts';
+import { Rng } from '../../engine/rng.ts';
 
 /**
  * Split sample indices into len(fractions) parts.
@@ -46,7 +46,7 @@ export function groupedStratifiedSplit(
     for (let j = 0; j < S; j++) if (cnt[j] > 0) rarest = Math.min(rarest, total[j]);
     return { m, cnt, rarest };
   });
-  const rng = new Rng('split', seed);
+  const rng = Rng.keyed('split', seed);
   rng.shuffle(list);
   // Groups holding rare strata first (while every part still has room for them), big groups
   // before small ones (small ones fine-tune the balance); random among equals (stable sort).

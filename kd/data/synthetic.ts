@@ -6,7 +6,7 @@
 // Classes differ only in one finding, whose strength varies from obvious
 // to subtle, so a small CNN gets high but not perfect accuracy.
 import { type Dataset, type Split, makeDataset } from './dataset.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../../engine/rng.ts';
 
 export const SYNTHETIC_CLASSES = ['normal', 'consolidation', 'effusion', 'cardiomegaly'] as const;
 
@@ -255,7 +255,7 @@ export function makeSynthetic(opts: SyntheticOptions = {}): Dataset {
   const nVal = opts.n?.val ?? opts.val ?? 500;
   const nTest = opts.n?.test ?? opts.test ?? 500;
   // Independent streams per split: changing one count never changes another split's images.
-  const split = (name: string, n: number) => makeSplit(n, size, channels, new Rng('synthetic', seed, name), difficulty, `${name}`);
+  const split = (name: string, n: number) => makeSplit(n, size, channels, Rng.keyed('synthetic', seed, name), difficulty, `${name}`);
   return makeDataset(
     { name: 'synthetic-cxr', task: 'multiclass', classes: [...SYNTHETIC_CLASSES], channels, height: size, width: size },
     { train: split('train', nTrain), val: split('val', nVal), test: split('test', nTest) },

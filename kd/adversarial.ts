@@ -1,4 +1,4 @@
-// Adversarial attacks (FGSM, PGD with L-inf or L2 balls) and robustness evaluation.
+// Adversarial attacks: FGSM and PGD with L-inf or L2 balls (evaluation over a split: robustness.ts).
 //
 // Where the attack happens: in PIXEL space. Epsilon, step size and the valid range are in
 // pixel units on the [0, 1] scale (eps "2/255" = two grey levels). The model eats normalised
@@ -18,11 +18,8 @@
 // The perturbation arithmetic is done on the CPU in float32 (a few hundred kB per batch; the
 // forward/backward passes dominate by far); forward and backward run on the GPU.
 import * as rk from '../engine/index.ts';
-import type { Dataset, Split } from './data/dataset.ts';
-import { evaluate, softmax, sigmoid } from './metrics.ts';
-import { Rng, hashSeed, permutation } from './data/rng.ts';
-import type { EvalContext, Evaluator } from './train.ts';
-import type { ExtraSection } from './report.ts';
+import { Rng } from '../engine/rng.ts';
+import { misclassified, sampleLosses } from './metrics.ts';
 
 export type Module = rk.nn.Module;
 
@@ -157,7 +154,7 @@ export async function withFrozenModel<T>(model: Module, fn: () => Promise<T>): P
 // ---------------------------------------------------------------- core
 
 /** Labels of a batch: class ids (single-label) or 0/1 targets [B*C] (multi-label). */
-interface Targets {
+export interface Targets {
   labels: Int32Array | null;
   multi: Float32Array | null;
 }
@@ -184,42 +181,18 @@ function unnormalise(x: Float32Array, space: InputSpace, C: number, hw: number, 
   return p;
 }
 
-/** Per-sample loss (CE, or BCE averaged over labels) and misclassification from logits. */
+/** Per-sample loss (CE, or BCE averaged over labels) and misclassification from logits (kd/metrics.ts). */
 function perSample(logits: Float32Array, B: number, C: number, t: Targets): { loss: Float64Array; wrong: Uint8Array } {
-  const loss = new Float64Array(B);
-  const wrong = new Uint8Array(B);
-  for (let i = 0; i < B; i++) {
-    const z = logits.subarray(i * C, (i + 1) * C);
-    if (t.multi) {
-      let s = 0;
-      let w = 0;
-      for (let c = 0; c < C; c++) {
-        const x = z[c];
-        const y = t.multi[i * C + c];
-        s += Math.max(x, 0) - x * y + Math.log1p(Math.exp(-Math.abs(x)));
-        if ((x >= 0 ? 1 : 0) !== (y >= 0.5 ? 1 : 0)) w = 1;
-      }
-      loss[i] = s / C;
-      wrong[i] = w;
-    } else {
-      const y = t.labels![i];
-      let m = -Infinity;
-      let arg = 0;
-      for (let c = 0; c < C; c++) if (z[c] > m) (m = z[c]), (arg = c);
-      let se = 0;
-      for (let c = 0; c < C; c++) se += Math.exp(z[c] - m);
-      loss[i] = m + Math.log(se) - z[y];
-      wrong[i] = arg !== y && z[arg] > z[y] ? 1 : 0;
-    }
-  }
-  return { loss, wrong };
+  const multi = t.multi !== null;
+  const labels = t.multi ?? t.labels!;
+  return { loss: sampleLosses(logits, B, C, labels, multi), wrong: misclassified(logits, B, C, labels, multi) };
 }
 
 /**
  * One forward (and, with wantGrad, backward) at pixels p: logits, and d loss / d p (pixel space).
  * Everything allocated on the GPU is released before returning.
  */
-async function forwardGrad(model: Module, p: Float32Array, shape: readonly number[], space: InputSpace, t: Targets, wantGrad: boolean): Promise<{ logits: Float32Array; grad: Float32Array | null }> {
+export async function forwardGrad(model: Module, p: Float32Array, shape: readonly number[], space: InputSpace, t: Targets, wantGrad: boolean): Promise<{ logits: Float32Array; grad: Float32Array | null }> {
   const [B, C, H, W] = shape;
   const hw = H * W;
   const xs = normalise(p, space, C, hw);
@@ -330,7 +303,7 @@ export async function attackPixels(model: Module, p0: Float32Array, shape: reado
     }
 
     if (a.randomStart && a.eps > 0) {
-      const rng = new Rng('pgd-start', a.seed);
+      const rng = Rng.keyed('pgd-start', a.seed);
       if (a.norm === 'linf') for (let i = 0; i < p.length; i++) p[i] += a.eps * (2 * rng.next() - 1);
       else
         for (let b = 0; b < B; b++) {
@@ -416,210 +389,3 @@ export function pgd(model: Module, x: rk.Tensor, y: rk.Tensor, opts: Omit<Attack
   const { space, ...rest } = opts;
   return attackTensor(model, x, y, { kind: 'pgd', ...rest }, space);
 }
-
-// ---------------------------------------------------------------- evaluation
-
-export interface MetricRow {
-  accuracy: number;
-  macroF1: number;
-  auc: number;
-  /** mean per-sample loss on the clean labels */
-  loss: number;
-}
-
-export interface AttackRow extends MetricRow {
-  name: string;
-  label: string;
-  attack: ResolvedAttack;
-  /** fraction of the clean-correct samples the attack made wrong */
-  flipped: number;
-  secs: number;
-}
-
-export interface RobustnessReport {
-  n: number;
-  split?: string;
-  /** the images attacked (indices into the split) when a limit picked a subset */
-  indices?: number[];
-  clean: MetricRow;
-  attacks: AttackRow[];
-  secs: number;
-}
-
-export interface RobustnessOptions {
-  attacks: AttackSpec[];
-  batchSize?: number;
-  /** attack at most this many images (a seeded random subset; 0 = the whole split) */
-  limit?: number;
-  seed?: number;
-  onProgress?: (done: number, total: number, what: string) => void;
-}
-
-type DatasetLike = Pick<Dataset, 'channels' | 'height' | 'width' | 'mean' | 'std' | 'task' | 'classes'>;
-
-function metricRow(logits: Float32Array, labels: Int32Array | Uint8Array, ds: DatasetLike, loss: number): MetricRow {
-  const C = ds.classes.length;
-  const n = logits.length / C;
-  const probs = ds.task === 'multilabel' ? sigmoid(logits) : softmax(logits, n, C);
-  const m = evaluate(probs, labels, C, ds.task, ds.classes);
-  return { accuracy: m.accuracy, macroF1: m.macroF1, auc: m.auc, loss };
-}
-
-/**
- * Clean vs attacked accuracy, macro-F1 and AUC (kd/metrics.ts conventions) of a model on a
- * split, with the split's (clean) labels. The model is left exactly as it was.
- */
-export async function evaluateRobustness(model: Module, split: Pick<Split, 'images' | 'labels' | 'n'>, ds: DatasetLike, opts: RobustnessOptions): Promise<RobustnessReport> {
-  const t0 = performance.now();
-  const specs = opts.attacks.map(resolveAttack);
-  const { channels: Ch, height: H, width: W } = ds;
-  const per = Ch * H * W;
-  const C = ds.classes.length;
-  const multilabel = ds.task === 'multilabel';
-  let idx = Int32Array.from({ length: split.n }, (_, i) => i);
-  const limited = (opts.limit ?? 0) > 0 && opts.limit! < split.n;
-  if (limited) idx = permutation(split.n, new Rng('attack-subset', opts.seed ?? 0)).slice(0, opts.limit!).sort();
-  const n = idx.length;
-  if (n === 0) throw new Error('evaluateRobustness: the split is empty');
-  const bs = Math.max(1, opts.batchSize ?? 128);
-  const space: InputSpace = { mean: ds.mean, std: ds.std };
-  const cleanLogits = new Float32Array(n * C);
-  const advLogits = specs.map(() => new Float32Array(n * C));
-  const cleanLoss = new Float64Array(n);
-  const advLoss = specs.map(() => new Float64Array(n));
-  const secs = specs.map(() => 0);
-  const labels: Int32Array | Uint8Array = multilabel ? new Uint8Array(n * C) : new Int32Array(n);
-  const total = Math.ceil(n / bs) * (1 + specs.length);
-  let done = 0;
-  for (let s = 0; s < n; s += bs) {
-    const m = Math.min(bs, n - s);
-    const p0 = new Float32Array(m * per);
-    const lab = multilabel ? new Float32Array(m * C) : new Int32Array(m);
-    for (let k = 0; k < m; k++) {
-      const i = idx[s + k];
-      const src = split.images.subarray(i * per, (i + 1) * per);
-      for (let j = 0; j < per; j++) p0[k * per + j] = src[j] / 255;
-      if (multilabel) for (let c = 0; c < C; c++) (lab as Float32Array)[k * C + c] = (labels[(s + k) * C + c] = split.labels[i * C + c]);
-      else (lab as Int32Array)[k] = labels[s + k] = split.labels[i];
-    }
-    const shape = [m, Ch, H, W];
-    // clean pass: a zero-epsilon FGSM is exactly one forward at p0 (plus an unused backward); a plain forward is cheaper
-    const clean = await withFrozenModel(model, () => forwardGrad(model, p0, shape, space, multilabel ? { labels: null, multi: lab as Float32Array } : { labels: lab as Int32Array, multi: null }, false));
-    if (clean.logits.length !== m * C) throw new Error(`evaluateRobustness: the model gives ${clean.logits.length / m} outputs, the dataset has ${C} classes`);
-    cleanLogits.set(clean.logits, s * C);
-    cleanLoss.set(perSample(clean.logits, m, C, multilabel ? { labels: null, multi: lab as Float32Array } : { labels: lab as Int32Array, multi: null }).loss, s);
-    opts.onProgress?.(++done, total, 'clean');
-    for (const [a, spec] of specs.entries()) {
-      const ta = performance.now();
-      const r = await attackPixels(model, p0, shape, lab, { ...spec, seed: hashSeed(spec.seed, s) }, space);
-      secs[a] += (performance.now() - ta) / 1000;
-      advLogits[a].set(r.logits, s * C);
-      advLoss[a].set(r.loss, s);
-      opts.onProgress?.(++done, total, attackLabel(spec));
-    }
-  }
-  const mean = (v: Float64Array) => v.reduce((x, y) => x + y, 0) / Math.max(1, v.length);
-  const clean = metricRow(cleanLogits, labels, ds, mean(cleanLoss));
-  const cleanWrong = perSample(cleanLogits, n, C, multilabel ? { labels: null, multi: Float32Array.from(labels) } : { labels: labels as Int32Array, multi: null }).wrong;
-  const attacks = specs.map((spec, a): AttackRow => {
-    const w = perSample(advLogits[a], n, C, multilabel ? { labels: null, multi: Float32Array.from(labels) } : { labels: labels as Int32Array, multi: null }).wrong;
-    let ok = 0;
-    let flipped = 0;
-    for (let i = 0; i < n; i++)
-      if (!cleanWrong[i]) {
-        ok++;
-        flipped += w[i];
-      }
-    return { name: attackName(spec), label: attackLabel(spec), attack: spec, ...metricRow(advLogits[a], labels, ds, mean(advLoss[a])), flipped: ok ? flipped / ok : NaN, secs: secs[a] };
-  });
-  return { n, indices: limited ? Array.from(idx) : undefined, clean, attacks, secs: (performance.now() - t0) / 1000 };
-}
-
-// ---------------------------------------------------------------- formatting
-
-const pct = (v: number): string => (Number.isFinite(v) ? (100 * v).toFixed(1) : '-');
-const num = (v: number, d = 3): string => (Number.isFinite(v) ? v.toFixed(d) : '-');
-
-/** Plain-text table: clean and each attack, accuracy / macro-F1 / AUC / loss / flipped. */
-export function formatRobustness(r: RobustnessReport): string {
-  const head = ['attack', 'eps', 'acc %', 'macro-F1 %', 'AUC', 'loss', 'flipped %', 'secs'];
-  const rows = [
-    ['clean', '-', pct(r.clean.accuracy), pct(r.clean.macroF1), num(r.clean.auc), num(r.clean.loss), '-', '-'],
-    ...r.attacks.map((a) => [a.name + (a.attack.kind === 'pgd' ? ` (step ${formatEps(a.attack.stepSize)})` : ''), formatEps(a.attack.eps), pct(a.accuracy), pct(a.macroF1), num(a.auc), num(a.loss), pct(a.flipped), a.secs.toFixed(1)]),
-  ];
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
-  const line = (c: string[]) => c.map((s, i) => (i === 0 ? s.padEnd(w[i]) : s.padStart(w[i]))).join('  ');
-  return [line(head), w.map((k) => '-'.repeat(k)).join('  '), ...rows.map(line)].join('\n');
-}
-
-/**
- * Parses an attack argument as used by `kd/train.ts --attacks` and kd/attack.ts:
- * "EPS[:key=value...]" with keys steps, step (step size), norm (linf|l2), start (0|1), n (image
- * limit), best (0|1), seed; e.g. "2/255", "8/255:steps=20:norm=l2".
- */
-export function parseAttackArg(kind: 'fgsm' | 'pgd', arg: string): { spec: AttackSpec; limit: number; teachers: boolean } {
-  const [epsStr, ...kv] = arg.split(':').filter((s) => s !== '');
-  const spec: AttackSpec = { kind, eps: parseEps(epsStr ?? '2/255') };
-  let limit = 0;
-  let teachers = false;
-  for (const item of kv) {
-    const [k, v = ''] = item.split('=');
-    if (k === 'steps') spec.steps = Number(v);
-    else if (k === 'step') spec.stepSize = parseEps(v);
-    else if (k === 'norm') spec.norm = v as Norm;
-    else if (k === 'start') spec.randomStart = v !== '0';
-    else if (k === 'best') spec.keepBest = v !== '0';
-    else if (k === 'seed') spec.seed = Number(v);
-    else if (k === 'n') limit = Number(v);
-    else if (k === 'teachers') teachers = v !== '0';
-    else if (k === 'l2' || k === 'linf') spec.norm = k;
-    else throw new RangeError(`attack ${kind}:${arg}: unknown key ${JSON.stringify(k)} (steps, step, norm, start, best, seed, n, teachers)`);
-  }
-  resolveAttack(spec); // validate now, not after training
-  if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`attack ${kind}:${arg}: n must be a non-negative integer`);
-  return { spec, limit, teachers };
-}
-
-// ---------------------------------------------------------------- kd/train.ts --attacks
-
-/**
- * Registers the fgsm / pgd evaluators of `kd/train.ts --stage eval --attacks fgsm:2/255,pgd:2/255:steps=10`
- * with train.ts's registerEvaluator; train.ts calls this when --attacks is given (this module
- * does not import train.ts, so it stays light and free of import cycles).
- */
-export function registerAttackEvaluators(register: (name: string, make: (arg: string) => Evaluator) => void): void {
-  for (const kind of ['fgsm', 'pgd'] as const) register(kind, (arg) => attackEvaluator(kind, arg));
-}
-
-/** One `--attacks KIND:ARG` evaluation: students (and with teachers=1 the teachers) on the test split. */
-export function attackEvaluator(kind: 'fgsm' | 'pgd', arg: string): Evaluator {
-  const { spec, limit, teachers } = parseAttackArg(kind, arg);
-  const r0 = resolveAttack(spec);
-  const label = attackLabel(spec);
-  return {
-    title: `Adversarial robustness: ${label}`,
-    async run(ctx: EvalContext): Promise<ExtraSection> {
-      const rows: ExtraSection['rows'] = [];
-      const json: Record<string, RobustnessReport> = {};
-      for (const m of ctx.models) {
-        if (m.role === 'teacher' && !teachers) continue;
-        const r = await evaluateRobustness(m.model, ctx.ds.test, ctx.ds, { attacks: [spec], batchSize: ctx.opts.evalBatchSize, limit, seed: ctx.opts.seed });
-        json[m.name] = r;
-        const a = r.attacks[0];
-        rows.push({ model: m.name, values: [pct(r.clean.accuracy), pct(a.accuracy), pct(r.clean.macroF1), pct(a.macroF1), r.clean.auc, a.auc, String(r.n)] });
-        ctx.progress.log(`${m.name}: ${label}: acc ${pct(r.clean.accuracy)}% -> ${pct(a.accuracy)}%, AUC ${num(r.clean.auc)} -> ${num(a.auc)} (${r.n} images, ${r.secs.toFixed(1)} s)`);
-      }
-      const how = r0.kind === 'pgd'
-        ? `PGD-${r0.norm === 'l2' ? 'L2' : 'Linf'}, ${r0.steps} steps of ${formatEps(r0.stepSize)}, ${r0.randomStart ? 'random start' : 'no random start'}, ${r0.keepBest ? 'strongest iterate kept per image' : 'last iterate'}`
-        : 'FGSM (one signed-gradient step)';
-      return {
-        title: `Adversarial robustness: ${label}`,
-        columns: ['clean acc %', `${label} acc %`, 'clean F1 %', `${label} F1 %`, 'clean AUC', `${label} AUC`, 'images'],
-        rows,
-        notes: [`${how}; epsilon ${formatEps(r0.eps)} in pixel units ([0, 1] scale), images clamped to [0, 1] every step, model in eval mode; metrics on the clean test labels. ${teachers ? 'All models.' : 'Students only (add :teachers=1 for the teachers).'}`],
-        json,
-      };
-    },
-  };
-}
-

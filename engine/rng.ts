@@ -1,6 +1,10 @@
-// Small seeded PRNG shared by the data pipeline. Everything random in kd/data
-// (splits, noise, subsets, shuffling, augmentation, phantoms) goes through this
-// so that a (seed, epoch, index) triple always reproduces the same result.
+// The one seeded random generator of the project (engine initialisers, dropout, randn, and every
+// random choice in kd/: splits, noise, subsets, shuffles, augmentation, teacher draws, attacks).
+// Two seedings, each kept bit-identical to what earlier runs drew:
+//   new Rng(seed)            one 32-bit integer -> mulberry32 (the engine's initialisers);
+//   Rng.keyed(...parts)      a key of numbers and strings -> sfc32 on a hash of the key, so that
+//                            e.g. ('augment', seed, epoch, i) always names the same stream.
+// Everything above the 32-bit core (uniform, int, normal, shuffle) is shared.
 
 /** 32-bit avalanche hash (murmur3 finaliser); used to derive independent sub-seeds. */
 export function mix32(x: number): number {
@@ -27,23 +31,38 @@ export function hashSeed(...parts: (number | string)[]): number {
   return h;
 }
 
-/** sfc32 generator: fast, 128-bit state, good enough statistics for ML data work. */
-export class Rng {
+/** A source of uniformly distributed 32-bit words. */
+export interface RngCore {
+  u32(): number;
+}
+
+/** mulberry32: one 32-bit word of state. */
+class Mulberry32 implements RngCore {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0;
+  }
+  u32(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+}
+
+/** sfc32: 128-bit state, good statistics for data work. */
+class Sfc32 implements RngCore {
   private a: number;
   private b: number;
   private c: number;
   private d: number;
-  private spare: number | null = null;
-
-  constructor(...seed: (number | string)[]) {
-    const s = hashSeed(...seed);
+  constructor(s: number) {
     this.a = s;
     this.b = mix32(s ^ 0x6a09e667);
     this.c = mix32(s ^ 0xbb67ae85);
     this.d = 1;
     for (let i = 0; i < 12; i++) this.u32(); // warm up the state
   }
-
   u32(): number {
     const t = (((this.a + this.b) | 0) + this.d) | 0;
     this.d = (this.d + 1) | 0;
@@ -53,14 +72,33 @@ export class Rng {
     this.c = (this.c + t) | 0;
     return t >>> 0;
   }
+}
+
+export class Rng {
+  private readonly core: RngCore;
+  private spare: number | null = null;
+
+  /** mulberry32 seeded with a 32-bit integer (what engine initialisers and `manualSeed` use), or any core. */
+  constructor(seed: number | RngCore = 0) {
+    this.core = typeof seed === 'number' ? new Mulberry32(seed) : seed;
+  }
+
+  /** sfc32 seeded by a key of numbers and strings: the same key always gives the same stream. */
+  static keyed(...key: (number | string)[]): Rng {
+    return new Rng(new Sfc32(hashSeed(...key)));
+  }
+
+  u32(): number {
+    return this.core.u32();
+  }
 
   /** Uniform in [0, 1). */
   next(): number {
-    return this.u32() / 4294967296;
+    return this.core.u32() / 4294967296;
   }
 
-  /** Uniform in [lo, hi). */
-  uniform(lo: number, hi: number): number {
+  /** Uniform in [lo, hi) (default [0, 1)). */
+  uniform(lo = 0, hi = 1): number {
     return lo + (hi - lo) * this.next();
   }
 

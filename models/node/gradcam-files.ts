@@ -1,10 +1,10 @@
 // Node side of Grad-CAM output: the overlay PNG and the raw map (.npy) for each image, as
-// `kd/predict.ts --cam DIR` writes them. The pictures themselves come from gradcam-render.ts.
+// `kd/predict.ts --cam DIR` writes them. The pictures themselves come from ../gradcam-render.ts.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PNG } from 'pngjs';
-import type { GradCamResult } from './gradcam.ts';
-import { encodeNpy, mapOf, renderCamFigure, type FigureOptions, type Image8, type Rgba } from './gradcam-render.ts';
+import type { GradCamResult } from '../gradcam.ts';
+import { encodeNpy, mapOf, renderCamFigure, type FigureOptions, type Image8, type Rgba } from '../gradcam-render.ts';
 
 /** PNG bytes of an RGBA picture. */
 export function encodeRgbaPng(img: Rgba): Buffer {

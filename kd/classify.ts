@@ -1,0 +1,84 @@
+// Classifying image files with a model saved by kd/train.ts (what kd/predict.ts prints): the
+// architecture, its options, the classes, the input size and the normalisation all come from the
+// file's safetensors __metadata__, so nothing else is needed.
+import { readFileSync } from 'node:fs';
+import * as rk from '../engine/index.ts';
+import { loadSafetensors, copyIntoModel } from '../engine/node/safetensors-file.ts';
+import { prepareImage } from './data/image.ts';
+import { collectImages } from './data/node-files.ts';
+import { predictLogits } from './inference.ts';
+import { probabilities } from './metrics.ts';
+import { buildModel, readModelMeta, type ModelMeta } from './model-file.ts';
+
+export interface Prediction {
+  file: string;
+  /** predicted class (single-label) or the labels with p >= threshold (multi-label) */
+  prediction: string | string[];
+  confidence: number;
+  probabilities: Record<string, number>;
+}
+
+export interface PredictResult {
+  model: string;
+  meta: ModelMeta;
+  predictions: Prediction[];
+  skipped: { file: string; reason: string }[];
+}
+
+export async function predictFiles(modelPath: string, inputs: string[], opts: { onBadImage?: 'skip' | 'fail'; batchSize?: number; threshold?: number } = {}): Promise<PredictResult> {
+  await rk.init();
+  const file = await loadSafetensors(modelPath);
+  const meta = readModelMeta(file.metadata, modelPath);
+  const files = collectImages(inputs);
+  if (files.length === 0) throw new Error(`no PNG/JPEG images among ${inputs.join(', ')}`);
+  const px = meta.channels * meta.height * meta.width;
+  const images: Uint8Array[] = [];
+  const good: string[] = [];
+  const skipped: PredictResult['skipped'] = [];
+  for (const f of files) {
+    try {
+      images.push(prepareImage(readFileSync(f), f, { height: meta.height, width: meta.width, channels: meta.channels as 1 | 3, fit: 'cover' }));
+      good.push(f);
+    } catch (e) {
+      const msg = (e as Error).message;
+      const reason = msg.startsWith(`${f}: `) ? msg.slice(f.length + 2) : msg;
+      if ((opts.onBadImage ?? 'fail') === 'fail') throw new Error(`unreadable image ${f}: ${reason} (use --on-bad-image skip to go on without it)`);
+      skipped.push({ file: f, reason });
+    }
+  }
+  const model = buildModel(meta, 0);
+  try {
+    copyIntoModel(model, file, modelPath);
+    const all = new Uint8Array(good.length * px);
+    images.forEach((im, i) => all.set(im, i * px));
+    const C = meta.classes.length;
+    const predictions: Prediction[] = [];
+    if (good.length) {
+      const { logits } = await predictLogits(model, meta, { images: all, n: good.length }, { batchSize: opts.batchSize ?? 64 });
+      const multilabel = meta.task === 'multilabel';
+      const p = probabilities(logits, C, multilabel);
+      const thr = opts.threshold ?? 0.5;
+      good.forEach((f, i) => {
+        const row = Array.from(p.subarray(i * C, (i + 1) * C));
+        const top = row.indexOf(Math.max(...row));
+        const probs = Object.fromEntries(meta.classes.map((c, k) => [c, row[k]]));
+        const prediction = multilabel ? meta.classes.filter((_, k) => row[k] >= thr) : meta.classes[top];
+        predictions.push({ file: f, prediction, confidence: row[top], probabilities: probs });
+      });
+    }
+    return { model: modelPath, meta, predictions, skipped };
+  } finally {
+    model.dispose();
+  }
+}
+
+export function formatTable(r: PredictResult): string {
+  const cls = r.meta.classes;
+  const head = ['file', 'prediction', ...cls.map((c) => `p(${c})`)];
+  const body = r.predictions.map((p) => [p.file, Array.isArray(p.prediction) ? p.prediction.join('+') || '(none)' : p.prediction, ...cls.map((c) => p.probabilities[c].toFixed(3))]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+  const out = [line(head), ...body.map(line)];
+  for (const s of r.skipped) out.push(`skipped ${s.file}: ${s.reason}`);
+  return out.join('\n');
+}

@@ -1,0 +1,155 @@
+// Node file access for the data pipeline: whole-file reads with a clear size error, atomic writes,
+// the node:zlib codec for zip/npz, npz files, the cache directory and image-folder listings. The parsers (zip.ts, npy.ts, image.ts) work on
+// bytes and never import node:*; a browser build supplies bytes and a codec of its own.
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, extname, join } from 'node:path';
+import { constants as bufferConstants } from 'node:buffer';
+import * as zlib from 'node:zlib';
+import type { ZipCodec } from './zip.ts';
+import { parseCsv, type Csv } from './csv.ts';
+import { encodeNpz, readNpz, type NpyArray, type NpyData } from './npy.ts';
+
+// node:zlib has a native crc32 from Node 20.15 / 22.2; without it zip.ts uses its table.
+const nativeCrc32 = (zlib as unknown as { crc32?: (d: Uint8Array, v?: number) => number }).crc32;
+
+/** Inflate/deflate through node:zlib. */
+export const nodeZipCodec: ZipCodec = {
+  inflateRaw: (d) => zlib.inflateRawSync(d),
+  deflateRaw: (d) => zlib.deflateRawSync(d),
+  ...(nativeCrc32 ? { crc32: (d: Uint8Array, prev = 0) => nativeCrc32(d, prev) >>> 0 } : {}),
+};
+
+/** The whole file, or an error naming it (missing, or too large for one Buffer). */
+export function readFileBytes(path: string): Buffer {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (e) {
+    throw new Error(`cannot open ${path}: ${(e as Error).message}`);
+  }
+  if (size > bufferConstants.MAX_LENGTH) throw new Error(`${path}: ${size} bytes is larger than a Node Buffer can hold (${bufferConstants.MAX_LENGTH}); use a smaller image size`);
+  return readFileSync(path);
+}
+
+/** Write a file atomically: temp file in the same directory, then rename, so readers never see half a file. */
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw e;
+  }
+}
+
+/** All arrays of an .npz file (see readNpz). */
+export function readNpzFile(path: string): Map<string, NpyArray> {
+  return readNpz(readFileBytes(path), path, nodeZipCodec);
+}
+
+/** Write an .npz file atomically (compressed with node:zlib when asked). */
+export function writeNpz(path: string, arrays: Record<string, { data: NpyData; shape: number[] }>, opts: { compress?: boolean; extra?: Record<string, Uint8Array> } = {}): void {
+  writeFileAtomic(path, encodeNpz(arrays, { ...opts, codec: nodeZipCodec }));
+}
+
+/** $ROSKD_CACHE or ~/.cache/roskd: downloads and decoded-image caches. */
+export function defaultCacheDir(): string {
+  return process.env.ROSKD_CACHE || join(homedir(), '.cache', 'roskd');
+}
+
+/** Image file extensions the folder loaders pick up. */
+export const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
+
+/** Map of file name and stem -> path for all images under dirs (recursive, depth-limited). */
+export function indexImages(dirs: string[], maxDepth = 4): Map<string, string> {
+  const index = new Map<string, string>();
+  const walk = (dir: string, depth: number) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) {
+        if (depth < maxDepth && !e.name.startsWith('.')) walk(p, depth + 1);
+      } else if (IMAGE_EXT.has(extname(e.name).toLowerCase())) {
+        if (!index.has(e.name)) index.set(e.name, p);
+        const stem = e.name.slice(0, e.name.length - extname(e.name).length);
+        if (!index.has(stem)) index.set(stem, p);
+      }
+    }
+  };
+  for (const d of dirs) walk(d, 0);
+  return index;
+}
+
+/** Sorted names of the visible sub-folders of dir. */
+export function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+      .map((e) => e.name)
+      .sort();
+  } catch (e) {
+    throw new Error(`cannot read folder ${dir}: ${(e as Error).message}`);
+  }
+}
+
+/** Sorted image file names directly in dir. */
+export function listImages(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()))
+    .sort();
+}
+
+/** Non-empty trimmed lines of a text file (official split lists). */
+export function readLines(path: string): Set<string> {
+  return new Set(
+    readFileSync(path, 'utf8')
+      .split(/\r?\n/)
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+}
+
+/** Image files named directly or found (recursively, sorted) under named folders. */
+export function collectImages(paths: string[]): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (IMAGE_EXT.has(extname(e.name).toLowerCase())) out.push(p);
+    }
+  };
+  for (const p of paths) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      throw new Error(`${p}: no such file or folder`);
+    }
+    if (st.isDirectory()) walk(p);
+    else out.push(p);
+  }
+  return out;
+}
+
+/** A CSV file, parsed (csv.ts); errors name the file. */
+export function readCsv(path: string): Csv {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read CSV ${path}: ${(e as Error).message}`);
+  }
+  return parseCsv(text, path);
+}

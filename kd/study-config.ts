@@ -1,0 +1,207 @@
+// The study's configuration: its grid (methods x noise rates x seeds x ablation variants), attack
+// settings, presets, --help and the command-line parser (options it does not know go to
+// kd/train.ts's parser and apply to every cell).
+import { parseFlags, UsageError, type OptionSpec } from './cli.ts';
+import { parseArgs, resolveOptions, METHODS, SPECS, type Method, type Options } from './config.ts';
+import { parseEpsList, type Norm } from './adversarial.ts';
+
+export type Choice = 'stochastic' | 'average';
+
+export interface StudyConfig {
+  preset: string;
+  out: string;
+  methods: Method[];
+  noiseRates: number[];
+  seeds: number[];
+  /** attack kinds evaluated per cell at every epsilon (empty: none) */
+  attacks: ('fgsm' | 'pgd')[];
+  eps: number[];
+  pgdSteps: number;
+  /** pixel units; undefined: 2.5 eps / steps */
+  pgdStepSize?: number;
+  pgdNorm: Norm;
+  /** attack a seeded random subset of this many test images (0 = all) */
+  attackLimit: number;
+  attackBatchSize: number;
+  // ablation axes (a single value is a plain setting)
+  teachers: number[];
+  subsetFraction: number[];
+  ema: number[];
+  teachersPerBatch: number[];
+  choice: Choice[];
+  /** every other kd/train.ts option (data, size, epochs, widths, ...) */
+  train: Partial<Options>;
+  quiet: boolean;
+  dryRun: boolean;
+  help: boolean;
+}
+
+interface StudyPreset {
+  about: string;
+  study: Partial<StudyConfig>;
+  train: Partial<Options>;
+}
+
+/** Study presets: grid and model sizes for a purpose. Explicit options win. */
+export const STUDY_PRESETS: Record<string, StudyPreset> = {
+  full: {
+    about: 'the full grid: ce,kd,avgkd,roskd x noise 0,0.2,0.4,0.6 x 3 seeds on the synthetic set (28 px, width 1/16 models); FGSM and PGD-10 at 1,2,4,8/255. Hours on a 2-core CPU adapter',
+    study: { methods: [...METHODS], noiseRates: [0, 0.2, 0.4, 0.6], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255, 8 / 255], pgdSteps: 10, attackLimit: 300 },
+    train: { data: 'synthetic', size: 28, syntheticN: 1200, teacherWidth: 0.0625, studentWidth: 0.0625, teacherEpochs: 3, studentEpochs: 3 },
+  },
+  demo: {
+    about: 'end to end in about 6 minutes on an otherwise idle 2-core CPU adapter: 16 px synthetic phantoms (512 training images), three tiny resnet18 teachers and a tiny resnet18 student, noise 0 and 0.4 x 3 seeds, FGSM and PGD-5 at 1,2,4,8/255 on 64 test images per cell',
+    study: { methods: [...METHODS], noiseRates: [0, 0.4], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255, 8 / 255], pgdSteps: 5, attackLimit: 64, attackBatchSize: 64 },
+    train: {
+      data: 'synthetic', size: 16, syntheticN: 512, teachers: 3, teacherArchs: ['resnet18'], teacherWidth: 0.0625, studentWidth: 0.0625,
+      teacherEpochs: 6, studentEpochs: 8, batchSize: 16, evalBatchSize: 128, teacherLr: 0.1, studentLr: 0.1,
+    },
+  },
+  pneumonia: {
+    about: 'a small PneumoniaMNIST study (--data pneumoniamnist: $ROSKD_DATA_DIR, the cache, else a download; 28 px, first 800 training images, official val/test): noise 0 and 0.4 x 3 seeds, FGSM and PGD-5 at 1,2,4/255 on 128 test images per cell',
+    study: { methods: [...METHODS], noiseRates: [0, 0.4], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255], pgdSteps: 5, attackLimit: 128, attackBatchSize: 128 },
+    train: {
+      data: 'pneumoniamnist', size: 28, trainLimit: 800, teachers: 3, teacherArchs: ['resnet18'], teacherWidth: 0.0625, studentWidth: 0.0625,
+      teacherEpochs: 3, studentEpochs: 4, batchSize: 32, evalBatchSize: 128, teacherLr: 0.05, studentLr: 0.05,
+    },
+  },
+};
+
+function baseConfig(): StudyConfig {
+  return {
+    preset: 'full', out: '', methods: [...METHODS], noiseRates: [0, 0.2, 0.4, 0.6], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255, 8 / 255],
+    pgdSteps: 10, pgdNorm: 'linf', attackLimit: 0, attackBatchSize: 128, teachers: [], subsetFraction: [], ema: [], teachersPerBatch: [], choice: ['stochastic'],
+    train: {}, quiet: false, dryRun: false, help: false,
+  };
+}
+
+export const STUDY_HELP = `The RoS-KD noise-robustness study: methods x noise rates x seeds (x ablations), each student
+evaluated on the clean test labels, clean and under FGSM / PGD; outputs study.json, study.md
+(mean ± std over seeds) and PNG plots. Rerun the same command to resume.
+
+usage: npx tsx kd/study.ts [--preset demo|pneumonia|full] [options] [kd/train.ts options]
+
+grid:
+  --preset NAME            demo | pneumonia | full (default full; see below)
+  --methods A,B            students (default ce,kd,avgkd,roskd)
+  --noise-rates R,R        label-noise rates (default 0,0.2,0.4,0.6); --noise-type as in kd/train.ts
+  --seeds N | S,S          N seeds 0..N-1, or a list (default 3)
+  --out DIR                study directory (default runs/study-<preset>); rerun with the same DIR to resume
+attacks (pixel space, [0, 1] scale; images clamped every step; model in eval mode):
+  --attacks fgsm,pgd       kinds evaluated per cell (none: --attacks none)
+  --eps LIST               epsilons, e.g. 1/255,2/255,4/255,8/255
+  --pgd-steps N            (default 10)   --pgd-step-size E (default 2.5 eps / steps)   --pgd-norm linf|l2
+  --attack-limit N         attack a seeded random subset of N test images (0 = all)
+  --attack-batch-size N    (default 128)
+ablations (a comma list makes an axis; every combination is a variant; teachers are shared
+between variants that differ only in student options):
+  --teachers 1,3,5         number of teachers K
+  --subset-fraction 0.5,0.7,0.9,1.0
+  --choice stochastic,average   roskd draws one teacher per batch (stochastic) or averages all K (average)
+  --teachers-per-batch 1,2 roskd averages k random teachers per batch
+  --ema 0,0.999            EMA of the student's weights
+other:
+  --quiet                  only the study's own lines (no per-epoch lines)
+  --dry-run                print the grid and exit
+  any kd/train.ts option   (--data, --size, --student-epochs, --teacher-archs, ...) applies to every cell
+
+presets:
+${Object.entries(STUDY_PRESETS).map(([k, p]) => `  ${k.padEnd(10)}${p.about}`).join('\n')}`;
+
+/** A comma list of numbers each passing check; RangeError names the bad one. */
+const numList = (s: string, check: (v: number) => boolean, what: string): number[] => {
+  const vals = s.split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+  if (!vals.length) throw new RangeError('give at least one value');
+  for (const v of vals) if (!Number.isFinite(v) || !check(v)) throw new RangeError(`${v} is not ${what}`);
+  return vals;
+};
+
+const ints = (what: string, check: (v: number) => boolean) => (s: string): number[] => numList(s, (x) => Number.isInteger(x) && check(x), what);
+const first = (f: (s: string) => number[]) => (s: string): number => f(s)[0];
+
+function methodList(s: string): Method[] {
+  const ms = s.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const m of ms) if (!METHODS.includes(m as Method)) throw new RangeError(`unknown method ${JSON.stringify(m)} (${METHODS.join(', ')})`);
+  if (new Set(ms).size !== ms.length || !ms.length) throw new RangeError(`give distinct methods, got ${JSON.stringify(ms.join(','))}`);
+  return ms as Method[];
+}
+
+function choiceList<T extends string>(allowed: readonly T[], what: string, dropNone = false) {
+  return (s: string): T[] => {
+    const xs = s.split(',').map((x) => x.trim()).filter((x) => x && !(dropNone && x === 'none'));
+    for (const x of xs) if (!allowed.includes(x as T)) throw new RangeError(`${what}, got ${JSON.stringify(x)}`);
+    return xs as T[];
+  };
+}
+
+/** The study's own options; every other option goes to kd/train.ts's parser. */
+const STUDY_OPTIONS: OptionSpec<keyof StudyConfig | 'seedList'>[] = [
+  { key: 'preset', flag: 'preset', kind: 'string' },
+  { key: 'out', flag: 'out', kind: 'string' },
+  { key: 'methods', flag: 'methods', kind: 'list', aliases: ['method'], parse: methodList },
+  { key: 'noiseRates', flag: 'noise-rates', kind: 'list', aliases: ['noise-rate'], parse: (s) => numList(s, (x) => x >= 0 && x <= 1, 'a rate in [0, 1]') },
+  // --seeds N = seeds 0..N-1; a comma list (or --seed) names the seeds
+  { key: 'seeds', flag: 'seeds', kind: 'list', parse: (s) => (s.includes(',') ? ints('a non-negative integer', (x) => x >= 0)(s) : Array.from({ length: ints('a positive count', (x) => x >= 1)(s)[0] }, (_, k) => k)) },
+  { key: 'seedList', flag: 'seed', kind: 'list', parse: ints('a non-negative integer', (x) => x >= 0) },
+  { key: 'attacks', flag: 'attacks', kind: 'list', parse: choiceList(['fgsm', 'pgd'] as const, 'fgsm, pgd or none', true) },
+  { key: 'eps', flag: 'eps', kind: 'list', parse: parseEpsList },
+  { key: 'pgdSteps', flag: 'pgd-steps', kind: 'int', parse: first(ints('a positive integer', (x) => x >= 1)) },
+  { key: 'pgdStepSize', flag: 'pgd-step-size', kind: 'number', parse: (s) => parseEpsList(s)[0] },
+  { key: 'pgdNorm', flag: 'pgd-norm', kind: 'string', choices: ['linf', 'l2'] },
+  { key: 'attackLimit', flag: 'attack-limit', kind: 'int', parse: first(ints('a non-negative integer', (x) => x >= 0)) },
+  { key: 'attackBatchSize', flag: 'attack-batch-size', kind: 'int', parse: first(ints('a positive integer', (x) => x >= 1)) },
+  { key: 'teachers', flag: 'teachers', kind: 'list', parse: ints('a teacher count in 1..64', (x) => x >= 1 && x <= 64) },
+  { key: 'subsetFraction', flag: 'subset-fraction', kind: 'list', parse: (s) => numList(s, (x) => x > 0 && x <= 1, 'a fraction in (0, 1]') },
+  { key: 'ema', flag: 'ema', kind: 'list', parse: (s) => numList(s, (x) => x >= 0 && x < 1, 'a decay in [0, 1)') },
+  { key: 'teachersPerBatch', flag: 'teachers-per-batch', kind: 'list', parse: ints('a positive integer', (x) => x >= 1) },
+  { key: 'choice', flag: 'choice', kind: 'list', parse: choiceList(['stochastic', 'average'] as const, 'stochastic or average') },
+  { key: 'quiet', flag: 'quiet', kind: 'bool' },
+  { key: 'dryRun', flag: 'dry-run', kind: 'bool' },
+];
+
+const MANAGED = 'is a kd/train.ts option the study manages itself (it always resumes)';
+
+/** Parses the study's command line; every unknown option goes to kd/train.ts's parser. */
+export function parseStudyArgs(argv: readonly string[]): StudyConfig {
+  const p = parseFlags(argv, STUDY_OPTIONS, { passUnknown: true, forbidden: { stage: MANAGED, 'teacher-index': MANAGED, resume: MANAGED } });
+  const given = Object.fromEntries(p.values) as Partial<StudyConfig> & { seedList?: number[] };
+  if (given.seedList) {
+    given.seeds = given.seedList;
+    delete given.seedList;
+  }
+  if (p.help) given.help = true;
+  const explicit = parseArgs(p.rest);
+  const train: Partial<Options> = {};
+  for (const k of explicit.explicit) (train as Record<string, unknown>)[k] = explicit.opts[k];
+  return resolveStudy(given, train);
+}
+
+/** Full study configuration: base < preset < given (study) and preset train options < given train options. */
+export function resolveStudy(given: Partial<StudyConfig>, train: Partial<Options> = {}): StudyConfig {
+  const cfg = baseConfig();
+  const name = given.preset ?? cfg.preset;
+  const p = STUDY_PRESETS[name];
+  if (!p) throw new UsageError(`--preset: unknown study preset ${JSON.stringify(name)} (${Object.keys(STUDY_PRESETS).join(', ')})`);
+  Object.assign(cfg, p.study, given);
+  cfg.preset = name;
+  cfg.train = { ...p.train, ...(given.train ?? {}), ...train };
+  cfg.out = cfg.out || `runs/study-${name}`;
+  const base = resolveOptions({ ...cfg.train, progress: 'none' }).opts; // validates the train options
+  if (!cfg.teachers.length) cfg.teachers = [base.teachers];
+  if (!cfg.subsetFraction.length) cfg.subsetFraction = [base.subsetFraction];
+  if (!cfg.ema.length) cfg.ema = [base.ema];
+  if (!cfg.teachersPerBatch.length) cfg.teachersPerBatch = [base.teachersPerBatch];
+  if (!cfg.choice.length) cfg.choice = ['stochastic'];
+  if (!cfg.methods.length || !cfg.noiseRates.length || !cfg.seeds.length) throw new UsageError('the grid is empty: give methods, noise rates and seeds');
+  for (const k of cfg.teachers) for (const t of cfg.teachersPerBatch) if (t > k) throw new UsageError(`--teachers-per-batch ${t} exceeds --teachers ${k}`);
+  if (cfg.attacks.length && !cfg.eps.length) throw new UsageError('--eps: give at least one epsilon');
+  return cfg;
+}
+
+/** The identity of a study directory: options that change results (grid axes may grow). */
+export function identity(cfg: StudyConfig): Record<string, unknown> {
+  const t = resolveOptions({ ...cfg.train, progress: 'none' }).opts;
+  const trainId: Record<string, unknown> = {};
+  for (const s of SPECS) if (!['progress', 'help', 'out', 'preset', 'methods', 'method', 'noiseRate', 'seed', 'teachers', 'subsetFraction', 'ema', 'teachersPerBatch', 'resume', 'stage', 'teacherIndex', 'attacks', 'evalBatchSize'].includes(s.key)) trainId[s.flag] = t[s.key];
+  return { train: trainId, attacks: { eps: cfg.eps, pgdSteps: cfg.pgdSteps, pgdStepSize: cfg.pgdStepSize ?? null, pgdNorm: cfg.pgdNorm, attackLimit: cfg.attackLimit } };
+}

@@ -1,0 +1,59 @@
+// The shape of kd/: library files never import the command-line files; what is environment-free
+// (training loop, checkpoints, metrics, attacks, teacher choice, noise, decoding bytes, report
+// data) reaches no node:* module through kd/ imports; no kd/ file is a god-file.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const kdFiles = (dir: string): string[] => readdirSync(join(root, dir)).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`);
+const files = [...kdFiles('kd'), ...kdFiles('kd/data')];
+const CLI = ['kd/train.ts', 'kd/predict.ts', 'kd/attack.ts', 'kd/study.ts'];
+
+/** Relative imports and node:* imports of a file (type-only imports included: they also couple). */
+function importsOf(file: string): { local: string[]; node: string[] } {
+  const src = readFileSync(join(root, file), 'utf8');
+  const specs = [...src.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'([^']+)'/gms)].map((m) => m[1]);
+  return {
+    local: specs.filter((s) => s.startsWith('.')).map((s) => relative(root, resolve(root, dirname(file), s))),
+    node: specs.filter((s) => s.startsWith('node:')),
+  };
+}
+
+test('no kd/ library file imports a command-line file', () => {
+  for (const f of files) {
+    if (CLI.includes(f)) continue;
+    for (const dep of importsOf(f).local) assert.not.ok(CLI.includes(dep), `${f} imports the command-line file ${dep}`);
+  }
+});
+
+test('environment-free files reach no node:* module through kd/ imports', () => {
+  const free = [
+    'kd/fit.ts', 'kd/checkpoint.ts', 'kd/metrics.ts', 'kd/adversarial.ts', 'kd/robustness.ts', 'kd/roskd.ts', 'kd/report.ts', 'kd/plot.ts',
+    'kd/progress.ts', 'kd/inference.ts', 'kd/model-file.ts', 'kd/evaluators.ts', 'kd/run-store.ts',
+    'kd/data/noise.ts', 'kd/data/split.ts', 'kd/data/augment.ts', 'kd/data/batch.ts', 'kd/data/image.ts', 'kd/data/npy.ts', 'kd/data/zip.ts',
+    'kd/data/medmnist.ts', 'kd/data/csv.ts', 'kd/data/synthetic.ts', 'kd/data/dataset.ts',
+  ];
+  for (const start of free) {
+    const seen = new Set<string>();
+    const walk = (f: string, path: string[]): void => {
+      if (seen.has(f) || !f.startsWith('kd/')) return; // engine/ is checked on its own
+      seen.add(f);
+      const { local, node } = importsOf(f);
+      assert.equal(node, [], `${[...path, f].join(' -> ')} imports ${node.join(', ')}`);
+      for (const d of local) walk(d, [...path, f]);
+    };
+    walk(start, []);
+  }
+});
+
+test('no kd/ file over 400 lines', () => {
+  for (const f of files) {
+    const n = readFileSync(join(root, f), 'utf8').split('\n').length;
+    assert.ok(n <= 400, `${f} has ${n} lines`);
+  }
+});
+
+test.run();
