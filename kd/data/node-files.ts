@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
 import * as zlib from 'node:zlib';
-import type { ZipCodec } from './zip.ts';
+import { InflateLimitError, type ZipCodec } from './zip.ts';
 import { encodeNpz, readNpz, type NpyArray, type NpyData } from './npy.ts';
 
 // node:zlib has a native crc32 from Node 20.15 / 22.2; without it zip.ts uses its table.
@@ -14,7 +14,15 @@ const nativeCrc32 = (zlib as unknown as { crc32?: (d: Uint8Array, v?: number) =>
 
 /** Inflate/deflate through node:zlib. */
 export const nodeZipCodec: ZipCodec = {
-  inflateRaw: (d) => zlib.inflateRawSync(d),
+  inflateRaw: (d, maxOutput) => {
+    // node:zlib checks maxOutputLength after each output chunk, so memory stays near the limit.
+    try {
+      return zlib.inflateRawSync(d, { maxOutputLength: maxOutput });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new InflateLimitError(maxOutput);
+      throw e;
+    }
+  },
   deflateRaw: (d) => zlib.deflateRawSync(d),
   ...(nativeCrc32 ? { crc32: (d: Uint8Array, prev = 0) => nativeCrc32(d, prev) >>> 0 } : {}),
 };
