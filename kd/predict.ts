@@ -9,6 +9,7 @@ import { loadSafetensors, copyIntoModel } from '../engine/io/safetensors.ts';
 import { prepareImage } from './data/image.ts';
 import { predictLogits, probabilities } from './trainer.ts';
 import { buildModel, type ModelMeta } from './train.ts';
+import { parseJson } from './data/json.ts';
 
 export interface Prediction {
   file: string;
@@ -54,7 +55,7 @@ export function collectImages(paths: string[]): string[] {
 export function readModelMeta(metadata: Record<string, string> | null, path: string): ModelMeta {
   const raw = metadata?.roskd;
   if (!raw) throw new Error(`${path}: no "roskd" entry in the safetensors __metadata__ (was it saved by kd/train.ts?); cannot tell the architecture, classes or normalisation`);
-  const m = JSON.parse(raw) as ModelMeta;
+  const m = parseJson<ModelMeta>(raw, `${path}: safetensors __metadata__ entry "roskd"`);
   if (m.format !== 'roskd-model' || !m.arch || !Array.isArray(m.classes)) throw new Error(`${path}: unrecognised roskd metadata (format ${JSON.stringify(m.format)})`);
   return m;
 }

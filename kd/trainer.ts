@@ -17,6 +17,8 @@ import { Rng, permutation } from '../engine/rng.ts';
 import type { RunDir } from './run-dir.ts';
 import * as metrics from './metrics.ts';
 import { augmentInto, drawAugment, normaliseInto, type AugmentOptions } from './data/augment.ts';
+import { parseJson } from './data/json.ts';
+import { readJsonFile } from './data/node-files.ts';
 
 export type Module = rk.nn.Module;
 
@@ -468,7 +470,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   const doneFile = run.doneFile(name);
   // ---- finished before: load it and report
   if (existsSync(doneFile) && existsSync(spec.finalFile)) {
-    const done = JSON.parse(readFileSync(doneFile, 'utf8')) as TrainResult;
+    const done = readJsonFile<TrainResult>(doneFile);
     await loadWeights(spec.model, spec.finalFile);
     progress.log(`${name}: already trained (best epoch ${done.bestEpoch}, ${spec.finalFile}); skipped`);
     return { ...done, skipped: true };
@@ -493,7 +495,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
     if (!spec.resume)
       throw new Error(`${run.root} holds an interrupted checkpoint of ${name} (${ckptFile}): pass --resume to continue it, or delete the file to start ${name} over`);
     const file = await loadSafetensors(ckptFile);
-    const meta = JSON.parse(file.metadata?.roskd_state ?? 'null') as { loop: LoopState; optim: Parameters<typeof optimizerFromHost>[1] } | null;
+    const meta = parseJson<{ loop: LoopState; optim: Parameters<typeof optimizerFromHost>[1] } | null>(file.metadata?.roskd_state ?? 'null', `${ckptFile}: safetensors __metadata__ entry "roskd_state"`);
     if (!meta) throw new Error(`${ckptFile}: not a roskd checkpoint (no roskd_state metadata)`);
     copyIntoModel(spec.model, subFile(file, 'model.'), ckptFile);
     if (ema) copyIntoModel(ema, subFile(file, 'ema.'), ckptFile);
