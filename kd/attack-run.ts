@@ -11,6 +11,7 @@ import { loadData } from './data-source.ts';
 import { buildModel, readModelMeta, type ModelMeta } from './model-file.ts';
 import { parseEps, parseEpsList, type AttackSpec, type Norm } from './adversarial.ts';
 import { evaluateRobustness, type RobustnessReport } from './robustness.ts';
+import { readJsonFile } from './data/node-files.ts';
 
 export interface AttackCliOptions {
   model: string;
@@ -95,7 +96,7 @@ export async function runAttackCli(o: AttackCliOptions, log: (s: string) => void
   const meta = readModelMeta(file.metadata, o.model);
   // the run's data options, so a synthetic set / split is regenerated exactly
   const cfgPath = join(dirname(o.model), 'config.json');
-  const runOpts = existsSync(cfgPath) ? ((JSON.parse(readFileSync(cfgPath, 'utf8')) as { options?: Record<string, unknown> }).options ?? {}) : {};
+  const runOpts = existsSync(cfgPath) ? (readJsonFile<{ options?: Record<string, unknown> }>(cfgPath).options ?? {}) : {};
   const given: Partial<Options> = { progress: 'none', size: meta.height };
   const data = o.data ?? (runOpts['data'] as string | undefined);
   if (!data) throw new UsageError(`--data is needed: ${o.model} has no run config.json beside it to say which data it was trained on`);

@@ -5,6 +5,7 @@ import * as rk from '../engine/index.ts';
 import { copyIntoModel, type HostTensor, type SafetensorsFile } from '../engine/io/safetensors.ts';
 import { modelTensors, type Module } from './model-file.ts';
 import type { RunStore } from './run-store.ts';
+import { parseJson } from './data/json.ts';
 
 /** Host-side state a loss keeps across steps (temporal smoothing), saved in checkpoints. */
 export interface ExtraState {
@@ -77,7 +78,7 @@ export async function writeCheckpoint<Loop>(run: RunStore, file: string, c: Chec
 export async function readCheckpoint<Loop>(run: RunStore, file: string, c: Omit<CheckpointParts<Loop>, 'loop' | 'name'>): Promise<Loop> {
   const shown = run.path(file);
   const f = await run.loadTensors(file);
-  const meta = JSON.parse(f.metadata?.roskd_state ?? 'null') as { loop: Loop; optim: Parameters<typeof optimizerFromHost>[1] } | null;
+  const meta = parseJson<{ loop: Loop; optim: Parameters<typeof optimizerFromHost>[1] } | null>(f.metadata?.roskd_state ?? 'null', `${shown}: safetensors __metadata__ entry "roskd_state"`);
   if (!meta) throw new Error(`${shown}: not a roskd checkpoint (no roskd_state metadata)`);
   copyIntoModel(c.model, subFile(f, 'model.'), shown);
   if (c.ema) copyIntoModel(c.ema, subFile(f, 'ema.'), shown);

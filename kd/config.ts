@@ -23,6 +23,7 @@ export interface Options {
   augment: string[];
   cropPad: number;
   onBadImage: 'skip' | 'fail';
+  maxPixels: number;
   // teachers
   teachers: number;
   teacherArchs: string[];
@@ -90,6 +91,7 @@ export const SPECS: Spec[] = [
   S({ key: 'augment', flag: 'augment', kind: 'list', def: [], group: 'data', choices: ['none', 'crop', 'flip', 'affine'], help: 'training augmentation, comma list (crop = random crop after padding, flip = horizontal flip, affine = rotation up to 5 degrees and scale up to 5%); off by default (flips are wrong for X-rays)' }),
   S({ key: 'cropPad', flag: 'crop-pad', kind: 'int', def: 2, min: 0, group: 'data', help: 'padding for --augment crop, pixels' }),
   S({ key: 'onBadImage', flag: 'on-bad-image', kind: 'string', def: 'fail', group: 'data', choices: ['skip', 'fail'], help: 'unreadable image in a folder/CSV set: fail naming it, or skip it and list it in the report' }),
+  S({ key: 'maxPixels', flag: 'max-pixels', kind: 'number', def: 100e6, min: 1, group: 'data', help: 'folder/CSV sets: an image whose header declares more pixels (width x height) is a bad image (see --on-bad-image), refused before decoding' }),
   // ---- teachers
   S({ key: 'teachers', flag: 'teachers', kind: 'int', def: 3, min: 1, max: 64, group: 'teachers', paper: true, help: 'number of teachers K' }),
   S({ key: 'teacherArchs', flag: 'teacher-archs', kind: 'list', def: ['resnet50', 'densenet121', 'mobilenet_v2'], group: 'teachers', paper: true, help: 'teacher architectures, cycled over the K teachers' }),

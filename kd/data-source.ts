@@ -29,7 +29,7 @@ export async function loadData(o: Options, log: (s: string) => void = () => {}):
   const kind = colon > 1 ? spec.slice(0, colon).toLowerCase() : '';
   const arg = colon > 1 ? spec.slice(colon + 1) : '';
   const ch: 1 | 3 | undefined = o.channels === 1 || o.channels === 3 ? o.channels : undefined;
-  const common = { size: o.size, channels: ch, onBadImage: o.onBadImage, seed: o.seed, log };
+  const common = { size: o.size, channels: ch, onBadImage: o.onBadImage, maxPixels: o.maxPixels, seed: o.seed, log };
   let ds: Dataset;
   let extra: Record<string, unknown> = {};
   if (spec === 'synthetic') {

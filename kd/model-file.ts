@@ -8,6 +8,7 @@ import { hashSeed } from '../engine/rng.ts';
 import { useSmallInput, type Method, type Options } from './config.ts';
 import type { Dataset } from './data/dataset.ts';
 import type { RunStore } from './run-store.ts';
+import { parseJson } from './data/json.ts';
 
 export type Module = rk.nn.Module;
 
@@ -55,7 +56,7 @@ export function buildModel(m: Pick<ModelMeta, 'arch' | 'options'>, seed: number)
 export function readModelMeta(metadata: Record<string, string> | null, path: string): ModelMeta {
   const raw = metadata?.roskd;
   if (!raw) throw new Error(`${path}: no "roskd" entry in the safetensors __metadata__ (was it saved by kd/train.ts?); cannot tell the architecture, classes or normalisation`);
-  const m = JSON.parse(raw) as ModelMeta;
+  const m = parseJson<ModelMeta>(raw, `${path}: safetensors __metadata__ entry "roskd"`);
   if (m.format !== 'roskd-model' || !m.arch || !Array.isArray(m.classes)) throw new Error(`${path}: unrecognised roskd metadata (format ${JSON.stringify(m.format)})`);
   return m;
 }

@@ -7,7 +7,7 @@ import { resolveOptions, type Method } from './config.ts';
 import { attackLabel, formatEps } from './adversarial.ts';
 import type { Series } from './plot.ts';
 import { linePlotPng } from './plot-file.ts';
-import { writeFileAtomic } from './data/node-files.ts';
+import { readJsonFile, writeFileAtomic } from './data/node-files.ts';
 import { identity, type StudyConfig } from './study-config.ts';
 import { attackSpecs, cellsOf, type CellResult, type MethodResult } from './study-grid.ts';
 import type { MetricRow } from './robustness.ts';
@@ -318,5 +318,5 @@ export function readCells(dir: string): CellResult[] {
   if (!existsSync(root)) return [];
   return readdirSync(root)
     .filter((d) => existsSync(join(root, d, 'cell.json')))
-    .map((d) => JSON.parse(readFileSync(join(root, d, 'cell.json'), 'utf8')) as CellResult);
+    .map((d) => readJsonFile<CellResult>(join(root, d, 'cell.json')));
 }

@@ -21,7 +21,7 @@ import { buildModel, readModelMeta } from './model-file.ts';
 import { evaluateRobustness } from './robustness.ts';
 import { attackLabel } from './adversarial.ts';
 import { RunDir } from './run-dir.ts';
-import { writeFileAtomic } from './data/node-files.ts';
+import { readJsonFile, writeFileAtomic } from './data/node-files.ts';
 import { identity, type StudyConfig } from './study-config.ts';
 import { attackSpecs, baseCellOf, cellsOf, variantsOf, type Cell, type CellResult } from './study-grid.ts';
 
@@ -71,7 +71,7 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
   const idPath = join(dir, 'study-config.json');
   const id = identity(cfg);
   if (existsSync(idPath)) {
-    const prev = JSON.parse(readFileSync(idPath, 'utf8')) as { identity: unknown };
+    const prev = readJsonFile<{ identity: unknown }>(idPath);
     if (JSON.stringify(prev.identity) !== JSON.stringify(id))
       throw new UsageError(`${dir} holds a study made with other data/model/attack settings (${idPath}); use another --out, or the same options (grid axes may be extended)\n  was: ${JSON.stringify(prev.identity)}\n  now: ${JSON.stringify(id)}`);
   } else writeFileAtomic(idPath, JSON.stringify({ identity: id, created: new Date().toISOString() }, null, 2) + '\n');
@@ -92,9 +92,9 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
     const tag = `[${ci + 1}/${cells.length} ${cell.id}]`;
     if (existsSync(resultFile)) {
       // the variant's label depends on the current grid (which axes have several values)
-      const done = JSON.parse(readFileSync(resultFile, 'utf8')) as CellResult;
+      const done = readJsonFile<CellResult>(resultFile);
       const noiseFile = join(cellDir, 'run', 'noise.json');
-      if (done.realisedNoise === null && existsSync(noiseFile)) done.realisedNoise = realisedOf(JSON.parse(readFileSync(noiseFile, 'utf8')));
+      if (done.realisedNoise === null && existsSync(noiseFile)) done.realisedNoise = realisedOf(readJsonFile(noiseFile));
       results.push({ ...done, variant: cell.variant });
       skipped.push(cell.id);
       print(`${tag} done before; skipped`);

@@ -1,5 +1,6 @@
-// The decoded-image cache: one uncompressed npz per (metadata files' identity, decode options,
-// item ids), so a second load only reads one file. Node only.
+// The decoded-image cache: one uncompressed npz per (metadata files' identity, every image file's
+// identity, decode options, item ids), so a second load only reads one file, and replacing or
+// repairing any image (new size, mtime, ctime or inode) decodes again. Node only.
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -9,7 +10,7 @@ import { readZip } from './zip.ts';
 import { defaultCacheDir, readFileBytes, writeFileAtomic } from './node-files.ts';
 import type { BadImage } from './image-set.ts';
 
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
 
 export interface CacheMeta {
   version: number;
@@ -28,11 +29,35 @@ function statKey(path: string): { path: string; mtimeMs: number; size: number } 
   }
 }
 
+/**
+ * One hash over the identity of every image file (resolved path, size, mtime, ctime, inode;
+ * 'missing' for files not found), in item order. ctime and inode change when a file is replaced
+ * even if its mtime was preserved (cp -p, rsync -t).
+ */
+export function filesIdentity(files: (string | undefined)[]): string {
+  const h = createHash('sha256');
+  for (const f of files) {
+    if (!f) {
+      h.update('-\n');
+      continue;
+    }
+    try {
+      const st = statSync(f);
+      h.update(`${resolve(f)}\t${st.size}\t${st.mtimeMs}\t${st.ctimeMs}\t${st.ino}\n`);
+    } catch {
+      h.update(`${resolve(f)}\tmissing\n`);
+    }
+  }
+  return h.digest('hex');
+}
+
 export interface CacheKey {
   kind: string;
   /** Paths whose identity (mtime, size) invalidates the cache. */
   keyFiles: string[];
   keyExtra?: unknown;
+  /** filesIdentity() of the image files. */
+  imagesKey: string;
   prep: PrepareOptions;
   onBadImage: 'skip' | 'fail';
   ids: string[];
@@ -48,6 +73,7 @@ export function cachePath(k: CacheKey, cacheDir: string | false | undefined): st
         kind: k.kind,
         files: k.keyFiles.map(statKey),
         extra: k.keyExtra ?? null,
+        images: k.imagesKey,
         prep: k.prep,
         onBadImage: k.onBadImage,
         ids: createHash('sha256').update(k.ids.join('\n')).digest('hex'),

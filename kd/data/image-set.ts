@@ -3,9 +3,10 @@
 // reads them from the decoded-image cache or decodes them (image-decode.ts), and splits them.
 // Labels and splits are recomputed each load (cheap), so changing split options never re-decodes.
 import { type Dataset, type Split, type SplitName, type Task, makeDataset } from './dataset.ts';
-import type { PrepareOptions } from './image.ts';
+import { DEFAULT_MAX_PIXELS, type PrepareOptions } from './image.ts';
 import { decodeAll } from './image-decode.ts';
-import { cachePath, readCache, writeCache } from './image-cache.ts';
+import { cachePath, filesIdentity, readCache, writeCache } from './image-cache.ts';
+import { checkClassesInTrain } from './labels.ts';
 import { groupedStratifiedSplit, multilabelStrata } from './split.ts';
 import { nowMs } from './util.ts';
 
@@ -20,6 +21,8 @@ export interface FolderLoadOptions {
   onBadImage?: 'skip' | 'fail';
   /** 16-bit PNG handling (see image.ts). */
   depth16?: 'full' | 'minmax';
+  /** Images declaring more pixels than this are bad images (checked from the header; default 100 MP). */
+  maxPixels?: number;
   /** train/val/test fractions when there is no official split (default [0.7, 0.1, 0.2]). */
   fractions?: [number, number, number];
   /** Fraction of an official train(+val) list held out as val, grouped by patient (default 0.1). */
@@ -75,7 +78,7 @@ export interface BuildSpec {
   task: Task;
   classes: string[];
   items: Item[];
-  /** Resolves item ids to files (only called on a cache miss). */
+  /** Resolves item ids to files (called on every load: the cache key holds each file's identity). */
   locate: () => Map<string, string>;
   /** Paths whose identity invalidates the cache. */
   keyFiles: string[];
@@ -91,13 +94,19 @@ export async function buildImageSet(spec: BuildSpec, opts: FolderLoadOptions): P
   const log = opts.log ?? (() => {});
   const size = opts.size ?? 64;
   const channels = opts.channels ?? spec.defaultChannels;
-  const prep: PrepareOptions = { size, channels, fit: opts.fit ?? 'cover', depth16: opts.depth16 };
+  const prep: PrepareOptions = { size, channels, fit: opts.fit ?? 'cover', depth16: opts.depth16, maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS };
   const items = spec.items;
   const ids = items.map((it) => it.id);
-  const cacheFile = cachePath(
-    { kind: spec.kind, keyFiles: spec.keyFiles, keyExtra: spec.keyExtra, prep, onBadImage: opts.onBadImage ?? 'fail', ids },
-    opts.cacheDir,
-  );
+  // The files are located (and stat-ed) on every load: the cache is keyed on each one's identity.
+  const files = spec.locate();
+  const paths = items.map((it) => files.get(it.id));
+  const cacheFile =
+    opts.cacheDir === false
+      ? undefined
+      : cachePath(
+          { kind: spec.kind, keyFiles: spec.keyFiles, keyExtra: spec.keyExtra, imagesKey: filesIdentity(paths), prep, onBadImage: opts.onBadImage ?? 'fail', ids },
+          opts.cacheDir,
+        );
   const px = channels * size * size;
   let images: Uint8Array;
   let ok: Uint8Array;
@@ -127,11 +136,9 @@ export async function buildImageSet(spec: BuildSpec, opts: FolderLoadOptions): P
     fromCache = true;
     log(`loaded ${cached.meta.ids.length} decoded images from cache ${cacheFile}`);
   } else {
-    const index = spec.locate();
-    const files = items.map((it) => index.get(it.id));
     const td = nowMs();
     log(`decoding ${items.length} images from ${spec.source} to ${channels}x${size}x${size}`);
-    ({ images, ok, bad } = await decodeAll(files, ids, prep, opts, spec.source));
+    ({ images, ok, bad } = await decodeAll(paths, ids, prep, opts, spec.source));
     decodeMs = nowMs() - td;
     if (cacheFile) {
       const okIdx: number[] = [];
@@ -179,6 +186,16 @@ export async function buildImageSet(spec: BuildSpec, opts: FolderLoadOptions): P
     const fr = opts.fractions ?? [0.7, 0.1, 0.2];
     const parts = groupedStratifiedSplit(strataOf(use), use.map((i) => items[i].group), fr, seed);
     (['train', 'val', 'test'] as const).forEach((s, k) => (splitIdx[s] = Array.from(parts[k], (j) => use[j])));
+  }
+  if (spec.task !== 'multilabel') {
+    // A class seen only in val/test (e.g. a class folder missing under train/) cannot be learnt.
+    const lab = (sp: SplitName) => splitIdx[sp].map((i) => items[i].label as number);
+    checkClassesInTrain(
+      { train: lab('train'), val: lab('val'), test: lab('test') },
+      C,
+      (sp, row) => `${spec.source}: ${sp} split, image ${items[splitIdx[sp][row]].id}`,
+      (k) => spec.classes[k],
+    );
   }
   const mk = (idx: number[]): Split => {
     const im = new Uint8Array(idx.length * px);

@@ -13,7 +13,15 @@ export interface RgbaImage {
   data: Uint8Array;
 }
 
+/** Default pixel limit of a decoded image (width x height): 100 megapixels. */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
 export interface DecodeOptions {
+  /**
+   * Refuse images with more pixels than this (default DEFAULT_MAX_PIXELS), read from the PNG IHDR
+   * or JPEG SOF header before anything is decoded: a tiny file can declare gigabytes of pixels.
+   */
+  maxPixels?: number;
   /**
    * How 16-bit PNGs become 8-bit: 'full' maps 0..65535 linearly (default);
    * 'minmax' stretches each image's own range (useful for 12-bit X-rays stored in 16-bit).
@@ -29,7 +37,53 @@ export function sniffFormat(buf: Uint8Array): ImageFormat {
   return 'unknown';
 }
 
+/** Width and height from a PNG IHDR or a JPEG SOF header, without decoding; undefined if not found. */
+export function imageDimensions(buf: Uint8Array): { width: number; height: number } | undefined {
+  const fmt = sniffFormat(buf);
+  const be16 = (p: number) => (buf[p] << 8) | buf[p + 1];
+  const be32 = (p: number) => ((buf[p] << 24) >>> 0) + (buf[p + 1] << 16) + (buf[p + 2] << 8) + buf[p + 3];
+  if (fmt === 'png') {
+    // signature 8, chunk length 4, 'IHDR' 4, then width and height (big-endian).
+    if (buf.length < 24 || String.fromCharCode(buf[12], buf[13], buf[14], buf[15]) !== 'IHDR') return undefined;
+    return { width: be32(16), height: be32(20) };
+  }
+  if (fmt === 'jpeg') {
+    // Walk the marker segments up to the first start-of-frame (SOF0..SOF15 but DHT C4, JPG C8, DAC CC).
+    let p = 2;
+    while (p + 4 <= buf.length) {
+      if (buf[p] !== 0xff) return undefined;
+      const m = buf[p + 1];
+      if (m === 0xff) {
+        p++; // fill byte
+        continue;
+      }
+      if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+        p += 2; // markers without a length
+        continue;
+      }
+      if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+        if (p + 9 > buf.length) return undefined;
+        return { height: be16(p + 5), width: be16(p + 7) };
+      }
+      if (m === 0xda || m === 0xd9) return undefined; // scan data before any frame header
+      p += 2 + be16(p + 2);
+    }
+  }
+  return undefined;
+}
+
+/** Throws, naming the file and its dimensions, when the header declares more than the pixel limit. */
+function checkPixels(buf: Uint8Array, file: string, opts: DecodeOptions): void {
+  const max = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const d = imageDimensions(buf);
+  if (d && d.width * d.height > max)
+    throw new Error(
+      `${file}: image is ${d.width}x${d.height} (${((d.width * d.height) / 1e6).toFixed(1)} megapixels), over the limit of ${(max / 1e6).toFixed(1)} megapixels (--max-pixels); not decoded`,
+    );
+}
+
 export function decodePng(buf: Uint8Array, file = '<png>', opts: DecodeOptions = {}): RgbaImage {
+  checkPixels(buf, file, opts);
   const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   // Bit depth is byte 24 (signature 8 + chunk len 4 + 'IHDR' 4 + width 4 + height 4).
   // Only 16-bit input skips pngjs' rescale: with skipRescale, 1/2/4-bit gray would stay unscaled.
@@ -65,9 +119,18 @@ export function decodePng(buf: Uint8Array, file = '<png>', opts: DecodeOptions =
   return { width, height, data: new Uint8Array(d.buffer, d.byteOffset, n) };
 }
 
-export function decodeJpeg(buf: Uint8Array, file = '<jpeg>'): RgbaImage {
+export function decodeJpeg(buf: Uint8Array, file = '<jpeg>', opts: DecodeOptions = {}): RgbaImage {
+  checkPixels(buf, file, opts);
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   try {
-    const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true, tolerantDecoding: true, maxMemoryUsageInMB: 2048 });
+    // jpeg-js' own limits backstop the header check (frames it finds past a malformed prefix).
+    const img = jpeg.decode(buf, {
+      useTArray: true,
+      formatAsRGBA: true,
+      tolerantDecoding: true,
+      maxResolutionInMP: maxPixels / 1e6,
+      maxMemoryUsageInMB: Math.max(2048, Math.ceil((maxPixels * 8) / 2 ** 20)),
+    });
     return { width: img.width, height: img.height, data: img.data };
   } catch (e) {
     throw new Error(`${file}: cannot decode JPEG: ${(e as Error).message ?? e}`);
@@ -78,7 +141,7 @@ export function decodeJpeg(buf: Uint8Array, file = '<jpeg>'): RgbaImage {
 export function decodeImage(buf: Uint8Array, file = '<image>', opts: DecodeOptions = {}): RgbaImage {
   const fmt = sniffFormat(buf);
   if (fmt === 'png') return decodePng(buf, file, opts);
-  if (fmt === 'jpeg') return decodeJpeg(buf, file);
+  if (fmt === 'jpeg') return decodeJpeg(buf, file, opts);
   if (buf.length === 0) throw new Error(`${file}: empty file`);
   throw new Error(`${file}: unsupported image format (only PNG and JPEG are read; convert DICOM/BMP/TIFF first)`);
 }
@@ -201,11 +264,13 @@ export interface PrepareOptions {
   /** 'cover' centre-crops to the output aspect first (no distortion, MedMNIST style); 'stretch' resizes directly. */
   fit?: 'cover' | 'stretch';
   depth16?: 'full' | 'minmax';
+  /** Pixel limit per image (see DecodeOptions.maxPixels). */
+  maxPixels?: number;
 }
 
 /** Decode -> channels -> (crop) -> resize: file bytes to model-ready planar CHW uint8. */
 export function prepareImage(buf: Uint8Array, file: string, opts: PrepareOptions): Uint8Array {
-  const img = decodeImage(buf, file, { depth16: opts.depth16 });
+  const img = decodeImage(buf, file, { depth16: opts.depth16, maxPixels: opts.maxPixels });
   const outH = opts.height ?? opts.size ?? img.height;
   const outW = opts.width ?? opts.size ?? img.width;
   let px = toChannels(img, opts.channels);

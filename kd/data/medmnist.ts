@@ -1,7 +1,8 @@
 // MedMNIST 2D sets: names, classes and checksums, and a Dataset assembled from the arrays of a
 // MedMNIST-style npz. No file access and no node:* import (finding, downloading and reading the
 // files: medmnist-files.ts).
-import { type Dataset, type Split, type Task, makeDataset } from './dataset.ts';
+import { type Dataset, type Split, type SplitName, type Task, SPLIT_NAMES, makeDataset } from './dataset.ts';
+import { checkClassesInTrain, checkLabelRange, inferClassCount } from './labels.ts';
 import { resize } from './image.ts';
 import type { NpyArray } from './npy.ts';
 
@@ -150,26 +151,35 @@ export function medmnistFromArrays(arrays: Map<string, NpyArray>, name: string, 
     }
     raw[sp] = { images: px, labels: toNumberArray(lb), n };
   }
-  // Task and classes from label shape / distinct values, the table when the name is known.
+  // Task and classes: the table's when the name is known (labels must fit it), else inferred from
+  // train. Every label is checked, so a stray value is an error, not a new class.
+  const rowName = (sp: SplitName, i: number) => `${file}: member ${sp}_labels.npy row ${i}`;
+  const labelsOf = { train: raw.train.labels, val: raw.val.labels, test: raw.test.labels };
   let task: Task;
   let classes: string[];
+  if (info && (info.task === 'multilabel') !== labelWidth > 1)
+    throw new Error(`${file}: ${name} is ${info.task}, but its labels have ${labelWidth} column(s) (expected ${info.task === 'multilabel' ? info.classes.length : 1})`);
   if (labelWidth > 1) {
     task = 'multilabel';
-    classes = info && info.classes.length === labelWidth ? info.classes : Array.from({ length: labelWidth }, (_, k) => `label_${k}`);
-    for (const sp of Object.values(raw))
-      for (const v of sp.labels) if (v !== 0 && v !== 1) throw new Error(`${file}: multilabel labels must be 0/1, found ${v}`);
+    if (info && info.classes.length !== labelWidth) throw new Error(`${file}: member train_labels.npy has ${labelWidth} columns, ${name} has ${info.classes.length} labels`);
+    classes = info ? info.classes : Array.from({ length: labelWidth }, (_, k) => `label_${k}`);
+    for (const sp of SPLIT_NAMES) {
+      const lab = labelsOf[sp];
+      for (let i = 0; i < lab.length; i++)
+        if (lab[i] !== 0 && lab[i] !== 1) throw new Error(`${rowName(sp, Math.floor(i / labelWidth))}: multilabel labels must be 0/1, found ${lab[i]} in column ${i % labelWidth}`);
+    }
   } else {
-    let max = 0;
-    const distinct = new Set<number>();
-    for (const sp of Object.values(raw))
-      for (const v of sp.labels) {
-        if (!Number.isInteger(v) || v < 0) throw new Error(`${file}: class labels must be non-negative integers, found ${v}`);
-        distinct.add(v);
-        max = Math.max(max, v);
-      }
-    let C = max + 1;
-    if (info && !(info.task === 'multilabel') && info.classes.length >= C) C = info.classes.length;
-    classes = info && info.classes.length === C ? info.classes : Array.from({ length: C }, (_, k) => `class_${k}`);
+    let C: number;
+    if (info) {
+      C = info.classes.length;
+      for (const sp of SPLIT_NAMES) checkLabelRange(labelsOf[sp], sp, C, rowName, `the ${C} classes of ${name}`);
+    } else {
+      C = inferClassCount(labelsOf.train, rowName);
+      for (const sp of ['val', 'test'] as const) checkLabelRange(labelsOf[sp], sp, Math.max(C, 1), rowName, `the ${C} classes found in train`);
+    }
+    classes = info ? info.classes : Array.from({ length: C }, (_, k) => `class_${k}`);
+    checkClassesInTrain(labelsOf, C, rowName, (k) => classes[k] ?? `class_${k}`);
+    const distinct = new Set<number>(labelsOf.train);
     task = C <= 2 && distinct.size <= 2 ? 'binary' : 'multiclass';
     if (C === 1) classes = ['class_0', 'class_1']; // degenerate file: keep a binary head
   }

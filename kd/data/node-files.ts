@@ -1,21 +1,30 @@
 // Node file access for the data pipeline: whole-file reads with a clear size error, atomic writes,
 // the node:zlib codec for zip/npz, npz files, the cache directory and image-folder listings. The parsers (zip.ts, npy.ts, image.ts) work on
 // bytes and never import node:*; a browser build supplies bytes and a codec of its own.
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, type Dirent } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
 import * as zlib from 'node:zlib';
-import type { ZipCodec } from './zip.ts';
+import { InflateLimitError, type ZipCodec } from './zip.ts';
 import { parseCsv, type Csv } from './csv.ts';
 import { encodeNpz, readNpz, type NpyArray, type NpyData } from './npy.ts';
+import { parseJson } from './json.ts';
 
 // node:zlib has a native crc32 from Node 20.15 / 22.2; without it zip.ts uses its table.
 const nativeCrc32 = (zlib as unknown as { crc32?: (d: Uint8Array, v?: number) => number }).crc32;
 
 /** Inflate/deflate through node:zlib. */
 export const nodeZipCodec: ZipCodec = {
-  inflateRaw: (d) => zlib.inflateRawSync(d),
+  inflateRaw: (d, maxOutput) => {
+    // node:zlib checks maxOutputLength after each output chunk, so memory stays near the limit.
+    try {
+      return zlib.inflateRawSync(d, { maxOutputLength: maxOutput });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new InflateLimitError(maxOutput);
+      throw e;
+    }
+  },
   deflateRaw: (d) => zlib.deflateRawSync(d),
   ...(nativeCrc32 ? { crc32: (d: Uint8Array, prev = 0) => nativeCrc32(d, prev) >>> 0 } : {}),
 };
@@ -30,6 +39,17 @@ export function readFileBytes(path: string): Buffer {
   }
   if (size > bufferConstants.MAX_LENGTH) throw new Error(`${path}: ${size} bytes is larger than a Node Buffer can hold (${bufferConstants.MAX_LENGTH}); use a smaller image size`);
   return readFileSync(path);
+}
+
+/** A JSON file's content; errors name the file (unreadable, or not valid JSON with the parse error). */
+export function readJsonFile<T>(path: string): T {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  return parseJson<T>(text, path);
 }
 
 /** Write a file atomically: temp file in the same directory, then rename, so readers never see half a file. */
@@ -65,12 +85,31 @@ export function defaultCacheDir(): string {
 /** Image file extensions the folder loaders pick up. */
 export const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 
-/** Map of file name and stem -> path for all images under dirs (recursive, depth-limited). */
+/** A directory entry that is a folder, following symbolic links (a broken link is not a folder). */
+function isFolder(dir: string, e: Dirent): boolean {
+  if (e.isDirectory()) return true;
+  if (!e.isSymbolicLink()) return false;
+  try {
+    return statSync(join(dir, e.name)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Map of file name and stem -> path for all images under dirs (recursive, depth-limited). Symbolic
+ * links to folders are followed; a folder reached twice (a link loop, or two links to one place)
+ * is walked once.
+ */
 export function indexImages(dirs: string[], maxDepth = 4): Map<string, string> {
   const index = new Map<string, string>();
+  const visited = new Set<string>();
   const walk = (dir: string, depth: number) => {
     let entries;
     try {
+      const real = realpathSync(dir);
+      if (visited.has(real)) return;
+      visited.add(real);
       entries = readdirSync(dir, { withFileTypes: true });
     } catch {
       return;
@@ -78,7 +117,7 @@ export function indexImages(dirs: string[], maxDepth = 4): Map<string, string> {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
       const p = join(dir, e.name);
-      if (e.isDirectory()) {
+      if (isFolder(dir, e)) {
         if (depth < maxDepth && !e.name.startsWith('.')) walk(p, depth + 1);
       } else if (IMAGE_EXT.has(extname(e.name).toLowerCase())) {
         if (!index.has(e.name)) index.set(e.name, p);
@@ -91,16 +130,31 @@ export function indexImages(dirs: string[], maxDepth = 4): Map<string, string> {
   return index;
 }
 
-/** Sorted names of the visible sub-folders of dir. */
+/**
+ * Sorted names of the visible sub-folders of dir, symbolic links to folders included. A broken
+ * link is an error naming it (it was most likely meant to be a class folder).
+ */
 export function subdirs(dir: string): string[] {
+  let entries: Dirent[];
   try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-      .map((e) => e.name)
-      .sort();
+    entries = readdirSync(dir, { withFileTypes: true });
   } catch (e) {
     throw new Error(`cannot read folder ${dir}: ${(e as Error).message}`);
   }
+  const out: string[] = [];
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    if (e.isSymbolicLink()) {
+      const p = join(dir, e.name);
+      try {
+        statSync(p);
+      } catch (err) {
+        throw new Error(`${p}: broken symbolic link (${(err as Error).message}); fix or remove it`);
+      }
+    }
+    if (isFolder(dir, e)) out.push(e.name);
+  }
+  return out.sort();
 }
 
 /** Sorted image file names directly in dir. */

@@ -4,11 +4,23 @@
 // stored members (the decoded-image cache) need none. Archives too big for one buffer are refused
 // by the file reader.
 
-/** Deflate/inflate of raw (headerless) streams, and optionally a faster CRC-32. */
+/**
+ * Deflate/inflate of raw (headerless) streams, and optionally a faster CRC-32. inflateRaw must
+ * stop once its output would pass maxOutput bytes and throw InflateLimitError (never holding much
+ * more than maxOutput in memory): members are checked against their declared size while they
+ * inflate, so a deflate bomb with a lying header fails fast.
+ */
 export interface ZipCodec {
-  inflateRaw(data: Uint8Array): Uint8Array;
+  inflateRaw(data: Uint8Array, maxOutput: number): Uint8Array;
   deflateRaw(data: Uint8Array): Uint8Array;
   crc32?(data: Uint8Array, prev?: number): number;
+}
+
+/** Thrown by ZipCodec.inflateRaw when the output would pass maxOutput. */
+export class InflateLimitError extends Error {
+  constructor(readonly limit: number) {
+    super(`inflated data exceeds ${limit} bytes`);
+  }
 }
 
 /** A Buffer view of the bytes (no copy); the readers below use its little-endian accessors. */
@@ -136,9 +148,15 @@ export function extractZipEntry(bytes: Uint8Array, entry: ZipEntry, file = '<zip
   if (entry.method === 0) out = raw;
   else if (entry.method === 8) {
     if (!codec) throw new Error(`${file}: member ${entry.name} is deflate-compressed and no inflate codec was given (Node: nodeZipCodec in kd/data/node-files.ts)`);
+    // Deflate expands at most 1032:1, so a larger declared size is a lie (refused before allocating).
+    if (entry.size > entry.compressedSize * 1032 + 1024)
+      throw new Error(`${file}: member ${entry.name} declares ${entry.size} bytes from ${entry.compressedSize} compressed, more than deflate can produce (corrupt file)`);
+    // Inflate no further than the declared size (Buffer sizes start at 1 byte).
     try {
-      out = asBuffer(codec.inflateRaw(raw));
+      out = asBuffer(codec.inflateRaw(raw, Math.max(1, entry.size)));
     } catch (e) {
+      if (e instanceof InflateLimitError)
+        throw new Error(`${file}: member ${entry.name} inflates to more than the ${entry.size} bytes its directory entry declares (corrupt file or a zip bomb); stopped at ${e.limit} bytes`);
       throw new Error(`${file}: cannot inflate member ${entry.name}: ${(e as Error).message}`);
     }
   } else throw new Error(`${file}: member ${entry.name} uses compression method ${entry.method}; only stored (0) and deflate (8) are supported`);
