@@ -3,8 +3,11 @@ import { initGpu, type Gpu } from './device.ts';
 import { installAutogradKernels } from './autograd.ts';
 import { accumulate } from './ops/inplace.ts';
 import { tidy, keep, ones } from './tensor.ts';
+import { setBindGroupReclaimer } from './program.ts';
+import { reclaimNativeMemory } from './native-memory.ts';
 
 installAutogradKernels({ accumulate, ones: (like) => ones(like.shape), tidy, keep: (t) => void keep(t) });
+setBindGroupReclaimer(reclaimNativeMemory); // Node: collect dropped bind groups (see engine/native-memory.ts)
 
 /** Opens the WebGPU device (once). Every program calls this before its first op. */
 export function init(): Promise<Gpu> {
