@@ -38,6 +38,13 @@ export interface Platform {
   wait<T>(p: Promise<T>): Promise<T>;
   /** A one-line explanation when requestAdapter throws or finds nothing. */
   adapterError(err: unknown, opts: InitOptions): string;
+  /** Frees native memory behind dropped WebGPU objects (Node on lavapipe: see engine/node/native-memory.ts). */
+  reclaim?(): void;
+}
+
+/** Asks the platform to free native memory held by dropped WebGPU objects (bind groups). */
+export function reclaimNativeMemory(): void {
+  platform.reclaim?.();
 }
 
 /** Awaits a GPU promise the way the platform wants (Node: without spinning a CPU core). */

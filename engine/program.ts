@@ -5,7 +5,7 @@
 // needed), textual defines, a cache key. Pipelines are cached by that key. Dispatches
 // are recorded into one command encoder and submitted together on flush() (before a readback,
 // an upload, or every MAX_PENDING dispatches), never one submit per op.
-import { getGpu, checkFatal, GpuError, gpuWait } from './device.ts';
+import { getGpu, checkFatal, GpuError, gpuWait, reclaimNativeMemory } from './device.ts';
 import { WGSL } from '../shaders/index.gen.ts';
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
@@ -90,8 +90,11 @@ export function pipelineFor(p: Program): GPUComputePipeline {
 
 // Bind groups are cached by (pipeline, buffers, offsets, sizes): creating one costs ~20 us in
 // Dawn (measured on lavapipe), as much as running a small kernel, and a training loop binds the
-// same pooled buffers and uniform slots step after step. Buffers are only destroyed by
-// trimPool and never reused, so a stale entry is never hit; the cache is simply emptied when full.
+// same pooled buffers (pool.ts hands them out in a stable order) and uniform slots step after
+// step. Buffers are only destroyed by trimPool and never reused, so a stale entry is never hit;
+// the cache is simply emptied when full. A dropped bind group is freed only when V8 collects its
+// wrapper, so emptying the cache also calls the reclaimer (engine/node/native-memory.ts under Node:
+// a full collection, and a clear error near the process's memory-mapping limit).
 const bufferIds = new WeakMap<GPUBuffer, number>();
 let nextBufferId = 1;
 function bufferId(b: GPUBuffer): number {
@@ -100,8 +103,10 @@ function bufferId(b: GPUBuffer): number {
   return id;
 }
 const bindGroups = new Map<string, GPUBindGroup>();
-const MAX_BIND_GROUPS = 8192;
-export const bindGroupStats = { hits: 0, misses: 0 };
+export const MAX_BIND_GROUPS = 8192;
+/** hits/misses of the cache; clears: times it was emptied; live: bind-group wrappers not yet collected by V8 */
+export const bindGroupStats = { hits: 0, misses: 0, clears: 0, live: 0 };
+const collected = new FinalizationRegistry<null>(() => void bindGroupStats.live--);
 
 /** Reinterprets a float as the u32 bits a WGSL f32 uniform field expects. */
 const f32view = new Float32Array(1);
@@ -179,7 +184,13 @@ class Recorder {
       if (u) entries.push({ binding: 0, resource: u });
       bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size } }));
       bindGroup = device.createBindGroup({ layout, entries, label: p.name });
-      if (bindGroups.size >= MAX_BIND_GROUPS) bindGroups.clear();
+      bindGroupStats.live++;
+      collected.register(bindGroup, null);
+      if (bindGroups.size >= MAX_BIND_GROUPS) {
+        bindGroups.clear();
+        bindGroupStats.clears++;
+        reclaimNativeMemory();
+      }
       bindGroups.set(key, bindGroup);
     }
     const [gx, gy] = typeof groups === 'number' ? grid(groups) : groups;

@@ -174,6 +174,8 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
         }
         spec.hooks?.corruptBatch?.({ model: name, epoch, step }, xs, ys);
         opt.lr = lrAt(spec.optim, epoch - 1 + step / stepsPerEpoch, spec.epochs);
+        // dropout masks from (seed, model, epoch, step), not from how many steps ran in this process: resume-exact
+        spec.model.reseedDropout(Rng.keyed('dropout', spec.seed, name, epoch, step).u32());
         const x = rk.tensor(xs, [B, ds.channels, ds.height, ds.width]);
         let lossT: rk.Tensor;
         try {

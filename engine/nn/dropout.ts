@@ -62,9 +62,13 @@ export function dropout(x: Tensor, p: number, o: DropoutOptions = {}): Tensor {
 
 let instances = 0;
 
-/** nn.Dropout: a fresh mask per training call from its own seeded generator; identity in eval mode. */
+/**
+ * nn.Dropout: a fresh mask per training call from its own seeded generator; identity in eval
+ * mode. The generator's position is not part of the state dict: a training loop that must be
+ * resumable restarts it per step with `model.reseedDropout(seed)` (Module).
+ */
 export class Dropout extends Module {
-  private readonly rng: Rng;
+  private rng: Rng;
   constructor(
     readonly p = 0.5,
     opts: { seed?: number } = {},
@@ -72,6 +76,9 @@ export class Dropout extends Module {
     super();
     if (!(p >= 0 && p <= 1)) throw new RangeError(`Dropout: p must be in [0, 1], got ${p}`);
     this.rng = new Rng(opts.seed ?? 0x5eed + 7919 * ++instances);
+  }
+  protected override reseed(seed: number): void {
+    this.rng = new Rng(seed);
   }
   override forward(x: Tensor): Tensor {
     return dropout(x, this.p, { training: this.training, rng: this.rng });

@@ -31,6 +31,15 @@ export type StateValue = Tensor | number | bigint;
  */
 export type ForwardHook<Out> = (output: Out, module: AnyModule) => Out | undefined | void;
 
+/** A 32-bit seed from (seed, name): FNV-1a over the name, then a murmur3 finaliser. */
+function seedFor(seed: number, name: string): number {
+  let h = (0x811c9dc5 ^ (seed >>> 0) ^ Math.floor(seed / 4294967296)) >>> 0;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 const join = (prefix: string, name: string): string => (prefix ? `${prefix}.${name}` : name);
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
@@ -159,6 +168,22 @@ export class Module<In = Tensor, Out = Tensor> {
     walk(this, prefix);
     return out;
   }
+
+  // ---- randomness ------------------------------------------------------------------------
+
+  /**
+   * Restarts every random stream of this module and its descendants (Dropout masks) from
+   * `seed`, each submodule from a stream of its own derived from (seed, its dotted name). A
+   * training loop calls it before each step with a seed derived from (run seed, model, epoch,
+   * step), so the masks of a step do not depend on how many steps this process ran before
+   * (a resumed run draws the same masks as an uninterrupted one).
+   */
+  reseedDropout(seed: number): void {
+    for (const [n, m] of this.namedModules()) m.reseed(seedFor(seed, n));
+  }
+
+  /** Restarts this module's own random stream (none here; Dropout overrides it). */
+  protected reseed(_seed: number): void {}
 
   /** Parameters with dotted names in PyTorch order (module pre-order, registration order); shared tensors once. */
   namedParameters(): [string, Tensor][] {

@@ -7,6 +7,7 @@
 // module-level variable that is never cleared.
 import { create, globals } from 'webgpu';
 import { SETUP_HINT, type InitOptions, type Platform } from '../device.ts';
+import { reclaimNativeMemory } from './native-memory.ts';
 
 Object.assign(globalThis, globals);
 
@@ -87,4 +88,5 @@ export const platform: Platform = {
   },
   wait,
   adapterError,
+  reclaim: reclaimNativeMemory,
 };
