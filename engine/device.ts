@@ -42,7 +42,11 @@ export async function gpuWait<T>(p: Promise<T>): Promise<T> {
 
 export const SETUP_HINT = 'run `npm run setup` to install a WebGPU driver (Mesa lavapipe on CPU-only Linux)';
 
-/** Limits we ask for: the adapter's real maxima, not WebGPU's conservative defaults. */
+/**
+ * Limits the engine reads. With `limits: 'adapter'` (the default) it asks for the adapter's real
+ * maxima; with `limits: 'default'` it asks for nothing, so the device has WebGPU's spec defaults
+ * (what a browser grants without asking): kernels must then pick variants that fit.
+ */
 const REQUESTED_LIMITS = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',
@@ -72,6 +76,18 @@ export interface Gpu {
   subgroupSize: number;
 }
 
+export interface OpenOptions {
+  /** 'adapter': the adapter's maxima; 'default': WebGPU's spec defaults only (portability check) */
+  limits: 'default' | 'adapter';
+}
+
+/** The one place the environment chooses device options (ROSKD_LIMITS=default). */
+export function envOpenOptions(env = process.env): OpenOptions {
+  const v = env.ROSKD_LIMITS;
+  if (v !== undefined && v !== '' && v !== 'default' && v !== 'adapter') throw new GpuError(`ROSKD_LIMITS="${v}": expected "default" or "adapter"`);
+  return { limits: v === 'default' ? 'default' : 'adapter' };
+}
+
 let instance: GPU | null = null; // never released: see the header comment
 let gpu: Gpu | null = null;
 let pending: Promise<Gpu> | null = null;
@@ -97,7 +113,7 @@ function adapterError(err: unknown): GpuError {
   return new GpuError(`no WebGPU adapter found (${text.split('\n')[0]}); ${SETUP_HINT}`);
 }
 
-async function open(): Promise<Gpu> {
+async function open(opts: OpenOptions): Promise<Gpu> {
   instance ??= create(instanceFlags());
   let adapter: GPUAdapter | null;
   try {
@@ -107,7 +123,7 @@ async function open(): Promise<Gpu> {
   }
   if (!adapter) throw new GpuError(`no WebGPU adapter found; ${SETUP_HINT}`);
   const requiredLimits: Record<string, number> = {};
-  for (const name of REQUESTED_LIMITS) requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
+  if (opts.limits === 'adapter') for (const name of REQUESTED_LIMITS) requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
   const wanted = ['timestamp-query', 'subgroups'] as GPUFeatureName[];
   const requiredFeatures = wanted.filter((f) => adapter!.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'roskd' });
@@ -149,7 +165,7 @@ function subgroupSize(features: GPUFeatureName[], info: GPUAdapterInfo): number 
 /** Opens the device once; every later call returns the same one. */
 export function initGpu(): Promise<Gpu> {
   if (gpu) return Promise.resolve(gpu);
-  pending ??= open().then(
+  pending ??= open(envOpenOptions()).then(
     (g) => (gpu = g),
     (err) => {
       pending = null;

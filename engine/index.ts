@@ -20,6 +20,7 @@ export { defineOp, registry, type OpSpec, type Op } from './op.ts';
 export * from './ops/unary.ts';
 export * from './ops/binary.ts';
 export * from './ops/reduce.ts';
+export * from './ops/sum-to.ts';
 export * from './ops/shape.ts';
 export { clone, copyInto, axpyInPlace } from './ops/inplace.ts';
 export * from './ops/matmul.ts';
