@@ -71,6 +71,8 @@ export interface Gpu {
   info: { vendor: string; architecture: string; device: string; description: string; backend: string };
   features: string[];
   limits: Record<(typeof REQUESTED_LIMITS)[number], number>;
+  /** 'adapter': the adapter's maxima were requested; 'default': WebGPU's defaults only */
+  limitsMode: OpenOptions['limits'];
   hasTimestamps: boolean;
   /** Lanes per subgroup when the `subgroups` feature is enabled and the size is fixed, else 0. */
   subgroupSize: number;
@@ -147,6 +149,7 @@ async function open(opts: OpenOptions): Promise<Gpu> {
     },
     features: [...adapter.features].sort(),
     limits,
+    limitsMode: opts.limits,
     hasTimestamps: requiredFeatures.includes('timestamp-query'),
     subgroupSize: subgroupSize(requiredFeatures, i),
   };

@@ -6,7 +6,7 @@
 // an upload, or every MAX_PENDING dispatches), never one submit per op.
 import { readFileSync } from 'node:fs';
 import { getGpu, checkFatal, GpuError, gpuWait } from './device.ts';
-import { parseUniformLayout, packUniforms, UniformError, type UniformLayout, type Uniforms, type UniformViews } from './uniforms.ts';
+import { parseUniformLayout, packUniforms, checkExtraUniforms, UniformError, type UniformLayout, type Uniforms, type UniformViews } from './uniforms.ts';
 
 export type { Uniforms, UniformValue, UniformLayout } from './uniforms.ts';
 
@@ -167,6 +167,7 @@ class Recorder {
     const c = this.chunks[this.chunk];
     const offset = this.slot * UNIFORM_SLOT;
     packUniforms(layout, values, c.views, offset / 4, kernelWhat(p)); // throws before the slot is taken
+    checkExtraUniforms(layout, values, kernelWhat(p));
     this.slot++;
     return { buffer: c.buffer, offset, size: layout.words * 4 };
   }

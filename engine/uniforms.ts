@@ -125,30 +125,59 @@ function put(views: UniformViews, at: number, f: UniformField, v: unknown, what:
 
 /**
  * Writes `values` at word `base` of `views` in the layout's order. Throws a UniformError naming
- * the kernel and field when a field is missing, unknown, or of the wrong kind. Array and vector
- * fields take up to elems * comps numbers; components left out are 0.
+ * the kernel and field when a field is missing or of the wrong kind. Array and vector fields
+ * take up to elems * comps numbers; components left out are 0. Unknown extra fields are
+ * checked by `checkExtraUniforms` (a key walk costs more than the packing itself).
  */
 export function packUniforms(layout: UniformLayout, values: Uniforms, views: UniformViews, base: number, what: string): void {
   const fields = layout.fields;
-  views.u32.fill(0, base, base + layout.words);
+  const { u32, i32, f32 } = views;
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i];
     const v = values[f.name];
-    if (v === undefined) throw new UniformError(`${what}: uniform ${f.name} (${f.type}) of struct ${layout.struct} is missing`);
-    if (f.comps === 1 && f.elems === 1) {
-      put(views, base + f.offset, f, v, what);
+    const at = base + f.offset;
+    if (f.elems === 1 && f.comps === 1) {
+      // fast paths: a number of the right kind
+      if (f.scalar === 'u32') {
+        if (typeof v === 'number' && v >>> 0 === v) {
+          u32[at] = v;
+          continue;
+        }
+      } else if (f.scalar === 'f32') {
+        if (typeof v === 'number') {
+          f32[at] = v;
+          continue;
+        }
+      } else if (typeof v === 'number' && (v | 0) === v) {
+        i32[at] = v;
+        continue;
+      }
+      if (v === undefined) throw missing(layout, f, what);
+      put(views, at, f, v, what);
       continue;
     }
+    if (v === undefined) throw missing(layout, f, what);
     if (typeof v !== 'object' || v === null || typeof (v as ArrayLike<number>).length !== 'number') throw badValue(what, f, v, `needs up to ${f.elems * f.comps} numbers`);
     const arr = v as ArrayLike<number>;
-    if (arr.length > f.elems * f.comps) throw badValue(what, f, v, `takes at most ${f.elems * f.comps} numbers`);
-    for (let j = 0; j < arr.length; j++) put(views, base + f.offset + Math.floor(j / f.comps) * f.stride + (j % f.comps), f, arr[j], what);
+    const cap = f.elems * f.comps;
+    if (arr.length > cap) throw badValue(what, f, v, `takes at most ${cap} numbers`);
+    for (let j = 0; j < cap; j++) {
+      const k = at + Math.floor(j / f.comps) * f.stride + (j % f.comps);
+      if (j < arr.length) put(views, k, f, arr[j], what);
+      else u32[k] = 0;
+    }
   }
+}
+
+const missing = (layout: UniformLayout, f: UniformField, what: string): UniformError =>
+  new UniformError(`${what}: uniform ${f.name} (${f.type}) of struct ${layout.struct} is missing`);
+
+/** Throws a UniformError naming the kernel when `values` has a field its uniform struct lacks. */
+export function checkExtraUniforms(layout: UniformLayout, values: Uniforms, what: string): void {
   let n = 0;
   for (const _ in values) n++;
-  if (n !== fields.length) {
-    const known = new Set(fields.map((f) => f.name));
-    const extra = Object.keys(values).filter((k) => !known.has(k));
-    throw new UniformError(`${what}: unknown uniform${extra.length > 1 ? 's' : ''} ${extra.join(', ')} (struct ${layout.struct} has ${fields.map((f) => f.name).join(', ')})`);
-  }
+  if (n === layout.fields.length) return; // packUniforms found every field, so none is extra
+  const known = new Set(layout.fields.map((f) => f.name));
+  const extra = Object.keys(values).filter((k) => !known.has(k));
+  throw new UniformError(`${what}: unknown uniform${extra.length > 1 ? 's' : ''} ${extra.join(', ')} (struct ${layout.struct} has ${layout.fields.map((f) => f.name).join(', ')})`);
 }

@@ -5,16 +5,40 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gpuInit, rk, read64, expectClose } from './helpers.ts';
-import { getInstance } from '../engine/device.ts';
+import { getInstance, envOpenOptions } from '../engine/device.ts';
 import { seededRandom, randn } from './reference/gradcheck.ts';
 
 await gpuInit();
 
-test('device reports real limits, not WebGPU defaults', () => {
+/** WebGPU's spec defaults (https://www.w3.org/TR/webgpu/#limit-default). */
+const SPEC_DEFAULTS = {
+  maxStorageBufferBindingSize: 134217728,
+  maxBufferSize: 268435456,
+  maxStorageBuffersPerShaderStage: 8,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxComputeWorkgroupSizeY: 256,
+  maxComputeWorkgroupSizeZ: 64,
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxUniformBufferBindingSize: 65536,
+};
+
+test('device reports the adapter limits, or exactly the spec defaults under ROSKD_LIMITS=default', () => {
   const g = rk.getGpu();
-  assert.ok(g.limits.maxStorageBufferBindingSize >= 128 * 1024 * 1024, `maxStorageBufferBindingSize ${g.limits.maxStorageBufferBindingSize}`);
-  assert.ok(g.limits.maxComputeInvocationsPerWorkgroup >= 256);
+  assert.is(g.limitsMode, process.env.ROSKD_LIMITS === 'default' ? 'default' : 'adapter');
+  const adapter = g.adapter.limits as unknown as Record<string, number>;
+  for (const [name, def] of Object.entries(SPEC_DEFAULTS)) {
+    const got = g.limits[name as keyof typeof g.limits];
+    assert.is(got, g.limitsMode === 'default' ? def : adapter[name], name);
+  }
   assert.ok(g.info.description.length > 0);
+});
+
+test('ROSKD_LIMITS accepts default/adapter and names a bad value', () => {
+  assert.equal(envOpenOptions({ ROSKD_LIMITS: 'default' }), { limits: 'default' });
+  assert.equal(envOpenOptions({}), { limits: 'adapter' });
+  assert.throws(() => envOpenOptions({ ROSKD_LIMITS: 'max' }), /ROSKD_LIMITS="max"/);
 });
 
 test('creating and dropping many devices and buffers under forced GC does not crash', async () => {
