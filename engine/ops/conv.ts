@@ -187,7 +187,7 @@ interface Tile {
 }
 
 /** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
-export const conv2dTuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean }; subgroups?: boolean } = {};
+export const conv2dTuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean }; subgroups?: boolean | number } = {};
 
 /**
  * Generated kernel code, memoised by the few numbers it depends on: the unrolled bodies are
@@ -202,10 +202,19 @@ function memoCode(key: string, make: () => Record<string, string | number>): Rec
   return d;
 }
 
-/** Subgroup size the forward kernel shares weight loads over (0: none; see fwdBody). */
+/**
+ * Subgroup size the kernels share loads over (0: none; see fwdBody, wgradCode): the adapter's
+ * fixed size, when the 64-lane workgroups hold whole subgroups of it (4, 8, 16, 32 or 64 lanes;
+ * anything else takes the plain kernels). `conv2dTuning.subgroups = n` (tests) generates the
+ * kernels for n lanes instead: correct when n divides the real size, since the n lanes that
+ * share are then part of one real subgroup.
+ */
 function sharedLanes(): number {
-  if (conv2dTuning.subgroups === false) return 0;
-  return getGpu().subgroupSize >= 4 ? getGpu().subgroupSize : 0;
+  const real = getGpu().subgroupSize;
+  const want = conv2dTuning.subgroups;
+  if (want === false || real === 0) return 0;
+  const S = typeof want === 'number' ? want : real;
+  return S >= 4 && 64 % S === 0 && real % S === 0 ? S : 0;
 }
 
 /** Output channels per invocation: 4, 8 or `max`, whichever wastes least on CoutG. */
@@ -717,7 +726,8 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Te
   const lane = t.rowLanes ? { ...gg, KH: 1 } : gg; // the taps one lane covers
   // gy loads are shared across a subgroup when its lanes differ only in the input-channel block
   const S = sharedLanes();
-  const share = S > 0 && khLanes === 1 && ciT % S === 0 ? S : 0;
+  // (ciT a multiple of the real size: with a simulated smaller S the whole real subgroup must share)
+  const share = S > 0 && khLanes === 1 && ciT % getGpu().subgroupSize === 0 ? S : 0;
   const defines = memoCode(`wgrad ${TM} ${R} ${TCO} ${TCI} ${lane.KH} ${lane.KW} ${gg.sh} ${gg.sw} ${gg.dh} ${gg.dw} ${share}`, () => ({
     TM,
     R,
