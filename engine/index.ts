@@ -12,6 +12,7 @@ export function init(): Promise<Gpu> {
 }
 
 export { getGpu, withErrorScope, gpuWait, GpuError, SETUP_HINT } from './device.ts';
+export { UniformError } from './uniforms.ts';
 export { memoryStats, resetPeak, trimPool, type MemoryStats } from './pool.ts';
 export { sync, flush, setProfiling, kernelProfile } from './program.ts';
 export { Tensor, ShapeError, tidy, tidyAsync, keep, tensor, full, zeros, ones, arange, rand, randn, Rng, manualSeed, setPoison, writeTensor, numel, type DType, type Shape } from './tensor.ts';
