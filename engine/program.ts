@@ -194,6 +194,13 @@ class Recorder {
       bindGroupStats.misses++;
       const entries: GPUBindGroupEntry[] = [];
       if (u) entries.push({ binding: 0, resource: u });
+      // checked here, on a cache miss only: Dawn's own error would not say which tensor
+      const maxBinding = getGpu().limits.maxStorageBufferBindingSize;
+      bindings.forEach((b, i) => {
+        const bytes = b.size ?? b.buffer.size - (b.offset ?? 0);
+        if (bytes > maxBinding)
+          throw new GpuError(`${kernelWhat(p)}: storage binding ${i + 1} is ${bytes} bytes, above this device's maxStorageBufferBindingSize ${maxBinding} (split the tensor, e.g. a smaller batch)`);
+      });
       bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size } }));
       bindGroup = device.createBindGroup({ layout, entries, label: p.name });
       if (bindGroups.size >= MAX_BIND_GROUPS) bindGroups.clear();
