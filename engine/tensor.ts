@@ -59,12 +59,9 @@ export class Tensor {
     for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new ShapeError(`invalid tensor shape ${fmt(shape)}`);
     this.shape = Object.freeze([...shape]);
     this.size = numel(shape);
-    if (storage) this.storageRef = storage.retain();
-    else {
-      this.storageRef = new Storage(acquireBuffer(this.size * 4), this.size * 4);
-      if (poison) fillTensor(this, this.dtype === 'i32' ? 0x7fc00000 : NaN);
-    }
-    track(this);
+    this.storageRef = storage ? storage.retain() : new Storage(acquireBuffer(this.size * 4), this.size * 4);
+    track(this); // before the poison fill: if that launch throws, the enclosing tidy still frees the buffer
+    if (!storage && poison) fillTensor(this, this.dtype === 'i32' ? 0x7fc00000 : NaN);
   }
 
   get disposed(): boolean {

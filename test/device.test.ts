@@ -86,6 +86,15 @@ for (const n of [1, 7, 65537, 3_000_001]) {
   });
 }
 
+test('a tensor above maxStorageBufferBindingSize gets an error naming the kernel and binding, not a Dawn validation error', () => {
+  const max = rk.getGpu().limits.maxStorageBufferBindingSize;
+  const n = max / 4 + 1024; // 4 KiB over the limit
+  if (n * 4 > rk.getGpu().limits.maxBufferSize) return; // cannot even allocate it here
+  const re = new RegExp(`kernel fill \\(shaders/fill\\.wgsl\\): storage binding 1 is ${n * 4} bytes, above this device's maxStorageBufferBindingSize ${max}`);
+  assert.throws(() => rk.tidy(() => rk.zeros([n])), re);
+  rk.trimPool();
+});
+
 test('validation errors surface as JS errors naming the kernel', async () => {
   let message = '';
   try {
