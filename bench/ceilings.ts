@@ -4,7 +4,7 @@
 // Each is the best of several configurations and repetitions: a ceiling is what the adapter
 // can do, so the fastest run is the honest estimate (noise only ever slows a run down).
 import * as rk from '../engine/index.ts';
-import { dispatch, f32, grid } from '../engine/program.ts';
+import { dispatch, groupsFor } from '../engine/program.ts';
 
 export interface Ceilings {
   /** best FMA throughput, GFLOP/s (an FMA counts 2 flops) */
@@ -42,7 +42,7 @@ export async function measureCeilings(opts: { quick: boolean }): Promise<Ceiling
     for (const chains of [4, 8, 16]) {
       const iters = Math.round((opts.quick ? 2048 : 8192) / chains);
       const flops = threads * iters * chains * 4 * 2;
-      const ms = await best(() => dispatch({ name: 'bench_fma', shader: 'bench_fma', defines: { CHAINS: chains } }, [iters, f32(0.999), f32(1e-3)], [out.binding], grid(threads / 64)), reps, profiling);
+      const ms = await best(() => dispatch({ name: 'bench_fma', shader: 'bench_fma', defines: { CHAINS: chains } }, { iters, b: 0.999, c: 1e-3 }, [out.binding], groupsFor(threads, 64)), reps, profiling);
       fma.push({ chains, gflops: flops / (ms / 1e3) / 1e9 });
     }
     out.dispose();
@@ -54,7 +54,7 @@ export async function measureCeilings(opts: { quick: boolean }): Promise<Ceiling
     const copy: Ceilings['detail']['copy'] = [];
     for (const per of [1, 4]) {
       const threadsC = Math.ceil(n4 / per);
-      const ms = await best(() => dispatch({ name: 'bench_copy', shader: 'bench_copy', defines: { PER: per } }, [n4, threadsC], [src.binding, dst.binding], grid(Math.ceil(threadsC / 256))), reps + 2, profiling);
+      const ms = await best(() => dispatch({ name: 'bench_copy', shader: 'bench_copy', defines: { PER: per } }, { n4, threads: threadsC }, [src.binding, dst.binding], groupsFor(threadsC)), reps + 2, profiling);
       copy.push({ perThread: per, gbs: (2 * n4 * 16) / (ms / 1e3) / 1e9 });
     }
     src.dispose();

@@ -15,6 +15,7 @@ export function init(options: InitOptions = {}): Promise<Gpu> {
 }
 
 export { getGpu, withErrorScope, gpuWait, GpuError, SETUP_HINT, type Gpu, type InitOptions } from './device.ts';
+export { UniformError } from './uniforms.ts';
 export { memoryStats, resetPeak, trimPool, type MemoryStats } from './pool.ts';
 export { sync, flush, setProfiling, kernelProfile } from './program.ts';
 export { Tensor, ShapeError, tidy, tidyAsync, keep, tensor, full, zeros, ones, arange, rand, randn, Rng, manualSeed, setPoison, writeTensor, numel, type DType, type Shape } from './tensor.ts';
@@ -23,6 +24,7 @@ export { defineOp, registry, type OpSpec, type Op } from './op.ts';
 export * from './ops/unary.ts';
 export * from './ops/binary.ts';
 export * from './ops/reduce.ts';
+export * from './ops/sum-to.ts';
 export * from './ops/shape.ts';
 export { clone, copyInto, axpyInPlace } from './ops/inplace.ts';
 export * from './ops/matmul.ts';

@@ -7,6 +7,9 @@
 // an upload, or every MAX_PENDING dispatches), never one submit per op.
 import { getGpu, checkFatal, GpuError, gpuWait, reclaimNativeMemory } from './device.ts';
 import { WGSL } from '../shaders/index.gen.ts';
+import { parseUniformLayout, packUniforms, checkExtraUniforms, UniformError, type UniformLayout, type Uniforms, type UniformViews } from './uniforms.ts';
+
+export type { Uniforms, UniformValue, UniformLayout } from './uniforms.ts';
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
 const UNIFORM_CHUNK = 256 * UNIFORM_SLOT;
@@ -14,6 +17,11 @@ const UNIFORM_CHUNK = 256 * UNIFORM_SLOT;
 // (ResNet-18 w1/16 b32 step: 86 -> 70 ms vs 512; no change for large steps).
 const MAX_PENDING = 64;
 export const MAX_GROUPS = 65535;
+/**
+ * Invocations per workgroup of the elementwise kernels (`@workgroup_size(256)` in their WGSL):
+ * WebGPU's default maxComputeInvocationsPerWorkgroup, so they run on any adapter.
+ */
+export const WG = 256;
 
 export interface Program {
   /** kernel name: appears in errors, labels and profiles */
@@ -61,6 +69,8 @@ interface Compiled {
   pipeline: GPUComputePipeline;
   /** fetched once: each getBindGroupLayout call costs a native round trip and a new wrapper */
   layout: GPUBindGroupLayout;
+  /** the uniform struct at binding 0, parsed once per pipeline (null: the shader has none) */
+  uniforms: UniformLayout | null;
 }
 const pipelines = new Map<string, Compiled>();
 /** Pipelines by defines object (memoised defines: no multi-kilobyte key to build and hash). */
@@ -77,15 +87,25 @@ function compiledFor(p: Program): Compiled {
   }
   if (!c) {
     const { device } = getGpu();
-    const module = device.createShaderModule({ code: shaderSource(p), label: p.name });
+    const code = shaderSource(p);
+    const uniforms = parseUniformLayout(code, kernelWhat(p));
+    if (uniforms && uniforms.words * 4 > UNIFORM_SLOT) throw new UniformError(`${kernelWhat(p)}: uniform struct ${uniforms.struct} takes ${uniforms.words * 4} bytes, above the ${UNIFORM_SLOT}-byte slot`);
+    const module = device.createShaderModule({ code, label: p.name });
     const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: p.name });
-    c = { id: pipelines.size, pipeline, layout: pipeline.getBindGroupLayout(0) };
+    c = { id: pipelines.size, pipeline, layout: pipeline.getBindGroupLayout(0), uniforms };
     pipelines.set(key, c);
   }
   return c;
 }
 export function pipelineFor(p: Program): GPUComputePipeline {
   return compiledFor(p).pipeline;
+}
+
+const kernelWhat = (p: Program): string => `kernel ${p.name} (shaders/${p.shader}.wgsl)`;
+
+/** The parsed uniform block of a kernel (compiles its pipeline if needed); null when it has none. */
+export function uniformLayout(p: Program): UniformLayout | null {
+  return compiledFor(p).uniforms;
 }
 
 // Bind groups are cached by (pipeline, buffers, offsets, sizes): creating one costs ~20 us in
@@ -108,12 +128,9 @@ export const MAX_BIND_GROUPS = 8192;
 export const bindGroupStats = { hits: 0, misses: 0, clears: 0, live: 0 };
 const collected = new FinalizationRegistry<null>(() => void bindGroupStats.live--);
 
-/** Reinterprets a float as the u32 bits a WGSL f32 uniform field expects. */
-const f32view = new Float32Array(1);
-const u32view = new Uint32Array(f32view.buffer);
-export function f32(x: number): number {
-  f32view[0] = x;
-  return u32view[0];
+/** Workgroups for `n` items at `perGroup` items per workgroup (WG: one per invocation), folded by `grid`. */
+export function groupsFor(n: number, perGroup: number = WG): [number, number] {
+  return grid(Math.ceil(n / perGroup));
 }
 
 /** Folds a 1-D count of workgroups into a 2-D grid below the per-dimension limit. */
@@ -132,7 +149,7 @@ class Recorder {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
-  private chunks: { buffer: GPUBuffer; data: Uint32Array }[] = [];
+  private chunks: { buffer: GPUBuffer; data: Uint32Array; views: UniformViews }[] = [];
   private chunk = 0;
   private slot = 0;
   private afterSubmit: (() => void)[] = [];
@@ -143,9 +160,7 @@ class Recorder {
   dispatchCount = 0;
   submitCount = 0;
 
-  private uniformSlot(values: ArrayLike<number>): { buffer: GPUBuffer; offset: number; size: number } {
-    const words = UNIFORM_SLOT / 4;
-    if (values.length > words) throw new GpuError(`uniform block of ${values.length} words exceeds ${words}`);
+  private uniformSlot(p: Program, layout: UniformLayout, values: Uniforms): { buffer: GPUBuffer; offset: number; size: number } {
     if (this.slot * UNIFORM_SLOT >= UNIFORM_CHUNK) {
       this.chunk++;
       this.slot = 0;
@@ -153,13 +168,15 @@ class Recorder {
     if (this.chunk === this.chunks.length) {
       const { device } = getGpu();
       const buffer = device.createBuffer({ size: UNIFORM_CHUNK, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'uniforms' });
-      this.chunks.push({ buffer, data: new Uint32Array(UNIFORM_CHUNK / 4) });
+      const data = new Uint32Array(UNIFORM_CHUNK / 4);
+      this.chunks.push({ buffer, data, views: { u32: data, i32: new Int32Array(data.buffer), f32: new Float32Array(data.buffer) } });
     }
     const c = this.chunks[this.chunk];
     const offset = this.slot * UNIFORM_SLOT;
-    c.data.set(values as ArrayLike<number>, offset / 4);
+    packUniforms(layout, values, c.views, offset / 4, kernelWhat(p)); // throws before the slot is taken
+    checkExtraUniforms(layout, values, kernelWhat(p));
     this.slot++;
-    return { buffer: c.buffer, offset, size: Math.max(16, Math.ceil(values.length / 4) * 16) };
+    return { buffer: c.buffer, offset, size: layout.words * 4 };
   }
 
   private ensurePass(): GPUComputePassEncoder {
@@ -169,11 +186,13 @@ class Recorder {
     return this.pass;
   }
 
-  dispatch(p: Program, uniforms: ArrayLike<number>, bindings: readonly Binding[], groups: number | [number, number]): void {
+  dispatch(p: Program, uniforms: Uniforms, bindings: readonly Binding[], groups: number | [number, number]): void {
     checkFatal();
     const { device } = getGpu();
-    const { id, pipeline, layout } = compiledFor(p);
-    const u = uniforms.length > 0 ? this.uniformSlot(uniforms) : null;
+    const { id, pipeline, layout, uniforms: ul } = compiledFor(p);
+    let u: { buffer: GPUBuffer; offset: number; size: number } | null = null;
+    if (ul) u = this.uniformSlot(p, ul, uniforms);
+    else for (const k in uniforms) throw new UniformError(`${kernelWhat(p)}: has no uniform block, but uniform ${k} was given`);
     let key = u ? `${id}|${bufferId(u.buffer)}:${u.offset}:${u.size}` : `${id}|`;
     for (const b of bindings) key += `|${bufferId(b.buffer)}:${b.offset ?? 0}:${b.size}`;
     let bindGroup = bindGroups.get(key);
@@ -182,6 +201,13 @@ class Recorder {
       bindGroupStats.misses++;
       const entries: GPUBindGroupEntry[] = [];
       if (u) entries.push({ binding: 0, resource: u });
+      // checked here, on a cache miss only: Dawn's own error would not say which tensor
+      const maxBinding = getGpu().limits.maxStorageBufferBindingSize;
+      bindings.forEach((b, i) => {
+        const bytes = b.size ?? b.buffer.size - (b.offset ?? 0);
+        if (bytes > maxBinding)
+          throw new GpuError(`${kernelWhat(p)}: storage binding ${i + 1} is ${bytes} bytes, above this device's maxStorageBufferBindingSize ${maxBinding} (split the tensor, e.g. a smaller batch)`);
+      });
       bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size } }));
       bindGroup = device.createBindGroup({ layout, entries, label: p.name });
       bindGroupStats.live++;
@@ -297,8 +323,12 @@ class Recorder {
 
 export const recorder = new Recorder();
 
-/** Records one kernel launch. Binding 0 is the uniform block (when `uniforms` is non-empty), storage bindings follow from 1. */
-export function dispatch(p: Program, uniforms: ArrayLike<number>, bindings: readonly Binding[], groups: number | [number, number]): void {
+/**
+ * Records one kernel launch. `uniforms` fill the shader's uniform struct (binding 0) by field
+ * name: every field once, integers for u32/i32 fields (booleans become 0/1), any number for f32,
+ * arrays for vector/array fields. Storage bindings follow from binding 1, in order.
+ */
+export function dispatch(p: Program, uniforms: Uniforms, bindings: readonly Binding[], groups: number | [number, number]): void {
   recorder.dispatch(p, uniforms, bindings, groups);
 }
 

@@ -9,7 +9,7 @@
 //    intermediate inside a scope is safe; the graph frees them as backward consumes them.
 import { acquireBuffer, releaseBuffer } from './pool.ts';
 import { getGpu, gpuWait } from './device.ts';
-import { recorder, dispatch, grid } from './program.ts';
+import { recorder, dispatch, groupsFor } from './program.ts';
 import { Node, runBackward, nodeRef, nodeUnref } from './autograd.ts';
 import { Rng } from './rng.ts';
 
@@ -60,12 +60,9 @@ export class Tensor {
     for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new ShapeError(`invalid tensor shape ${fmt(shape)}`);
     this.shape = Object.freeze([...shape]);
     this.size = numel(shape);
-    if (storage) this.storageRef = storage.retain();
-    else {
-      this.storageRef = new Storage(acquireBuffer(this.size * 4), this.size * 4);
-      if (poison) fillBits(this, 0x7fc00000);
-    }
-    track(this);
+    this.storageRef = storage ? storage.retain() : new Storage(acquireBuffer(this.size * 4), this.size * 4);
+    track(this); // before the poison fill: if that launch throws, the enclosing tidy still frees the buffer
+    if (!storage && poison) fillTensor(this, this.dtype === 'i32' ? 0x7fc00000 : NaN);
   }
 
   get disposed(): boolean {
@@ -236,20 +233,17 @@ export async function tidyAsync<T>(fn: () => Promise<T>): Promise<T> {
 
 // ---- creation ------------------------------------------------------------------------------
 
-function fillBits(t: Tensor, bits: number): void {
+const FILL = { f32: { T: 'f32' }, i32: { T: 'i32' } } as const;
+
+/** Fills `t` with `value` on the GPU (i32 tensors take an integer). */
+export function fillTensor(t: Tensor, value: number): void {
   if (t.size === 0) return;
-  dispatch({ name: 'fill', shader: 'fill' }, [t.size, bits], [t.binding], grid(Math.ceil(t.size / 256)));
+  dispatch({ name: 'fill', shader: 'fill', defines: FILL[t.dtype] }, { n: t.size, value }, [t.binding], groupsFor(t.size));
 }
 
 export function full(shape: Shape, value: number, dtype: DType = 'f32'): Tensor {
   const t = new Tensor(shape, dtype);
-  let bits: number;
-  if (dtype === 'i32') bits = value | 0;
-  else {
-    const f = new Float32Array([value]);
-    bits = new Uint32Array(f.buffer)[0];
-  }
-  fillBits(t, bits >>> 0);
+  fillTensor(t, dtype === 'i32' ? value | 0 : value);
   return t;
 }
 export const zeros = (shape: Shape, dtype: DType = 'f32'): Tensor => full(shape, 0, dtype);

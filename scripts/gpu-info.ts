@@ -9,7 +9,7 @@ try {
   console.log(`timestamps:   ${g.hasTimestamps ? 'yes' : 'no'}`);
   console.log(`subgroups:    ${g.subgroupSize ? `${g.subgroupSize} lanes (kernels share loads across them; ROSKD_SUBGROUPS=0 turns that off)` : 'not used (no fixed subgroup size, or ROSKD_SUBGROUPS=0)'}`);
   console.log(`features:     ${g.features.join(', ')}`);
-  console.log(`limits in use (${g.limitsMode === 'default' ? "WebGPU's defaults: ROSKD_LIMITS=default" : "the adapter's maxima; ROSKD_LIMITS=default asks for WebGPU's defaults"}):`);
+  console.log(`limits in use: ${g.limitsMode === 'default' ? "WebGPU's defaults (ROSKD_LIMITS=default)" : "the adapter's maxima (ROSKD_LIMITS=default asks for WebGPU's defaults only)"}`);
   for (const [k, v] of Object.entries(g.limits)) console.log(`  ${k.padEnd(36)} ${v}`);
   g.device.destroy();
 } catch (e) {

@@ -1,6 +1,6 @@
 // out = f(a, b) with NumPy broadcasting: strides of a broadcast dimension are 0.
 // Same-shape inputs take the fast path (SAME == 1: no index arithmetic).
-struct Params { n: u32, rank: u32, _p0: u32, _p1: u32, shape: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
+struct Params { n: u32, rank: u32, shape: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;

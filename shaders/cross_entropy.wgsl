@@ -3,7 +3,7 @@
 // (m_i, ls_i) are kept apart in stats[i] rather than summed into the log-sum-exp: z - m is exact,
 // so softmax = exp((z - m) - ls) keeps full precision even for logits in the thousands.
 // A label outside [0, C) gives NaN (the GPU cannot raise). weights is only read when HASW == 1.
-struct Params { n: u32, c: u32, hasw: u32, nan: u32 }
+struct Params { n: u32, c: u32, hasw: u32, nan: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> z: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<i32>;
@@ -25,5 +25,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let y = labels[i];
   var w = 1.0;
   if (p.hasw == 1u) { w = weights[i]; }
-  if (y < 0 || u32(y) >= p.c) { loss[i] = bitcast<f32>(p.nan); } else { loss[i] = w * ((m - z[base + u32(y)]) + ls); }
+  if (y < 0 || u32(y) >= p.c) { loss[i] = p.nan; } else { loss[i] = w * ((m - z[base + u32(y)]) + ls); }
 }

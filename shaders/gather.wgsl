@@ -1,6 +1,6 @@
 // torch.gather: out[c] = x[c with c[axis] replaced by index[c]], over the index's shape.
 // An index outside [0, axis_len) yields NaN: the GPU cannot raise, so the error shows as NaN.
-struct Params { n: u32, rank: u32, axis: u32, len: u32, nan: u32, _p0: u32, _p1: u32, _p2: u32, shape: array<vec4u, 2>, xs: array<vec4u, 2> }
+struct Params { n: u32, rank: u32, axis: u32, len: u32, nan: f32, shape: array<vec4u, 2>, xs: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> index: array<i32>;
@@ -11,7 +11,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p.n) { return; }
   let t = index[i];
-  if (t < 0 || u32(t) >= p.len) { out[i] = bitcast<f32>(p.nan); return; }
+  if (t < 0 || u32(t) >= p.len) { out[i] = p.nan; return; }
   var rem = i;
   var off = 0u;
   for (var d = i32(p.rank) - 1; d >= 0; d--) {

@@ -391,7 +391,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 `,
   "binary": `// out = f(a, b) with NumPy broadcasting: strides of a broadcast dimension are 0.
 // Same-shape inputs take the fast path (SAME == 1: no index arithmetic).
-struct Params { n: u32, rank: u32, _p0: u32, _p1: u32, shape: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
+struct Params { n: u32, rank: u32, shape: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -732,7 +732,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // (m_i, ls_i) are kept apart in stats[i] rather than summed into the log-sum-exp: z - m is exact,
 // so softmax = exp((z - m) - ls) keeps full precision even for logits in the thousands.
 // A label outside [0, C) gives NaN (the GPU cannot raise). weights is only read when HASW == 1.
-struct Params { n: u32, c: u32, hasw: u32, nan: u32 }
+struct Params { n: u32, c: u32, hasw: u32, nan: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> z: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<i32>;
@@ -754,7 +754,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let y = labels[i];
   var w = 1.0;
   if (p.hasw == 1u) { w = weights[i]; }
-  if (y < 0 || u32(y) >= p.c) { loss[i] = bitcast<f32>(p.nan); } else { loss[i] = w * ((m - z[base + u32(y)]) + ls); }
+  if (y < 0 || u32(y) >= p.c) { loss[i] = p.nan; } else { loss[i] = w * ((m - z[base + u32(y)]) + ls); }
 }
 `,
   "cross_entropy_grad": `// Cross-entropy backward, one invocation per logit (i, c):
@@ -810,20 +810,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   y[i] = select(0.0, x[i] * p.scale, u >= p.p);
 }
 `,
-  "fill": `// Fills a buffer with one 32-bit pattern (zeros, ones, NaN poison, integer constants).
-struct Params { n: u32, bits: u32 }
+  "fill": `// Fills a buffer with one value of type T (f32 or i32: zeros, ones, NaN poison, integer constants).
+struct Params { n: u32, value: {{T}} }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<{{T}}>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 256u;
-  if (i < p.n) { out[i] = p.bits; }
+  if (i < p.n) { out[i] = p.value; }
 }
 `,
   "gather": `// torch.gather: out[c] = x[c with c[axis] replaced by index[c]], over the index's shape.
 // An index outside [0, axis_len) yields NaN: the GPU cannot raise, so the error shows as NaN.
-struct Params { n: u32, rank: u32, axis: u32, len: u32, nan: u32, _p0: u32, _p1: u32, _p2: u32, shape: array<vec4u, 2>, xs: array<vec4u, 2> }
+struct Params { n: u32, rank: u32, axis: u32, len: u32, nan: f32, shape: array<vec4u, 2>, xs: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> index: array<i32>;
@@ -834,7 +834,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p.n) { return; }
   let t = index[i];
-  if (t < 0 || u32(t) >= p.len) { out[i] = bitcast<f32>(p.nan); return; }
+  if (t < 0 || u32(t) >= p.len) { out[i] = p.nan; return; }
   var rem = i;
   var off = 0u;
   for (var d = i32(p.rank) - 1; d >= 0; d--) {
@@ -1116,7 +1116,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
 // of 1e4 and T in [0.5, 20] stay finite; each sum excludes its max term (exactly 1) and goes
 // through log1p, so a confident row's small loss keeps its relative precision.
 // An out-of-range label gives a NaN loss.
-struct Params { N: u32, C: u32, T: f32, alpha: f32, hasW: u32, nanBits: u32 }
+struct Params { N: u32, C: u32, T: f32, alpha: f32, hasW: u32, nan: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> zs: array<f32>;
 @group(0) @binding(2) var<storage, read> zt: array<f32>;
@@ -1219,7 +1219,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     grad[base + c] = w * ((1.0 - a) * dce + a * T * dkl);
   }
   var l = w * ((1.0 - a) * ((ms - sy) + l1) + a * T * T * kl);
-  if (y < 0 || y >= i32(p.C)) { l = bitcast<f32>(p.nanBits); }
+  if (y < 0 || y >= i32(p.C)) { l = p.nan; }
   loss[i] = l;
 }
 `,
@@ -1236,7 +1236,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 {{ENABLE}}
 struct Params {
   M: u32, N: u32, K: u32, brank: u32,
-  gy: u32, z0: u32, _p0: u32, _p1: u32,  // row-tile workgroups per batch item; first batch item
+  gy: u32, z0: u32,  // row-tile workgroups per batch item; first batch item
   bshape: array<vec4u, 2>,  // broadcast batch shape of C
   sa: array<vec4u, 2>,      // element stride of A per batch dim (0 where broadcast)
   sb: array<vec4u, 2>,
@@ -1293,7 +1293,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
 }
 `,
   "permute": `// out[i] = x[src(i)]: out is x with permuted axes; in_strides are x's strides listed in output order.
-struct Params { n: u32, rank: u32, _p0: u32, _p1: u32, shape: array<vec4u, 2>, in_strides: array<vec4u, 2> }
+struct Params { n: u32, rank: u32, shape: array<vec4u, 2>, in_strides: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
@@ -1320,7 +1320,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 //      ARG_STORE records the flat in-plane index h*W + w of the maximum for backward.
 // AVG: zero padding; divisor kh*kw clipped at H+ph, W+pw (INCLUDE_PAD) or the number of
 //      in-bounds cells (PyTorch's rules, ceil_mode = false).
-struct Params { n: u32, H: u32, W: u32, oH: u32, oW: u32, ninf: u32 }
+struct Params { n: u32, H: u32, W: u32, oH: u32, oW: u32, ninf: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -1349,7 +1349,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let h0 = i32(oh * SH) - PH;
   let w0 = i32(ow * SW) - PW;
   if ({{MAX}} == 1) {
-    var best = bitcast<f32>(p.ninf);
+    var best = p.ninf;
     var bi = -1;
     for (var i = 0; i < KH; i++) {
       let h = h0 + i;
@@ -1609,7 +1609,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 `,
   "where": `// out = mask != 0 ? a : b with NumPy broadcasting of all three (stride 0 on broadcast dims).
-struct Params { n: u32, rank: u32, _p0: u32, _p1: u32, shape: array<vec4u, 2>, sm: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
+struct Params { n: u32, rank: u32, shape: array<vec4u, 2>, sm: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> mask: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;

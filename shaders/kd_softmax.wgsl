@@ -8,7 +8,7 @@
 // of 1e4 and T in [0.5, 20] stay finite; each sum excludes its max term (exactly 1) and goes
 // through log1p, so a confident row's small loss keeps its relative precision.
 // An out-of-range label gives a NaN loss.
-struct Params { N: u32, C: u32, T: f32, alpha: f32, hasW: u32, nanBits: u32 }
+struct Params { N: u32, C: u32, T: f32, alpha: f32, hasW: u32, nan: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> zs: array<f32>;
 @group(0) @binding(2) var<storage, read> zt: array<f32>;
@@ -111,6 +111,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     grad[base + c] = w * ((1.0 - a) * dce + a * T * dkl);
   }
   var l = w * ((1.0 - a) * ((ms - sy) + l1) + a * T * T * kl);
-  if (y < 0 || y >= i32(p.C)) { l = bitcast<f32>(p.nanBits); }
+  if (y < 0 || y >= i32(p.C)) { l = p.nan; }
   loss[i] = l;
 }

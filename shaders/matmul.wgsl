@@ -11,7 +11,7 @@
 {{ENABLE}}
 struct Params {
   M: u32, N: u32, K: u32, brank: u32,
-  gy: u32, z0: u32, _p0: u32, _p1: u32,  // row-tile workgroups per batch item; first batch item
+  gy: u32, z0: u32,  // row-tile workgroups per batch item; first batch item
   bshape: array<vec4u, 2>,  // broadcast batch shape of C
   sa: array<vec4u, 2>,      // element stride of A per batch dim (0 where broadcast)
   sb: array<vec4u, 2>,

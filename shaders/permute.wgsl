@@ -1,5 +1,5 @@
 // out[i] = x[src(i)]: out is x with permuted axes; in_strides are x's strides listed in output order.
-struct Params { n: u32, rank: u32, _p0: u32, _p1: u32, shape: array<vec4u, 2>, in_strides: array<vec4u, 2> }
+struct Params { n: u32, rank: u32, shape: array<vec4u, 2>, in_strides: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;

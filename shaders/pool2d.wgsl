@@ -5,7 +5,7 @@
 //      ARG_STORE records the flat in-plane index h*W + w of the maximum for backward.
 // AVG: zero padding; divisor kh*kw clipped at H+ph, W+pw (INCLUDE_PAD) or the number of
 //      in-bounds cells (PyTorch's rules, ceil_mode = false).
-struct Params { n: u32, H: u32, W: u32, oH: u32, oW: u32, ninf: u32 }
+struct Params { n: u32, H: u32, W: u32, oH: u32, oW: u32, ninf: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -34,7 +34,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let h0 = i32(oh * SH) - PH;
   let w0 = i32(ow * SW) - PW;
   if ({{MAX}} == 1) {
-    var best = bitcast<f32>(p.ninf);
+    var best = p.ninf;
     var bi = -1;
     for (var i = 0; i < KH; i++) {
       let h = h0 + i;

@@ -1,5 +1,5 @@
 // out = mask != 0 ? a : b with NumPy broadcasting of all three (stride 0 on broadcast dims).
-struct Params { n: u32, rank: u32, _p0: u32, _p1: u32, shape: array<vec4u, 2>, sm: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
+struct Params { n: u32, rank: u32, shape: array<vec4u, 2>, sm: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> mask: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;

@@ -10,10 +10,28 @@ import { seededRandom, randn } from './reference/gradcheck.ts';
 
 await gpuInit();
 
-test('device reports real limits, not WebGPU defaults', () => {
+/** WebGPU's spec defaults (https://www.w3.org/TR/webgpu/#limit-default). */
+const SPEC_DEFAULTS = {
+  maxStorageBufferBindingSize: 134217728,
+  maxBufferSize: 268435456,
+  maxStorageBuffersPerShaderStage: 8,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxComputeWorkgroupSizeY: 256,
+  maxComputeWorkgroupSizeZ: 64,
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxUniformBufferBindingSize: 65536,
+};
+
+test('device reports the adapter limits, or exactly the spec defaults under ROSKD_LIMITS=default', () => {
   const g = rk.getGpu();
-  assert.ok(g.limits.maxStorageBufferBindingSize >= 128 * 1024 * 1024, `maxStorageBufferBindingSize ${g.limits.maxStorageBufferBindingSize}`);
-  assert.ok(g.limits.maxComputeInvocationsPerWorkgroup >= 256);
+  assert.is(g.limitsMode, process.env.ROSKD_LIMITS === 'default' ? 'default' : 'adapter');
+  const adapter = g.adapter.limits as unknown as Record<string, number>;
+  for (const [name, def] of Object.entries(SPEC_DEFAULTS)) {
+    const got = g.limits[name as keyof typeof g.limits];
+    assert.is(got, g.limitsMode === 'default' ? def : adapter[name], name);
+  }
   assert.ok(g.info.description.length > 0);
 });
 
@@ -61,6 +79,15 @@ for (const n of [1, 7, 65537, 3_000_001]) {
     for (const t of [ta, tb, c, s]) t.dispose();
   });
 }
+
+test('a tensor above maxStorageBufferBindingSize gets an error naming the kernel and binding, not a Dawn validation error', () => {
+  const max = rk.getGpu().limits.maxStorageBufferBindingSize;
+  const n = max / 4 + 1024; // 4 KiB over the limit
+  if (n * 4 > rk.getGpu().limits.maxBufferSize) return; // cannot even allocate it here
+  const re = new RegExp(`kernel fill \\(shaders/fill\\.wgsl\\): storage binding 1 is ${n * 4} bytes, above this device's maxStorageBufferBindingSize ${max}`);
+  assert.throws(() => rk.tidy(() => rk.zeros([n])), re);
+  rk.trimPool();
+});
 
 test('validation errors surface as JS errors naming the kernel', async () => {
   let message = '';

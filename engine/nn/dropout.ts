@@ -2,7 +2,7 @@
 // backward applies the same mask to the gradient, so nothing is stored for it.
 import { defineOp, expectDtype } from '../op.ts';
 import { Tensor, Rng } from '../tensor.ts';
-import { dispatch, f32, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 import { reshape } from '../ops/shape.ts';
 import { Module } from './module.ts';
 
@@ -14,7 +14,7 @@ interface DropoutParams {
 
 function launch(x: Tensor, { p, k0, k1 }: DropoutParams): Tensor {
   const y = new Tensor(x.shape, 'f32');
-  if (y.size > 0) dispatch({ name: 'dropout', shader: 'dropout' }, [y.size, f32(p), f32(p < 1 ? 1 / (1 - p) : 0), k0, k1], [x.binding, y.binding], grid(Math.ceil(y.size / 256)));
+  if (y.size > 0) dispatch({ name: 'dropout', shader: 'dropout' }, { n: y.size, p, scale: p < 1 ? 1 / (1 - p) : 0, k0, k1 }, [x.binding, y.binding], groupsFor(y.size));
   return y;
 }
 

@@ -1,8 +1,7 @@
 // In-place parameter initialisers (torch.nn.init), seeded: pass `rng` for a private stream,
 // otherwise the global generator set by rk.manualSeed() is used.
-import { Tensor, ShapeError, Rng, rand, randn } from '../tensor.ts';
+import { Tensor, ShapeError, Rng, rand, randn, fillTensor } from '../tensor.ts';
 import { copyInto } from '../ops/inplace.ts';
-import { dispatch, f32, grid } from '../program.ts';
 
 export type Nonlinearity = 'linear' | 'conv' | 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu' | 'selu';
 export type FanMode = 'fan_in' | 'fan_out';
@@ -52,7 +51,7 @@ export function normal(t: Tensor, mean = 0, std = 1, o: RngOption = {}): Tensor 
 }
 
 export function constant(t: Tensor, value: number): Tensor {
-  if (t.size > 0) dispatch({ name: 'fill', shader: 'fill' }, [t.size, t.dtype === 'i32' ? value | 0 : f32(value)], [t.binding], grid(Math.ceil(t.size / 256)));
+  fillTensor(t, t.dtype === 'i32' ? value | 0 : value);
   return t;
 }
 export const zeros = (t: Tensor): Tensor => constant(t, 0);

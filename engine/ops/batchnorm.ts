@@ -12,7 +12,7 @@
 // on lavapipe than one scalar per invocation).
 import { defineOp, expectDtype, expectRank } from '../op.ts';
 import { Tensor, ShapeError, fmt } from '../tensor.ts';
-import { dispatch, f32, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 
 export type BnActivation = 'relu' | 'relu6' | null;
 
@@ -67,9 +67,9 @@ function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, g: Tensor, y: Ten
   const part = new Tensor([C * P * 2], 'f32');
   dispatch(
     { name: mode === 0 ? 'batchnorm_stats' : `batchnorm_grad_stats_${act}`, shader: 'batchnorm_stats', defines: { MODE: mode, ...typed(act, v) } },
-    [N, C, hw, P, Math.floor(P / hw), P % hw],
+    { N, C, hw, P, dn: Math.floor(P / hw), dq: P % hw },
     [x.binding, g.binding, y.binding, stats.binding, part.binding],
-    grid(Math.ceil((C * P) / 64)),
+    groupsFor(C * P, 64),
   );
   return { part, P };
 }
@@ -78,7 +78,7 @@ function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, g: Tensor, y: Ten
 const RUN = 16;
 function planeRuns(planes: number, hw: number): { runs: number; groups: [number, number] } {
   const runs = Math.ceil(hw / RUN);
-  return { runs, groups: grid(Math.ceil((planes * runs) / 64)) };
+  return { runs, groups: groupsFor(planes * runs, 64) };
 }
 
 const bnOp = defineOp<BnParams>({
@@ -116,16 +116,16 @@ const bnOp = defineOp<BnParams>({
     else part = new Tensor([2], 'f32'); // unused in eval
     dispatch(
       { name: p.training ? 'batchnorm_finalize' : 'batchnorm_finalize_eval', shader: 'batchnorm_finalize', defines: { TRAIN: p.training ? 1 : 0 } },
-      [C, HW, P, M, f32(p.eps), f32(p.momentum), p.hasW ? 1 : 0, p.hasB ? 1 : 0],
+      { C, HW, P, M, eps: p.eps, momentum: p.momentum, hasW: p.hasW, hasB: p.hasB },
       [x.binding, part.binding, w.binding, b.binding, p.runningMean.binding, p.runningVar.binding, stats.binding],
-      Math.ceil(C / 64),
+      groupsFor(C, 64),
     );
     part.dispose();
     const act = p.activation ?? 'none';
     const y = new Tensor(x.shape, 'f32');
     const v = widthOf(HW);
     const { runs, groups } = planeRuns(N * C, HW / v);
-    dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: { ...typed(act, v), RUN } }, [N * C, C, HW / v, runs], [x.binding, stats.binding, y.binding], groups);
+    dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: { ...typed(act, v), RUN } }, { planes: N * C, C, hw: HW / v, runs }, [x.binding, stats.binding, y.binding], groups);
     if (ctx.needsGrad) ctx.save(x, stats, ...(p.activation ? [y] : []));
     stats.dispose();
     return y;
@@ -146,7 +146,7 @@ const bnOp = defineOp<BnParams>({
       const { part, P } = channelPartials(1, act, x, g, y, stats);
       dgamma = new Tensor([C], 'f32');
       dbeta = new Tensor([C], 'f32');
-      dispatch({ name: 'batchnorm_dparams', shader: 'batchnorm_dparams' }, [C, P], [part.binding, stats.binding, dgamma.binding, dbeta.binding], Math.ceil(C / 64));
+      dispatch({ name: 'batchnorm_dparams', shader: 'batchnorm_dparams' }, { C, P }, [part.binding, stats.binding, dgamma.binding, dbeta.binding], groupsFor(C, 64));
       part.dispose();
     }
     let dx: Tensor | null = null;
@@ -156,7 +156,7 @@ const bnOp = defineOp<BnParams>({
       const { runs, groups } = planeRuns(N * C, HW / v);
       dispatch(
         { name: `batchnorm_dx_${p.training ? 'train' : 'eval'}_${act}`, shader: 'batchnorm_grad', defines: { TRAIN: p.training ? 1 : 0, ...typed(act, v), RUN } },
-        [N * C, C, HW / v, runs, M],
+        { planes: N * C, C, hw: HW / v, runs, M },
         [g.binding, y.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, dx.binding],
         groups,
       );

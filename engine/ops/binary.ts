@@ -1,8 +1,8 @@
 // Elementwise binary ops with NumPy broadcasting (shaders/binary.wgsl).
 import { defineOp, expectDtype, type Op } from '../op.ts';
 import { Tensor, ShapeError, fmt, type Shape } from '../tensor.ts';
-import { dispatch, grid } from '../program.ts';
-import { sumTo } from './reduce.ts';
+import { dispatch, groupsFor } from '../program.ts';
+import { sumTo } from './sum-to.ts';
 import { neg, mulScalar } from './unary.ts';
 
 const MAX_RANK = 8;
@@ -32,18 +32,17 @@ function broadcastStrides(s: Shape, out: Shape): number[] {
   return st;
 }
 
-const pad8 = (v: number[]): number[] => [...v, ...new Array(MAX_RANK - v.length).fill(1)];
 
 function launchBinary(name: string, expr: string, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(name, a.shape, b.shape);
   const out = new Tensor(shape, 'f32');
   const same = a.size === out.size && b.size === out.size ? 1 : 0;
   if (same && out.size % 4 === 0) {
-    dispatch({ name, shader: 'binary_vec4', defines: { EXPR: expr } }, [out.size / 4], [a.binding, b.binding, out.binding], grid(Math.ceil(out.size / 1024)));
+    dispatch({ name, shader: 'binary_vec4', defines: { EXPR: expr } }, { n4: out.size / 4 }, [a.binding, b.binding, out.binding], groupsFor(out.size / 4));
     return out;
   }
-  const u = [out.size, shape.length, 0, 0, ...pad8(shape), ...pad8(broadcastStrides(a.shape, shape)).map((x, i) => (i < shape.length ? x : 0)), ...pad8(broadcastStrides(b.shape, shape)).map((x, i) => (i < shape.length ? x : 0))];
-  dispatch({ name, shader: 'binary', defines: { EXPR: expr, SAME: same } }, u, [a.binding, b.binding, out.binding], grid(Math.ceil(out.size / 256)));
+  const u = { n: out.size, rank: shape.length, shape, sa: broadcastStrides(a.shape, shape), sb: broadcastStrides(b.shape, shape) };
+  dispatch({ name, shader: 'binary', defines: { EXPR: expr, SAME: same } }, u, [a.binding, b.binding, out.binding], groupsFor(out.size));
   return out;
 }
 

@@ -15,7 +15,7 @@
 //    per chunk, then summed); the bias gradient sums gy.
 import { defineOp, expectDtype, expectRank } from '../op.ts';
 import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
-import { dispatch, grid, MAX_GROUPS } from '../program.ts';
+import { dispatch, groupsFor, MAX_GROUPS } from '../program.ts';
 import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
 
@@ -106,13 +106,10 @@ export function convGeometry(xs: readonly number[], ws: readonly number[], p: Co
 
 // ---- kernel plumbing ----------------------------------------------------------------------
 
-const i32 = (v: number) => v >>> 0; // two's complement bits of a (possibly negative) i32 uniform
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
-/** Folds a count of 64-wide workgroups into a 2-D grid (kernels read the linear id from both). */
-function lanesGrid(lanes: number): [number, number] {
-  return grid(ceilDiv(lanes, 64));
-}
+/** Workgroups for `lanes` invocations of the 64-wide conv kernels (they read the linear id from both grid dimensions). */
+const lanesGrid = (lanes: number): [number, number] => groupsFor(lanes, 64);
 
 /** A conv as the kernels see it: the input has `planes` channels per image (H x W), y has `yPlanes`. */
 interface Job {
@@ -152,7 +149,7 @@ function padInput(x: Tensor, top: number, left: number, Hp: number, Wp: number, 
   if (top === 0 && left === 0 && Hp === H && Wp === W && sr === 1 && sc === 1 && up[0] === 1 && up[1] === 1) return x.view([x.size]);
   if (Wp % 4 !== 0) throw new Error(`conv2d: internal: padded row ${Wp} is not a multiple of 4`);
   const xp = new Tensor([N * C * Hp * Wp], 'f32');
-  const u = [Hp, Wp / 4, H, W, i32(top), i32(left), sr, sc, N * C, N * C * Hp];
+  const u = { Hp, Wp4: Wp / 4, H, W, top, left, sr, sc, planes: N * C, rows: N * C * Hp };
   dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad', defines: { UPH: up[0], UPW: up[1] } }, u, [x.binding, xp.binding], lanesGrid(N * C * Hp));
   return xp;
 }
@@ -174,8 +171,8 @@ function packWeights(w: Tensor, CinG: number, CoutG: number, groups: number, pad
   const Fp = Math.ceil(fast / padTo) * padTo;
   const total = groups * taps.TH * taps.TW * slow * Fp;
   const out = new Tensor([total], 'f32');
-  const u = [total, CinG, CoutG, Fp, taps.TH, taps.TW, KH, KW, i32(taps.kh0), i32(taps.khStep), i32(taps.kw0), i32(taps.kwStep), transpose ? 1 : 0];
-  dispatch({ name: 'conv2d_wpack', shader: 'conv2d_wpack' }, u, [w.binding, out.binding], grid(ceilDiv(total, 256)));
+  const u = { total, CinG, CoutG, Fp, TH: taps.TH, TW: taps.TW, KH, KW, kh0: taps.kh0, khStep: taps.khStep, kw0: taps.kw0, kwStep: taps.kwStep, transpose };
+  dispatch({ name: 'conv2d_wpack', shader: 'conv2d_wpack' }, u, [w.binding, out.binding], groupsFor(total));
   return out;
 }
 
@@ -190,7 +187,7 @@ interface Tile {
 }
 
 /** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
-export const conv2dTuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean }; subgroups?: boolean } = {};
+export const conv2dTuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean }; subgroups?: boolean | number } = {};
 
 /**
  * Generated kernel code, memoised by the few numbers it depends on: the unrolled bodies are
@@ -205,10 +202,19 @@ function memoCode(key: string, make: () => Record<string, string | number>): Rec
   return d;
 }
 
-/** Subgroup size the forward kernel shares weight loads over (0: none; see fwdBody). */
+/**
+ * Subgroup size the kernels share loads over (0: none; see fwdBody, wgradCode): the adapter's
+ * fixed size, when the 64-lane workgroups hold whole subgroups of it (4, 8, 16, 32 or 64 lanes;
+ * anything else takes the plain kernels). `conv2dTuning.subgroups = n` (tests) generates the
+ * kernels for n lanes instead: correct when n divides the real size, since the n lanes that
+ * share are then part of one real subgroup.
+ */
 function sharedLanes(): number {
-  if (conv2dTuning.subgroups === false) return 0;
-  return getGpu().subgroupSize >= 4 ? getGpu().subgroupSize : 0;
+  const real = getGpu().subgroupSize;
+  const want = conv2dTuning.subgroups;
+  if (want === false || real === 0) return 0;
+  const S = typeof want === 'number' ? want : real;
+  return S >= 4 && 64 % S === 0 && real % S === 0 ? S : 0;
 }
 
 /** Output channels per invocation: 4, 8 or `max`, whichever wastes least on CoutG. */
@@ -338,7 +344,7 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
   const nTiles = j.N * tilesH * tilesW;
   const coBlocks = CoutGp / TN;
   const pl = j.place;
-  const u = [Hp, Wp4, j.CinG, CoutGp / 4, j.Ho, j.Wo, tilesW, tilesH, nTiles, coBlocks, j.CoutG, j.yPlanes, j.planes, bias ? 1 : 0, pl.yH, pl.yW, pl.yr0, pl.yc0, pl.ysh, pl.ysw];
+  const u = { Hp, Wp4, CinG: j.CinG, CoutGp4: CoutGp / 4, Ho: j.Ho, Wo: j.Wo, tilesW, tilesH, nTiles, coBlocks, CoutG: j.CoutG, Cout: j.yPlanes, xPlanes: j.planes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw };
   const S = t.rowLoop ? 0 : sharedLanes();
   const defines = memoCode(`fwd ${TM} ${R} ${TN} ${t.rowLoop ?? false} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${S}`, () => ({
     TM,
@@ -424,7 +430,7 @@ function runDepthwise(x: Tensor, wk: Tensor, bias: Tensor | null, j: Job, y: Ten
   const tilesH = ceilDiv(j.Ho, R);
   const C = j.planes;
   const nLanes = j.N * C * tilesH * tilesW;
-  const u = [H, W, C, j.Ho, j.Wo, tilesW, tilesH, nLanes, bias ? 1 : 0, pl.yH, pl.yW, pl.yr0, pl.yc0, pl.ysh, pl.ysw, i32(j.pt), i32(j.pl), j.sh, j.sw, j.dh, j.dw];
+  const u = { H, W, C, Ho: j.Ho, Wo: j.Wo, tilesW, tilesH, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw, pt: j.pt, pl: j.pl, sh: j.sh, sw: j.sw, dh: j.dh, dw: j.dw };
   // vec4 input rows: whole-vec4 rows and the same window offset in every lane (TM * sw % 4 == 0)
   const a = W % 4 === 0 && (TM * j.sw) % 4 === 0 ? (((-j.pl) % 4) + 4) % 4 : -1;
   const defines = memoCode(`dw ${TM} ${R} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${vec4Out} ${a}`, () => ({ TM, R, KK: j.KH * j.KW, ...depthwiseCode(TM, R, j, vec4Out, a) }));
@@ -716,11 +722,12 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Te
   const nLanes = chunks * lanesPerChunk;
   const wsize = gg.Cout * gg.CinG * gg.KH * gg.KW;
   const part = new Tensor([chunks, wsize], 'f32');
-  const u = [Hp, Wp4, gg.Cin, gg.CinG, gHp, gWp / 4, gg.Cout, gg.CoutG, tilesW, tilesH, nTiles, tilesPerChunk, coT, ciT, lanesPerChunk, nLanes, khLanes, gg.dh, gg.KH * gg.KW];
+  const u = { Hp, Wp4, xPlanes: gg.Cin, CinG: gg.CinG, gHp, gWp4: gWp / 4, Cout: gg.Cout, CoutG: gg.CoutG, tilesW, tilesH, nTiles, tilesPerChunk, coT, ciT, lanesPerChunk, nLanes, khLanes, dhRows: gg.dh, KKfull: gg.KH * gg.KW };
   const lane = t.rowLanes ? { ...gg, KH: 1 } : gg; // the taps one lane covers
   // gy loads are shared across a subgroup when its lanes differ only in the input-channel block
   const S = sharedLanes();
-  const share = S > 0 && khLanes === 1 && ciT % S === 0 ? S : 0;
+  // (ciT a multiple of the real size: with a simulated smaller S the whole real subgroup must share)
+  const share = S > 0 && khLanes === 1 && ciT % getGpu().subgroupSize === 0 ? S : 0;
   const defines = memoCode(`wgrad ${TM} ${R} ${TCO} ${TCI} ${lane.KH} ${lane.KW} ${gg.sh} ${gg.sw} ${gg.dh} ${gg.dw} ${share}`, () => ({
     TM,
     R,

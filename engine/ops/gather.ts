@@ -1,11 +1,9 @@
 // gather along an axis, torch.gather semantics (shaders/gather.wgsl, gather_grad.wgsl).
 import { defineOp, axisOf, expectDtype } from '../op.ts';
 import { Tensor, ShapeError, fmt, type Shape } from '../tensor.ts';
-import { dispatch, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 
 const MAX_RANK = 8;
-const NAN_BITS = 0x7fc00000;
-const pad8 = (v: readonly number[], fill: number): number[] => [...v, ...new Array(MAX_RANK - v.length).fill(fill)];
 
 function stridesOf(s: Shape): number[] {
   const st = new Array<number>(s.length);
@@ -31,16 +29,16 @@ const gatherOp = defineOp<{ axis: number }>({
     const out = new Tensor(index.shape, 'f32');
     if (ctx.needsGrad) ctx.save(index);
     if (out.size === 0) return out;
-    const u = [out.size, x.shape.length, axis, x.shape[axis], NAN_BITS, 0, 0, 0, ...pad8(index.shape, 1), ...pad8(stridesOf(x.shape), 0)];
-    dispatch({ name: 'gather', shader: 'gather' }, u, [x.binding, index.binding, out.binding], grid(Math.ceil(out.size / 256)));
+    const u = { n: out.size, rank: x.shape.length, axis, len: x.shape[axis], nan: NaN, shape: index.shape, xs: stridesOf(x.shape) };
+    dispatch({ name: 'gather', shader: 'gather' }, u, [x.binding, index.binding, out.binding], groupsFor(out.size));
     return out;
   },
   backward(g, { saved: [index], params: { axis }, inputShapes: [xs], inputNeedsGrad }) {
     if (!inputNeedsGrad[0]) return [null, null];
     const dx = new Tensor(xs, 'f32');
     if (dx.size === 0) return [dx, null];
-    const u = [dx.size, xs.length, axis, index.shape[axis], ...pad8(xs, 1), ...pad8(index.shape, 1), ...pad8(stridesOf(index.shape), 0)];
-    dispatch({ name: 'gather_grad', shader: 'gather_grad' }, u, [g.binding, index.binding, dx.binding], grid(Math.ceil(dx.size / 256)));
+    const u = { n: dx.size, rank: xs.length, axis, ilen: index.shape[axis], xshape: xs, ishape: index.shape, istr: stridesOf(index.shape) };
+    dispatch({ name: 'gather_grad', shader: 'gather_grad' }, u, [g.binding, index.binding, dx.binding], groupsFor(dx.size));
     return [dx, null];
   },
 });

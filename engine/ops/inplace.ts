@@ -1,13 +1,13 @@
 // In-place kernels outside autograd: gradient accumulation and copies.
 import { Tensor, ShapeError } from '../tensor.ts';
-import { dispatch, f32, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 import { launchUnary } from './unary.ts';
 
 /** y += alpha * x (same element count). */
 export function axpyInPlace(y: Tensor, x: Tensor, alpha = 1): void {
   if (y.size !== x.size) throw new ShapeError(`axpy: ${x.describe()} does not match ${y.describe()}`);
   const n = y.size % 4 === 0 ? y.size / 4 : y.size;
-  dispatch({ name: 'axpy', shader: 'axpy', defines: { E: n === y.size ? 'f32' : 'vec4f' } }, [n, f32(alpha)], [x.binding, y.binding], grid(Math.ceil(n / 256)));
+  dispatch({ name: 'axpy', shader: 'axpy', defines: { E: n === y.size ? 'f32' : 'vec4f' } }, { n, alpha }, [x.binding, y.binding], groupsFor(n));
 }
 
 /** dst <- src (same element count), recorded in order with the kernels. */

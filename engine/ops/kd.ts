@@ -7,7 +7,7 @@
 // (kd_grad.wgsl). The teacher, labels/targets and weights get no gradient.
 import { defineOp, expectDtype, expectRank, type Meta } from '../op.ts';
 import { Tensor, ShapeError, fmt } from '../tensor.ts';
-import { dispatch, f32, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 
 export interface KdOptions {
   /** temperature, > 0 */
@@ -27,7 +27,6 @@ interface KdParams {
   teacherIsProb: boolean;
 }
 
-const NAN_BITS = 0x7fc00000;
 
 function checkOptions(op: string, o: KdOptions): void {
   if (!(Number.isFinite(o.T) && o.T > 0)) throw new RangeError(`${op}: temperature T must be a positive number, got ${o.T}`);
@@ -51,7 +50,7 @@ function reduceLoss(loss: Tensor, weights: Tensor | null, wscale: number): { out
   const scale = new Tensor([1], 'f32');
   dispatch(
     { name: 'kd_reduce', shader: 'kd_reduce' },
-    [loss.size, weights ? weights.size : 0, weights ? 1 : 0, f32(wscale)],
+    { n: loss.size, m: weights ? weights.size : 0, hasW: !!weights, wscale },
     [loss.binding, (weights ?? loss).binding, out.binding, scale.binding],
     1,
   );
@@ -60,7 +59,7 @@ function reduceLoss(loss: Tensor, weights: Tensor | null, wscale: number): { out
 
 function scaleGrad(grad: Tensor, g: Tensor, scale: Tensor): Tensor {
   const dzs = new Tensor(grad.shape, 'f32');
-  dispatch({ name: 'kd_grad', shader: 'kd_grad' }, [grad.size], [grad.binding, g.binding, scale.binding, dzs.binding], grid(Math.ceil(grad.size / 256)));
+  dispatch({ name: 'kd_grad', shader: 'kd_grad' }, { n: grad.size }, [grad.binding, g.binding, scale.binding, dzs.binding], groupsFor(grad.size));
   return dzs;
 }
 
@@ -90,9 +89,9 @@ const kdOp = defineOp<KdParams>({
     const grad = new Tensor([N, C], 'f32');
     dispatch(
       { name: 'kd_softmax', shader: 'kd_softmax', defines: { TEACHER_PROB: p.teacherIsProb ? 1 : 0 } },
-      [N, C, f32(p.T), f32(p.alpha), p.hasW ? 1 : 0, NAN_BITS],
+      { N, C, T: p.T, alpha: p.alpha, hasW: p.hasW, nan: NaN },
       [zs.binding, zt.binding, labels.binding, (p.hasW ? weights : zs).binding, loss.binding, grad.binding],
-      grid(Math.ceil(N / 64)),
+      groupsFor(N, 64),
     );
     return finish(ctx, loss, grad, reduceLoss(loss, p.hasW ? weights : null, 1));
   },
@@ -136,9 +135,9 @@ const kdMultiOp = defineOp<KdParams>({
     const grad = new Tensor(zs.shape, 'f32');
     dispatch(
       { name: 'kd_multilabel', shader: 'kd_multilabel', defines: { TEACHER_PROB: p.teacherIsProb ? 1 : 0, WMODE: wmode } },
-      [zs.size, C, f32(p.T), f32(p.alpha)],
+      { n: zs.size, C, T: p.T, alpha: p.alpha },
       [zs.binding, zt.binding, targets.binding, (p.hasW ? weights : zs).binding, loss.binding, grad.binding],
-      grid(Math.ceil(zs.size / 256)),
+      groupsFor(zs.size),
     );
     return finish(ctx, loss, grad, reduceLoss(loss, p.hasW ? weights : null, wmode === 1 ? C : 1));
   },

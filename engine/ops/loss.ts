@@ -7,7 +7,7 @@
 import { defineOp, expectDtype, expectRank, type Meta } from '../op.ts';
 import { Tensor, ShapeError, fmt, numel, type Shape } from '../tensor.ts';
 import { noGrad } from '../autograd.ts';
-import { dispatch, f32, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 import { sum } from './reduce.ts';
 import { mul, sub, div } from './binary.ts';
 import { mulScalar } from './unary.ts';
@@ -18,7 +18,6 @@ export type Reduction = 'mean' | 'sum' | 'none';
 const gradMode = (r: Reduction, w: Tensor | null): number => (r === 'none' ? 0 : r === 'mean' && w ? 2 : 1);
 /** Constant factor: 1 / count for an unweighted mean. */
 const gradScale = (r: Reduction, w: Tensor | null, count: number): number => (r === 'mean' && !w ? 1 / Math.max(1, count) : 1);
-const NAN_BITS = 0x7fc00000;
 
 export interface LossOptions {
   /** per-sample weights [N] (bceWithLogits also accepts per-element weights of the logits' shape) */
@@ -88,7 +87,7 @@ const crossEntropyOp = defineOp<LossParams>({
     const losses = new Tensor([N], 'f32');
     const stats = new Tensor([N, 2], 'f32'); // per sample: max logit, log-sum-exp of the shifted logits
     if (N > 0)
-      dispatch({ name: 'cross_entropy', shader: 'cross_entropy' }, [N, C, w ? 1 : 0, NAN_BITS], [z.binding, y.binding, (w ?? z).binding, losses.binding, stats.binding], grid(Math.ceil(N / 64)));
+      dispatch({ name: 'cross_entropy', shader: 'cross_entropy' }, { n: N, c: C, hasw: !!w, nan: NaN }, [z.binding, y.binding, (w ?? z).binding, losses.binding, stats.binding], groupsFor(N, 64));
     const [out, W] = reduceLosses(losses, reduction, w, 1);
     losses.dispose();
     if (ctx.needsGrad) ctx.save(z, y, stats, out, ...(w ? [w] : []), ...(W ? [W] : []));
@@ -105,7 +104,7 @@ const crossEntropyOp = defineOp<LossParams>({
     if (inputNeedsGrad[0]) {
       dz = new Tensor([N, C], 'f32');
       if (dz.size > 0)
-        dispatch({ name: 'cross_entropy_grad', shader: 'cross_entropy_grad' }, [N, C, w ? 1 : 0, gradMode(reduction, w), f32(gradScale(reduction, w, N))], [z.binding, y.binding, stats.binding, g.binding, (w ?? z).binding, (W ?? g).binding, dz.binding], grid(Math.ceil(dz.size / 256)));
+        dispatch({ name: 'cross_entropy_grad', shader: 'cross_entropy_grad' }, { n: N, c: C, hasw: !!w, mode: gradMode(reduction, w), scale: gradScale(reduction, w, N) }, [z.binding, y.binding, stats.binding, g.binding, (w ?? z).binding, (W ?? g).binding, dz.binding], groupsFor(dz.size));
     }
     let dw: Tensor | null = null;
     if (w && inputNeedsGrad[2]) {
@@ -141,7 +140,7 @@ function weightStride(op: string, x: Meta, w: Meta): number {
 
 function bceRaw(x: Tensor, t: Tensor, w: Tensor | null, per: number): Tensor {
   const out = new Tensor(x.shape, 'f32');
-  if (out.size > 0) dispatch({ name: 'bce', shader: 'bce' }, [x.size, w ? 1 : 0, per], [x.binding, t.binding, (w ?? x).binding, out.binding], grid(Math.ceil(x.size / 256)));
+  if (out.size > 0) dispatch({ name: 'bce', shader: 'bce' }, { n: x.size, hasw: !!w, per }, [x.binding, t.binding, (w ?? x).binding, out.binding], groupsFor(x.size));
   return out;
 }
 
@@ -182,8 +181,8 @@ const bceOp = defineOp<LossParams>({
         ? { DT_BINDING: '@group(0) @binding(7) var<storage, read_write> dt: array<f32>;', DT_STORE: 'dt[i] = -coef * v;' }
         : { DT_BINDING: '', DT_STORE: '' };
       const bindings = [x, t, g, w ?? x, W ?? g, dx, ...(dt ? [dt] : [])].map((b) => b.binding);
-      const u = [x.size, w ? 1 : 0, per, gradMode(reduction, w), f32(gradScale(reduction, w, x.size))];
-      if (x.size > 0) dispatch({ name: 'bce_grad', shader: 'bce_grad', defines }, u, bindings, grid(Math.ceil(x.size / 256)));
+      const u = { n: x.size, hasw: !!w, per, mode: gradMode(reduction, w), scale: gradScale(reduction, w, x.size) };
+      if (x.size > 0) dispatch({ name: 'bce_grad', shader: 'bce_grad', defines }, u, bindings, groupsFor(x.size));
       if (!inputNeedsGrad[0]) dx = null; // computed alongside dt; the tidy around backward frees it
     }
     let dw: Tensor | null = null;

@@ -9,7 +9,8 @@ import { Tensor, ShapeError, fmt, numel, type Shape } from '../tensor.ts';
 import { dispatch, MAX_GROUPS } from '../program.ts';
 import { getGpu } from '../device.ts';
 import { broadcastShapes } from './binary.ts';
-import { sum, sumTo } from './reduce.ts';
+import { sum } from './reduce.ts';
+import { sumTo } from './sum-to.ts';
 
 /**
  * Register tile (TM x TN outputs per invocation) and workgroup shape of the plain kernel (no
@@ -227,7 +228,6 @@ function batchStrides(s: Shape, batch: number[]): number[] {
   return st;
 }
 
-const pad8 = (v: number[], fill: number): number[] => [...v, ...new Array(MAX_BATCH_RANK - v.length).fill(fill)];
 
 /** Records op(a)·op(b) (+ bias) into a new tensor of shape [...batch, M, N]; no autograd. */
 export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: Tensor | null = null, name = 'matmul'): Tensor {
@@ -248,13 +248,13 @@ export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: 
   const gy = Math.ceil(M / TM / WY);
   if (gx > MAX_GROUPS || gy > MAX_GROUPS)
     throw new RangeError(`${name}: ${fmt(out.shape)} needs a grid of ${gx}x${gy} workgroups per matrix, above the limit ${MAX_GROUPS} per dimension`);
-  const strides = [...pad8(batch, 1), ...pad8(batchStrides(a.shape, batch), 0), ...pad8(batchStrides(b.shape, batch), 0)];
+  const u = { M, N, K, brank: batch.length, gy, z0: 0, bshape: batch, sa: batchStrides(a.shape, batch), sb: batchStrides(b.shape, batch) };
   const bindings = bias ? [a.binding, b.binding, bias.binding, out.binding] : [a.binding, b.binding, out.binding];
   // batch items ride on the y grid (gy row-tile groups each), as many per launch as fit
   const perLaunch = Math.floor(MAX_GROUPS / gy);
   for (let z0 = 0; z0 < nb; z0 += perLaunch) {
     const items = Math.min(perLaunch, nb - z0);
-    dispatch({ name, shader: 'matmul', defines: definesFor(layout) }, [M, N, K, batch.length, gy, z0, 0, 0, ...strides], bindings, [gx, gy * items]);
+    dispatch({ name, shader: 'matmul', defines: definesFor(layout) }, { ...u, z0 }, bindings, [gx, gy * items]);
   }
   return out;
 }

@@ -6,7 +6,7 @@
 // per input element (adaptive_avgpool2d.wgsl with GRAD=1).
 import { defineOp, expectDtype, expectRank, type Meta } from '../op.ts';
 import { Tensor, ShapeError, fmt, zeros } from '../tensor.ts';
-import { dispatch, f32, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 
 export type Size2 = number | readonly [number, number];
 
@@ -62,7 +62,6 @@ function geomDefines(g: Geom): Record<string, number> {
   return { KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw, PH: g.ph, PW: g.pw, INCLUDE_PAD: g.includePad ? 1 : 0 };
 }
 
-const NEG_INF_BITS = 0xff800000;
 
 function makePool(kind: 'max' | 'avg') {
   const op = `${kind}Pool2d`;
@@ -86,9 +85,9 @@ function makePool(kind: 'max' | 'avg') {
       };
       dispatch(
         { name: `${op}${arg ? '_arg' : ''}`, shader: 'pool2d', defines },
-        [y.size, x.shape[2], x.shape[3], oH, oW, NEG_INF_BITS],
+        { n: y.size, H: x.shape[2], W: x.shape[3], oH, oW, ninf: -Infinity },
         [x.binding, y.binding, ...(arg ? [arg.binding] : [])],
-        grid(Math.ceil(y.size / 256)),
+        groupsFor(y.size),
       );
       if (arg) {
         ctx.save(arg);
@@ -108,7 +107,7 @@ function makePool(kind: 'max' | 'avg') {
           const cntH = Math.ceil((oH - a) / QH);
           const cntW = Math.ceil((oW - b) / QW);
           const n = N * C * cntH * cntW;
-          dispatch({ name: `${op}_grad`, shader: 'pool2d_scatter', defines }, [n, xs[2], xs[3], oH, oW, a, b, cntH, cntW], [gy.binding, arg.binding, dx.binding], grid(Math.ceil(n / 256)));
+          dispatch({ name: `${op}_grad`, shader: 'pool2d_scatter', defines }, { n, H: xs[2], W: xs[3], oH, oW, a, b, cntH, cntW }, [gy.binding, arg.binding, dx.binding], groupsFor(n));
         }
       return [dx];
     },
@@ -138,7 +137,7 @@ const adaptiveOp = defineOp<{ oH: number; oW: number }>({
   },
   forward([x], { oH, oW }) {
     const y = new Tensor([x.shape[0], x.shape[1], oH, oW], 'f32');
-    dispatch({ name: 'adaptiveAvgPool2d', shader: 'adaptive_avgpool2d', defines: { GRAD: 0 } }, [y.size, x.shape[2], x.shape[3], oH, oW], [x.binding, y.binding], grid(Math.ceil(y.size / 256)));
+    dispatch({ name: 'adaptiveAvgPool2d', shader: 'adaptive_avgpool2d', defines: { GRAD: 0 } }, { n: y.size, H: x.shape[2], W: x.shape[3], oH, oW }, [x.binding, y.binding], groupsFor(y.size));
     return y;
   },
   backward(gy, { params: { oH, oW }, inputShapes: [xs] }) {
@@ -152,13 +151,13 @@ const adaptiveOp = defineOp<{ oH: number; oW: number }>({
       const threads = Math.ceil(n / PER);
       dispatch(
         { name: 'globalAvgPool2d_grad', shader: 'global_avgpool2d_grad', defines: { V: v === 4 ? 'vec4f' : 'f32', PER } },
-        [n, HW / v, threads, f32(1 / HW)],
+        { n, hw: HW / v, threads, scale: 1 / HW },
         [gy.binding, dx.binding],
-        grid(Math.ceil(threads / 256)),
+        groupsFor(threads),
       );
       return [dx];
     }
-    dispatch({ name: 'adaptiveAvgPool2d_grad', shader: 'adaptive_avgpool2d', defines: { GRAD: 1 } }, [dx.size, xs[2], xs[3], oH, oW], [gy.binding, dx.binding], grid(Math.ceil(dx.size / 256)));
+    dispatch({ name: 'adaptiveAvgPool2d_grad', shader: 'adaptive_avgpool2d', defines: { GRAD: 1 } }, { n: dx.size, H: xs[2], W: xs[3], oH, oW }, [gy.binding, dx.binding], groupsFor(dx.size));
     return [dx];
   },
 });

@@ -1,7 +1,7 @@
 // Shape ops: reshape (a free view) and permute/transpose (a copy through a kernel).
 import { defineOp, axisOf } from '../op.ts';
 import { Tensor, ShapeError, fmt, numel, type Shape } from '../tensor.ts';
-import { dispatch, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 
 const reshapeOp = defineOp<{ shape: number[] }>({
   name: 'reshape',
@@ -34,10 +34,9 @@ function launchPermute(x: Tensor, perm: readonly number[]): Tensor {
     strides[i] = acc;
     acc *= x.shape[i];
   }
-  const pad = (v: number[], fill: number) => [...v, ...new Array(MAX_RANK - v.length).fill(fill)];
   const out = new Tensor(shape, x.dtype);
-  const u = [out.size, shape.length, 0, 0, ...pad(shape, 1), ...pad(perm.map((p) => strides[p]), 0)];
-  dispatch({ name: 'permute', shader: 'permute' }, u, [x.binding, out.binding], grid(Math.ceil(out.size / 256)));
+  const u = { n: out.size, rank: shape.length, shape, in_strides: perm.map((p) => strides[p]) };
+  dispatch({ name: 'permute', shader: 'permute' }, u, [x.binding, out.binding], groupsFor(out.size));
   return out;
 }
 

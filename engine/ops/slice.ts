@@ -4,7 +4,7 @@
 // slice reads a column window. Each is the other's backward. Both copy raw words (f32 or i32).
 import { defineOp, axisOf, type Meta } from '../op.ts';
 import { Tensor, ShapeError, fmt, numel, zeros, type Shape } from '../tensor.ts';
-import { dispatch, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 
 const innerOf = (s: Shape, axis: number): number => numel(s.slice(axis + 1));
 
@@ -16,7 +16,7 @@ function writeAt(dst: Tensor, src: Tensor, axis: number, at: number): void {
   if (src.size === 0) return;
   const inner = innerOf(src.shape, axis);
   const [n, ...u] = words([src.size, src.shape[axis] * inner, dst.shape[axis] * inner, at * inner]);
-  dispatch({ name: 'concat', shader: 'concat', defines: { E: n === src.size ? 'u32' : 'vec4u' } }, [n, ...u], [src.binding, dst.binding], grid(Math.ceil(n / 256)));
+  dispatch({ name: 'concat', shader: 'concat', defines: { E: n === src.size ? 'u32' : 'vec4u' } }, { n, row: u[0], out_row: u[1], at: u[2] }, [src.binding, dst.binding], groupsFor(n));
 }
 
 /** The window [start, start + len) of x along `axis`, as a new tensor. */
@@ -27,7 +27,7 @@ function readAt(x: Tensor, axis: number, start: number, len: number): Tensor {
   if (out.size === 0) return out;
   const inner = innerOf(x.shape, axis);
   const [n, ...u] = words([out.size, len * inner, x.shape[axis] * inner, start * inner]);
-  dispatch({ name: 'slice', shader: 'slice', defines: { E: n === out.size ? 'u32' : 'vec4u' } }, [n, ...u], [x.binding, out.binding], grid(Math.ceil(n / 256)));
+  dispatch({ name: 'slice', shader: 'slice', defines: { E: n === out.size ? 'u32' : 'vec4u' } }, { n, row: u[0], in_row: u[1], at: u[2] }, [x.binding, out.binding], groupsFor(n));
   return out;
 }
 

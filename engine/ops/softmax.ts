@@ -2,10 +2,11 @@
 // The input is viewed as [outer, len, inner] around the axis: no permute copies.
 import { defineOp, axisOf, expectDtype } from '../op.ts';
 import { Tensor, ShapeError, fmt, numel } from '../tensor.ts';
-import { dispatch, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 
-function lanes(s: readonly number[], axis: number): [number, number, number] {
-  return [numel(s.slice(0, axis)), s[axis], numel(s.slice(axis + 1))];
+/** The [outer, len, inner] view around `axis` (the kernels' uniforms; one lane per outer x inner). */
+function lanes(s: readonly number[], axis: number): { outer: number; len: number; inner: number } {
+  return { outer: numel(s.slice(0, axis)), len: s[axis], inner: numel(s.slice(axis + 1)) };
 }
 
 function makeSoftmax(name: 'softmax' | 'logSoftmax', log: 0 | 1) {
@@ -19,14 +20,14 @@ function makeSoftmax(name: 'softmax' | 'logSoftmax', log: 0 | 1) {
     forward([x], { axis }, ctx) {
       const y = new Tensor(x.shape, 'f32');
       const u = lanes(x.shape, axis);
-      if (y.size > 0) dispatch({ name, shader: 'softmax', defines: { LOG: log } }, u, [x.binding, y.binding], grid(Math.ceil((u[0] * u[2]) / 64)));
+      if (y.size > 0) dispatch({ name, shader: 'softmax', defines: { LOG: log } }, u, [x.binding, y.binding], groupsFor(u.outer * u.inner, 64));
       if (ctx.needsGrad) ctx.save(y);
       return y;
     },
     backward(g, { saved: [y], params: { axis } }) {
       const dx = new Tensor(y.shape, 'f32');
       const u = lanes(y.shape, axis);
-      if (dx.size > 0) dispatch({ name: `${name}_grad`, shader: 'softmax_grad', defines: { LOG: log } }, u, [g.binding, y.binding, dx.binding], grid(Math.ceil((u[0] * u[2]) / 64)));
+      if (dx.size > 0) dispatch({ name: `${name}_grad`, shader: 'softmax_grad', defines: { LOG: log } }, u, [g.binding, y.binding, dx.binding], groupsFor(u.outer * u.inner, 64));
       return [dx];
     },
   });

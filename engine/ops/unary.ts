@@ -1,7 +1,7 @@
 // Elementwise unary ops: one shader (shaders/unary.wgsl) specialised by an expression.
 import { defineOp, expectDtype, type Op } from '../op.ts';
 import { Tensor } from '../tensor.ts';
-import { dispatch, f32, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 
 /** f(x; a, b) and f'(x, y; a, b) with y = f(x), as WGSL expressions. */
 const UNARY = {
@@ -44,7 +44,7 @@ function launch(name: string, shader: string, define: Record<string, string>, p:
   const vec4 = out.size % 4 === 0;
   const n = vec4 ? out.size / 4 : out.size;
   const defines = { ...define, E: vec4 ? 'vec4f' : 'f32', APPLY: apply(shader, vec4) };
-  dispatch({ name, shader, defines }, [n, f32(p.a), f32(p.b)], [...bindings, out].map((t) => t.binding), grid(Math.ceil(n / 256)));
+  dispatch({ name, shader, defines }, { n, a: p.a, b: p.b }, [...bindings, out].map((t) => t.binding), groupsFor(n));
   return out;
 }
 

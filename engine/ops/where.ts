@@ -1,9 +1,9 @@
 // where(mask, a, b): elementwise select with NumPy broadcasting of all three (shaders/where.wgsl).
 import { defineOp, expectDtype } from '../op.ts';
 import { Tensor, ShapeError, fmt, full, type Shape } from '../tensor.ts';
-import { dispatch, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 import { broadcastShapes } from './binary.ts';
-import { sumTo } from './reduce.ts';
+import { sumTo } from './sum-to.ts';
 
 const MAX_RANK = 8;
 
@@ -29,8 +29,8 @@ function whereRaw(mask: Tensor, a: Tensor, b: Tensor): Tensor {
   const shape = outShape(mask.shape, a.shape, b.shape);
   const out = new Tensor(shape, 'f32');
   if (out.size === 0) return out;
-  const u = [out.size, shape.length, 0, 0, ...shape, ...new Array(MAX_RANK - shape.length).fill(1), ...strides(mask.shape, shape), ...strides(a.shape, shape), ...strides(b.shape, shape)];
-  dispatch({ name: 'where', shader: 'where' }, u, [mask.binding, a.binding, b.binding, out.binding], grid(Math.ceil(out.size / 256)));
+  const u = { n: out.size, rank: shape.length, shape, sm: strides(mask.shape, shape), sa: strides(a.shape, shape), sb: strides(b.shape, shape) };
+  dispatch({ name: 'where', shader: 'where' }, u, [mask.binding, a.binding, b.binding, out.binding], groupsFor(out.size));
   return out;
 }
 

@@ -1,6 +1,6 @@
 // torch.optim.AdamW (decoupled weight decay, bias correction, no amsgrad): shaders/adamw.wgsl.
 import type { Tensor } from '../tensor.ts';
-import { dispatch, f32, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 import { Optimizer, type Hyper, type Params } from './optimizer.ts';
 
 export interface AdamWOptions {
@@ -43,8 +43,8 @@ export class AdamW extends Optimizer {
     const lr = this.lrOf(i);
     const stepSize = lr / (1 - b1 ** t);
     const invBc2Sqrt = 1 / Math.sqrt(1 - b2 ** t);
-    const u = [p.size, f32(1 - lr * this.decayOf(i, this.weightDecay)), f32(b1), f32(b2), f32(this.eps), f32(stepSize), f32(invBc2Sqrt), m.fresh ? 1 : 0];
-    dispatch({ name: 'adamw', shader: 'adamw' }, u, [g.binding, p.binding, m.t.binding, v.t.binding], grid(Math.ceil(p.size / 256)));
+    const u = { n: p.size, decay: 1 - lr * this.decayOf(i, this.weightDecay), b1, b2, eps: this.eps, stepSize, invBc2Sqrt, first: m.fresh };
+    dispatch({ name: 'adamw', shader: 'adamw' }, u, [g.binding, p.binding, m.t.binding, v.t.binding], groupsFor(p.size));
   }
 
   protected hyper(): Hyper {

@@ -2,8 +2,8 @@
 // partial sums of squares into one buffer, a one-workgroup total (norm and clip coefficient),
 // then an in-place scale of every gradient by the coefficient read from GPU memory, so the
 // scaling never waits for the CPU.
-import { Tensor } from '../tensor.ts';
-import { dispatch, f32, grid } from '../program.ts';
+import { Tensor, fillTensor } from '../tensor.ts';
+import { dispatch, groupsFor } from '../program.ts';
 
 const CHUNK = 256;
 
@@ -13,7 +13,7 @@ export function clipGradNormTensor(params: Iterable<Tensor>, maxNorm: number): T
   const grads = [...new Set(params)].flatMap((p) => (p.grad && p.grad.size > 0 ? [p.grad] : []));
   const norm = new Tensor([], 'f32');
   if (grads.length === 0) {
-    dispatch({ name: 'fill', shader: 'fill' }, [1, 0], [norm.binding], 1);
+    fillTensor(norm, 0);
     return norm;
   }
   const counts = grads.map((g) => Math.ceil(g.size / CHUNK));
@@ -22,15 +22,15 @@ export function clipGradNormTensor(params: Iterable<Tensor>, maxNorm: number): T
   const coef = new Tensor([1], 'f32');
   let offset = 0;
   grads.forEach((g, k) => {
-    dispatch({ name: 'grad_norm_sumsq', shader: 'grad_norm_clip_sumsq', defines: { CHUNK } }, [g.size, offset], [g.binding, partial.binding], grid(Math.ceil(counts[k] / 64)));
+    dispatch({ name: 'grad_norm_sumsq', shader: 'grad_norm_clip_sumsq', defines: { CHUNK } }, { n: g.size, offset }, [g.binding, partial.binding], groupsFor(counts[k], 64));
     offset += counts[k];
   });
-  dispatch({ name: 'grad_norm_total', shader: 'grad_norm_clip_total' }, [total, f32(maxNorm)], [partial.binding, norm.binding, coef.binding], 1);
+  dispatch({ name: 'grad_norm_total', shader: 'grad_norm_clip_total' }, { count: total, maxNorm }, [partial.binding, norm.binding, coef.binding], 1);
   // autograd may hand two parameters gradient handles on one storage (e.g. both inputs of an
   // add): count each in the norm, but scale each storage once
   const storages = new Set(grads.map((g) => g.storage));
   if (maxNorm !== Infinity)
-    for (const g of grads) if (storages.delete(g.storage)) dispatch({ name: 'grad_norm_scale', shader: 'grad_norm_clip_scale' }, [g.size], [coef.binding, g.binding], grid(Math.ceil(g.size / 256)));
+    for (const g of grads) if (storages.delete(g.storage)) dispatch({ name: 'grad_norm_scale', shader: 'grad_norm_clip_scale' }, { n: g.size }, [coef.binding, g.binding], groupsFor(g.size));
   partial.dispose();
   coef.dispose();
   return norm;

@@ -1,6 +1,6 @@
 // torch.optim.SGD (momentum, dampening, Nesterov, L2 weight decay): shaders/sgd.wgsl.
 import { Tensor, keep } from '../tensor.ts';
-import { dispatch, f32, grid } from '../program.ts';
+import { dispatch, groupsFor } from '../program.ts';
 import { Optimizer, type Hyper, type Params } from './optimizer.ts';
 
 export interface SGDOptions {
@@ -43,8 +43,8 @@ export class SGD extends Optimizer {
       buf = s.t;
       first = s.fresh ? 1 : 0;
     } else buf = this.dummy ??= keep(new Tensor([1], 'f32'));
-    const u = [p.size, f32(this.lrOf(i)), f32(this.momentum), f32(this.dampening), f32(this.decayOf(i, this.weightDecay)), this.nesterov ? 1 : 0, first];
-    dispatch({ name: 'sgd', shader: 'sgd' }, u, [g.binding, p.binding, buf.binding], grid(Math.ceil(p.size / 256)));
+    const u = { n: p.size, lr: this.lrOf(i), momentum: this.momentum, dampening: this.dampening, wd: this.decayOf(i, this.weightDecay), nesterov: this.nesterov, first };
+    dispatch({ name: 'sgd', shader: 'sgd' }, u, [g.binding, p.binding, buf.binding], groupsFor(p.size));
   }
 
   protected hyper(): Hyper {
