@@ -1,9 +1,9 @@
 // The run directory: every artefact of a RoS-KD run lives here, written atomically (temp file +
 // rename), so an interrupted or crashed run never leaves a half-written file behind, and
 // several processes (one per teacher, --teacher-index) can share it.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from './data/util.ts';
+import { makeDirs, writeFileAtomic } from './data/util.ts';
 
 export interface MetricsLine {
   model: string;
@@ -19,10 +19,11 @@ export interface MetricsLine {
 
 export class RunDir {
   readonly root: string;
-  constructor(root: string) {
+  /** `what` names the directory in errors (e.g. '--out'). */
+  constructor(root: string, what = 'run directory') {
     this.root = resolve(root);
-    mkdirSync(this.root, { recursive: true });
-    mkdirSync(this.checkpointDir, { recursive: true });
+    makeDirs(this.root, what);
+    makeDirs(this.checkpointDir, what);
   }
 
   path(name: string): string {

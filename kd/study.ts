@@ -12,7 +12,7 @@
 // Resumable: a cell is done when cells/<id>/cell.json exists (written atomically after its
 // last evaluation); a rerun of the same command skips done cells, continues an interrupted
 // cell from the pipeline's checkpoints, and rewrites the study outputs.
-import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as rk from '../engine/index.ts';
 import { parseArgs, resolveOptions, UsageError, METHODS, SPECS, type Method, type Options } from './config.ts';
@@ -20,10 +20,11 @@ import { runPipeline, loadData, buildModel } from './train.ts';
 import { readModelMeta } from './predict.ts';
 import { loadSafetensors, copyIntoModel } from '../engine/io/safetensors.ts';
 import { RunDir } from './run-dir.ts';
-import { requestInterrupt, InterruptedError, isInterruptRequested, NanLossError } from './trainer.ts';
+import { requestInterrupt, InterruptedError, isInterruptRequested, isTraining, NanLossError } from './trainer.ts';
+import { supervise } from './supervise.ts';
 import { evaluateRobustness, parseEpsList, formatEps, attackLabel, type AttackSpec, type Norm, type MetricRow } from './attacks.ts';
 import { linePlotPng, type Series } from './plot.ts';
-import { writeFileAtomic } from './data/util.ts';
+import { makeDirs, writeFileAtomic } from './data/util.ts';
 
 // ---------------------------------------------------------------- configuration
 
@@ -392,8 +393,8 @@ function identity(cfg: StudyConfig): Record<string, unknown> {
 export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promise<StudyResult> {
   const print = hooks.print ?? ((l: string) => console.log(l));
   const dir = resolve(cfg.out);
-  mkdirSync(join(dir, 'cells'), { recursive: true });
-  mkdirSync(join(dir, 'teachers'), { recursive: true });
+  makeDirs(join(dir, 'cells'), '--out');
+  makeDirs(join(dir, 'teachers'), '--out');
   const idPath = join(dir, 'study-config.json');
   const id = identity(cfg);
   if (existsSync(idPath)) {
@@ -856,12 +857,8 @@ async function main(): Promise<void> {
     console.log(`train options: ${JSON.stringify(cfg.train)}`);
     return;
   }
-  let sigints = 0;
-  process.on('SIGINT', () => {
-    if (++sigints > 1) process.exit(130);
-    console.error('\nCtrl-C: checkpointing the current model; rerun the same command to resume (Ctrl-C again to quit now)');
-    requestInterrupt();
-  });
+  // Ctrl-C / SIGTERM: checkpoint after this step, exit 130 (the work runs in a child process)
+  await supervise({ onInterrupt: requestInterrupt, training: isTraining, resumeHint: 'rerun the same command to resume the study' });
   const t0 = performance.now();
   try {
     const r = await runStudy(cfg);

@@ -16,9 +16,10 @@ import { hashSeed } from './data/rng.ts';
 import { injectNoise, expectedTransition } from './data/noise.ts';
 import { drawSubsets, subsetStats, TeacherChooser, teacherProbabilities, bestTeacher, combineTeachers, gatherRows, TargetSmoother } from './roskd.ts';
 import {
-  trainModel, evaluateModel, predictLogits, loadWeights, scoreOf, Progress, NanLossError, InterruptedError, requestInterrupt, isInterruptRequested, clearInterrupt,
+  trainModel, evaluateModel, predictLogits, loadWeights, scoreOf, Progress, NanLossError, InterruptedError, requestInterrupt, isInterruptRequested, clearInterrupt, isTraining,
   fmtPct, fmtNum, type TrainHooks, type TrainResult, type Scores, type Augment, type Module,
 } from './trainer.ts';
+import { supervise } from './supervise.ts';
 import { writeReport, type ModelRow, type ReportData, type ExtraSection } from './report.ts';
 
 // ---------------------------------------------------------------- extension: extra evaluations
@@ -220,7 +221,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   const o = parsed.opts;
   const print = hooks.print ?? ((l: string) => console.log(l));
   const progress = new Progress(o.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : o.progress, process.stderr, print);
-  const run = new RunDir(o.out || defaultRunName(o.preset));
+  const run = new RunDir(o.out || defaultRunName(o.preset), o.out ? '--out' : 'run directory');
   run.cleanTemp();
   checkIdentity(run, o);
   const gpu = await rk.init();
@@ -452,15 +453,8 @@ async function main(): Promise<void> {
     console.log(helpText());
     return;
   }
-  let sigints = 0;
-  process.on('SIGINT', () => {
-    if (++sigints > 1) {
-      console.error('\nsecond Ctrl-C: exiting without a checkpoint');
-      process.exit(130);
-    }
-    console.error('\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to quit now)');
-    requestInterrupt();
-  });
+  // Ctrl-C / SIGTERM: checkpoint after this step, exit 130 (the work runs in a child process)
+  await supervise({ onInterrupt: requestInterrupt, training: isTraining, resumeHint: 'continue with --resume' });
   const t0 = performance.now();
   try {
     await runPipeline(parsed);

@@ -100,6 +100,9 @@ export function clearInterrupt(): void {
   interruptRequested = false;
 }
 export const isInterruptRequested = (): boolean => interruptRequested;
+let trainingLoops = 0;
+/** True while an epoch loop runs (a Ctrl-C then waits for the step's checkpoint; kd/supervise.ts). */
+export const isTraining = (): boolean => trainingLoops > 0;
 
 /** Test hooks (never set from the command line). */
 export interface TrainHooks {
@@ -526,6 +529,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   if (interruptRequested) throw new InterruptedError(`${name}: interrupted before it started${existsSync(ckptFile) ? ` (checkpoint ${ckptFile} kept)` : ''}; continue with --resume`);
   const totalSteps = spec.epochs * stepsPerEpoch;
   const timer = { t0: performance.now(), stepsAtStart: (st.epoch - 1) * stepsPerEpoch + st.step };
+  trainingLoops++;
   try {
     for (; st.epoch <= spec.epochs; st.epoch++, st.step = 0, st.lossSum = 0, st.lossCount = 0, st.imagesEpoch = 0, st.secsEpoch = 0) {
       const epoch = st.epoch;
@@ -626,10 +630,12 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       Object.assign(st, next);
       await saveCheckpoint();
       st.epoch = epoch; // the for-loop increments it
-      if (stopping && epoch < spec.epochs)
+      // (an interrupt during the validation stops here too, after the epoch's checkpoint)
+      if ((stopping || interruptRequested) && epoch < spec.epochs)
         throw new InterruptedError(`${name}: interrupted after epoch ${epoch}; checkpoint saved to ${ckptFile} (continue with --resume)`);
     }
   } finally {
+    trainingLoops--;
     opt.dispose();
   }
   // ---- finished: best weights into the model, final file, done record
@@ -643,6 +649,8 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   const result: TrainResult = { name, bestEpoch: st.bestEpoch, bestVal: best.val, history: st.history, secs: st.secs, images: st.images, skipped: false, resumedFrom };
   run.writeJson(doneFile.slice(run.root.length + 1), result);
   for (const f of [ckptFile, bestFile]) if (existsSync(f)) unlinkSync(f);
+  // interrupted during the last epoch: the model is finished and saved, stop before the next stage
+  if (interruptRequested) throw new InterruptedError(`${name}: interrupted in its last epoch; finished and saved to ${spec.finalFile} (continue with --resume)`);
   return result;
 }
 

@@ -3,7 +3,7 @@
 // members with node:zlib. Zip64 records are understood when present (numpy
 // writes them for large members); archives too big for one Buffer are refused.
 import { createHash } from 'node:crypto';
-import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import * as zlib from 'node:zlib';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { type Dataset, type Split, type Task, makeDataset } from './dataset.ts';
 import { resize } from './image.ts';
-import { writeFileAtomic } from './util.ts';
+import { makeDirs, writeFileAtomic } from './util.ts';
 
 export { writeFileAtomic };
 
@@ -564,7 +564,7 @@ export async function resolveMedMNIST(name: string, opts: ResolveOptions = {}): 
   const url = `${base}/${file}?download=1`;
   if (!allow) throw new Error(`${file} not found (looked in ${tried.join(', ')}) and downloading is disabled; fetch it from ${url}`);
   const dest = join(cacheDir, file);
-  mkdirSync(cacheDir, { recursive: true });
+  makeDirs(cacheDir, 'the data cache (ROSKD_CACHE)');
   const tmp = `${dest}.part-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const log = opts.log ?? (() => {});
   log(`downloading ${url} -> ${dest}`);
