@@ -97,7 +97,11 @@ function run(cmd: string[], opts: { stall?: string; onStall?: (pid: number) => P
   });
 }
 
-const group = (pid: number, sig: NodeJS.Signals): void => void process.kill(-pid, sig);
+const group = (pid: number, sig: NodeJS.Signals): void => {
+  try {
+    process.kill(-pid, sig);
+  } catch {} // the group is gone already (a failure the assertions report)
+};
 const ctrlC = (pid: number) => group(pid, 'SIGINT');
 const show = (r: Result) => `exit status ${r.status} (${r.signal ?? r.code}) after ${r.secs.toFixed(1)} s\n--- stdout\n${r.out}\n--- stderr\n${r.err.replace(/\r/g, '\n')}`;
 const ckpt = (out: string, model: string) => join(root, out, 'checkpoints', `${model}.ckpt.safetensors`);
