@@ -866,6 +866,7 @@ async function main(): Promise<void> {
     console.log(`results: ${join(r.dir, 'study.md')}`);
   } catch (e) {
     const err = e as Error;
+    process.stderr.write('\n'); // end the live progress line
     if (err instanceof InterruptedError || isInterruptRequested()) {
       console.error(`${err.message}\nrerun the same command to resume the study`);
       process.exit(130);

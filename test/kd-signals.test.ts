@@ -10,10 +10,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PressCounter, SAME_PRESS_MS } from '../kd/supervise.ts';
+import { makeDirs } from '../kd/data/util.ts';
 
 const REPO = join(import.meta.dirname, '..');
 const root = mkdtempSync(join(tmpdir(), 'roskd-signals-'));
@@ -122,6 +123,19 @@ test('Ctrl-C presses: repeats within the window are one press, later ones count'
   assert.is(c.press(1000 + SAME_PRESS_MS - 1), 0);
   assert.is(c.press(1000 + SAME_PRESS_MS), 2);
   assert.is(c.press(1000 + 2 * SAME_PRESS_MS + 5), 3);
+});
+
+test('makeDirs: nested and existing directories; a clear error, not a hang, where mkdir cannot work', () => {
+  const d = join(root, 'mk', 'a', 'b');
+  makeDirs(d);
+  makeDirs(d); // exists: fine
+  assert.ok(statSync(d).isDirectory());
+  writeFileSync(join(root, 'mk', 'file'), 'x');
+  assert.throws(() => makeDirs(join(root, 'mk', 'file', 'sub'), '--out'), (e: Error) => e.message === `--out ${join(root, 'mk', 'file', 'sub')}: cannot create it, ${join(root, 'mk', 'file')} is not a directory`);
+  const t0 = performance.now();
+  // Node 20's mkdirSync('/proc/x/y', { recursive: true }) never returns here
+  assert.throws(() => makeDirs('/proc/x/y'), /directory \/proc\/x\/y: cannot create it \(the file system at \/proc does not allow creating \/proc\/x\)/);
+  assert.ok(performance.now() - t0 < 1000);
 });
 
 // ---------------------------------------------------------------- the chain
