@@ -18,7 +18,9 @@
 // itself when it stops waiting. If the supervisor dies (SIGKILL, closed terminal), the worker
 // sees its IPC channel close and checkpoints and exits the same way.
 //
-// ROSKD_NO_SUPERVISOR=1 runs in one process (the same press policy, without the tsx guarantee).
+// ROSKD_NO_SUPERVISOR=1 (and --inspect) runs in one process: the same press policy, without
+// the guarantee under tsx. Cost: one idle Node process (~90 MiB) and the module graph loaded
+// twice at start-up (1-2 s).
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 
@@ -49,7 +51,9 @@ export interface SuperviseOptions {
  */
 export async function supervise(o: SuperviseOptions): Promise<void> {
   if (process.env[WORKER_ENV] === '1') return installWorker(o);
-  if (process.env[OFF_ENV] === '1' || process.platform === 'win32') return installInProcess(o);
+  // a debugger (--inspect) wants the process it attached to, and its port cannot be shared
+  const debugging = process.execArgv.some((a) => a.startsWith('--inspect'));
+  if (process.env[OFF_ENV] === '1' || process.platform === 'win32' || debugging) return installInProcess(o);
   await runSupervisor();
 }
 
