@@ -61,7 +61,7 @@ export async function supervise(o: SuperviseOptions): Promise<void> {
 export class PressCounter {
   private last = -Infinity;
   private n = 0;
-  press(now = Date.now()): number {
+  press(now = performance.now()): number {
     if (now - this.last < SAME_PRESS_MS) return 0;
     this.last = now;
     return ++this.n;
