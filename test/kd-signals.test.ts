@@ -203,19 +203,22 @@ test('npm run train: one Ctrl-C while busy mid-epoch checkpoints and exits 130',
 });
 
 test('three deliberate Ctrl-C presses quit at once, without a new checkpoint', async () => {
+  let t0 = 0;
   const r = await run([...NPX_TRAIN, ...tinyArgs('force')], {
-    stall: 'step:8000',
+    stall: 'step:10000',
     onStall: async (pid) => {
+      t0 = performance.now();
       for (let k = 0; k < 3; k++) {
         ctrlC(pid);
-        await sleep(SAME_PRESS_MS + 150);
+        await sleep(SAME_PRESS_MS + 500); // a loaded machine may deliver one late: keep them apart
       }
     },
   });
+  const secs = (performance.now() - t0) / 1000;
   assert.is(r.status, 130, show(r));
-  assert.match(r.err, /Ctrl-C 1 more time quits without it/);
-  assert.match(r.err, /quitting without a new checkpoint/);
-  assert.ok(r.secs < 8 + 6, `quit before the 8 s stall ended (${r.secs.toFixed(1)} s)`);
+  assert.match(r.err, /Ctrl-C 1 more time quits without it/, show(r));
+  assert.match(r.err, /quitting without a new checkpoint/, show(r));
+  assert.ok(secs < 8, `quit before the 10 s stall ended (${secs.toFixed(1)} s after the first Ctrl-C)`);
   assert.not.ok(existsSync(ckpt('force', 'teacher-0')));
 });
 
