@@ -1,21 +1,22 @@
 // The run directory (the Node RunStore, see run-store.ts): every artefact of a RoS-KD run lives here, written atomically (temp file +
 // rename), so an interrupted or crashed run never leaves a half-written file behind, and
 // several processes (one per teacher, --teacher-index) can share it.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type * as rk from '../engine/index.ts';
 import { saveSafetensors, loadSafetensors, type HostTensor, type SafetensorsFile } from '../engine/node/safetensors-file.ts';
-import { writeFileAtomic } from './data/node-files.ts';
+import { makeDirs, writeFileAtomic } from './data/node-files.ts';
 import type { MetricsLine, RunStore } from './run-store.ts';
 
 export type { MetricsLine, RunStore };
 
 export class RunDir implements RunStore {
   readonly root: string;
-  constructor(root: string) {
+  /** `what` names the directory in errors (e.g. '--out'). */
+  constructor(root: string, what = 'run directory') {
     this.root = resolve(root);
-    mkdirSync(this.root, { recursive: true });
-    mkdirSync(this.checkpointDir, { recursive: true });
+    makeDirs(this.root, what);
+    makeDirs(this.checkpointDir, what);
   }
 
   path(name: string): string {

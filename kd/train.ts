@@ -4,20 +4,14 @@
 import { parseCommandLine } from './cli.ts';
 import { parseArgs, helpText, UsageError } from './config.ts';
 import { runPipeline } from './pipeline.ts';
-import { NanLossError, InterruptedError, requestInterrupt, isInterruptRequested, clearInterrupt } from './interrupt.ts';
+import { NanLossError, InterruptedError, requestInterrupt, isInterruptRequested, clearInterrupt, isTraining } from './interrupt.ts';
+import { supervise } from './supervise.ts';
 
 async function main(): Promise<void> {
   const parsed = parseCommandLine(parseArgs, (p) => p.opts.help, helpText);
   if (!parsed) return;
-  let sigints = 0;
-  process.on('SIGINT', () => {
-    if (++sigints > 1) {
-      console.error('\nsecond Ctrl-C: exiting without a checkpoint');
-      process.exit(130);
-    }
-    console.error('\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to quit now)');
-    requestInterrupt();
-  });
+  // Ctrl-C / SIGTERM: checkpoint after this step, exit 130 (the work runs in a child process)
+  await supervise({ onInterrupt: requestInterrupt, training: isTraining, resumeHint: 'continue with --resume' });
   const t0 = performance.now();
   try {
     await runPipeline(parsed);
