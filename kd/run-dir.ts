@@ -77,7 +77,12 @@ export class RunDir implements RunStore {
 
   /** One line per model per epoch (O_APPEND: concurrent writers do not interleave short lines). */
   appendMetrics(line: MetricsLine): void {
-    appendFileSync(this.path('metrics.jsonl'), JSON.stringify(line) + '\n');
+    const p = this.path('metrics.jsonl');
+    try {
+      appendFileSync(p, JSON.stringify(line) + '\n');
+    } catch (e) {
+      throw new Error(`${p}: cannot append (${(e as Error).message})`, { cause: e });
+    }
   }
 
   /** All metrics lines; for a (model, epoch) seen twice (an epoch redone after a resume) the last wins. */
@@ -110,11 +115,15 @@ export class RunDir implements RunStore {
     for (const f of [this.checkpointFile(model)]) if (existsSync(f)) unlinkSync(f);
   }
 
-  /** Leftover temp files of the atomic writer (a crash between write and rename). */
+  /**
+   * Leftover temp files of the atomic writers (a process killed between write and rename), by
+   * their naming schemes only: NAME.tmp-PID-RAND (data/node-files.ts writeFileAtomic) and
+   * .NAME.PID.HEX.tmp (engine/node/safetensors-file.ts writeAtomic). Files of a live PID are kept.
+   */
   cleanTemp(): void {
     for (const dir of [this.root, this.checkpointDir])
       for (const f of readdirSync(dir)) {
-        const m = /\.tmp-(\d+)-[a-z0-9]+$/.exec(f);
+        const m = TEMP_NAMES.map((re) => re.exec(f)).find((x) => x);
         // another process sharing the directory may be writing it right now
         if (!m || pidAlive(Number(m[1]))) continue;
         try {
@@ -123,6 +132,8 @@ export class RunDir implements RunStore {
       }
   }
 }
+
+const TEMP_NAMES = [/\.tmp-(\d+)-[a-z0-9]+$/, /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/];
 
 function pidAlive(pid: number): boolean {
   try {
