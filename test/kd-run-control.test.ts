@@ -4,7 +4,7 @@
 // the file; the NaN-stop message names the checkpoint it keeps. Tiny models, 16 px synthetic data.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -204,13 +204,20 @@ test('a failed data load leaves no config.json: the corrected rerun goes ahead',
   await rejects(runPipeline({ ...bad, data: 'synthetic', syntheticN: 72 }, silent), (e) => e instanceof UsageError && /--synthetic-n 72 differs from 64/.test(e.message));
 });
 
-test('run start removes stale temp files of both atomic writers, keeping live and foreign ones', async () => {
+test('run start removes stale temp files of both atomic writers, keeping live, recent and foreign ones', async () => {
   const dir = join(root, 'tmpclean');
   mkdirSync(join(dir, 'checkpoints'), { recursive: true });
   const dead = deadPid();
   const stale = [join(dir, 'checkpoints', `.teacher-0.ckpt.safetensors.${dead}.0a1b2c3d.tmp`), join(dir, `.teacher-0.safetensors.${dead}.deadbeef.tmp`), join(dir, `metrics.jsonl.tmp-${dead}-k3j5x9`)];
-  const kept = [join(dir, 'checkpoints', `.teacher-0.ckpt.safetensors.${process.pid}.0a1b2c3d.tmp`), join(dir, 'notes.tmp'), join(dir, 'checkpoints', 'mine.tmp-backup')];
-  for (const f of [...stale, ...kept]) writeFileSync(f, 'x');
+  // kept: a live process's, one written to a minute ago (maybe by a job on another machine), and files of other names
+  const recent = join(dir, 'checkpoints', `.teacher-1.ckpt.safetensors.${dead}.0a1b2c3d.tmp`);
+  const kept = [join(dir, 'checkpoints', `.teacher-0.ckpt.safetensors.${process.pid}.0a1b2c3d.tmp`), recent, join(dir, 'notes.tmp'), join(dir, 'checkpoints', 'mine.tmp-backup'), join(dir, `.old.${dead}.12345678.tmp.bak`)];
+  const hourAgo = new Date(Date.now() - 3600_000);
+  for (const f of [...stale, ...kept]) {
+    writeFileSync(f, 'x');
+    if (f !== recent) utimesSync(f, hourAgo, hourAgo);
+  }
+  utimesSync(recent, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
   // the run fails at its data, after the start-of-run cleaning
   await rejects(runPipeline(tiny('tmpclean', { data: join(root, 'none.npz') }), silent), /none\.npz/);
   for (const f of stale) assert.ok(!existsSync(f), `stale ${f} removed`);
