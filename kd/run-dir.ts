@@ -1,7 +1,7 @@
 // The run directory (the Node RunStore, see run-store.ts): every artefact of a RoS-KD run lives here, written atomically (temp file +
 // rename), so an interrupted or crashed run never leaves a half-written file behind, and
 // several processes (one per teacher, --teacher-index) can share it.
-import { appendFileSync, existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type * as rk from '../engine/index.ts';
 import { saveSafetensors, loadSafetensors, type HostTensor, type SafetensorsFile } from '../engine/node/safetensors-file.ts';
@@ -78,7 +78,12 @@ export class RunDir implements RunStore {
 
   /** One line per model per epoch (O_APPEND: concurrent writers do not interleave short lines). */
   appendMetrics(line: MetricsLine): void {
-    appendFileSync(this.path('metrics.jsonl'), JSON.stringify(line) + '\n');
+    const p = this.path('metrics.jsonl');
+    try {
+      appendFileSync(p, JSON.stringify(line) + '\n');
+    } catch (e) {
+      throw new Error(`${p}: cannot append (${(e as Error).message})`, { cause: e });
+    }
   }
 
   /** All metrics lines; for a (model, epoch) seen twice (an epoch redone after a resume) the last wins. */
@@ -111,19 +116,28 @@ export class RunDir implements RunStore {
     for (const f of [this.checkpointFile(model)]) if (existsSync(f)) unlinkSync(f);
   }
 
-  /** Leftover temp files of the atomic writer (a crash between write and rename). */
-  cleanTemp(): void {
+  /**
+   * Leftover temp files of the atomic writers (a process killed between write and rename), by
+   * their naming schemes only: NAME.tmp-PID-RAND (data/node-files.ts writeFileAtomic) and
+   * .NAME.PID.HEX.tmp (engine/node/safetensors-file.ts writeAtomic). A file is stale when its
+   * process is not running here and it has not been written to for `minAgeMs`: jobs on other
+   * machines sharing the directory (array jobs) may be writing theirs, under PIDs unknown here.
+   */
+  cleanTemp(minAgeMs = 120_000): void {
     for (const dir of [this.root, this.checkpointDir])
       for (const f of readdirSync(dir)) {
-        const m = /\.tmp-(\d+)-[a-z0-9]+$/.exec(f);
+        const m = TEMP_NAMES.map((re) => re.exec(f)).find((x) => x);
         // another process sharing the directory may be writing it right now
         if (!m || pidAlive(Number(m[1]))) continue;
         try {
+          if (Date.now() - statSync(join(dir, f)).mtimeMs < minAgeMs) continue;
           unlinkSync(join(dir, f));
         } catch {}
       }
   }
 }
+
+const TEMP_NAMES = [/\.tmp-(\d+)-[a-z0-9]+$/, /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/];
 
 function pidAlive(pid: number): boolean {
   try {
