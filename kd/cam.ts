@@ -31,8 +31,8 @@ export function resolveCamLayer(model: AnyModule, arch: string, layer?: string):
 export interface CamOptions {
   /** module name (default: the architecture's last convolutional stage) */
   layer?: string;
-  /** class to explain for every image (default: each image's predicted class) */
-  classIndex?: number;
+  /** class to explain: one for every image, or one per image (default: each image's arg-max class in the CAM's own forward pass) */
+  classIndex?: number | readonly number[];
   batchSize?: number;
 }
 
@@ -57,7 +57,9 @@ export async function camOfImages(model: AnyModule, meta: ModelMeta, images: Uin
     const m = Math.min(bs, n - s);
     const x = rk.tensor(makeBatch(meta, split, Array.from({ length: m }, (_, k) => s + k)), [m, meta.channels, meta.height, meta.width]);
     try {
-      const r = await gradCam(model, x, { layer, classIndex: opts.classIndex, activation: meta.task === 'multilabel' ? 'sigmoid' : 'softmax' });
+      const ci = opts.classIndex;
+      const classIndex = typeof ci === 'object' ? ci.slice(s, s + m) : ci;
+      const r = await gradCam(model, x, { layer, classIndex, activation: meta.task === 'multilabel' ? 'sigmoid' : 'softmax' });
       const [, h, w] = r.shape;
       for (let k = 0; k < m; k++) each(s + k, { map: r.maps.slice(k * h * w, (k + 1) * h * w), h, w, classIndex: r.classIndex[k], layer }, r, k);
     } finally {

@@ -81,7 +81,9 @@ export async function predictFiles(modelPath: string, inputs: string[], opts: { 
         const prediction = multilabel ? meta.classes.filter((_, k) => row[k] >= thr) : meta.classes[top];
         predictions.push({ file: f, prediction, confidence: row[top], probabilities: probs });
       });
-      if (opts.cam) await writeCams(model, meta, all, good, predictions, opts.cam, camClass);
+      // by default each map explains the class the table shows (not a re-derived arg-max, which a
+      // near tie could flip between the two forward passes)
+      if (opts.cam) await writeCams(model, meta, all, good, predictions, opts.cam, camClass ?? predictions.map((q) => meta.classes.indexOf(topClass(q))));
     }
     return { model: modelPath, meta, predictions, skipped };
   } finally {
@@ -89,8 +91,14 @@ export async function predictFiles(modelPath: string, inputs: string[], opts: { 
   }
 }
 
+/** The most probable class of a prediction (multi-label: the top label, even below the threshold). */
+function topClass(p: Prediction): string {
+  const e = Object.entries(p.probabilities);
+  return e.reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+}
+
 /** Grad-CAM files for every image: <dir>/<file stem>.cam.png and .cam.npy (stems made unique). */
-async function writeCams(model: ReturnType<typeof buildModel>, meta: ModelMeta, all: Uint8Array, files: string[], predictions: Prediction[], cam: CamRequest, classIndex: number | undefined): Promise<void> {
+async function writeCams(model: ReturnType<typeof buildModel>, meta: ModelMeta, all: Uint8Array, files: string[], predictions: Prediction[], cam: CamRequest, classIndex: number | number[]): Promise<void> {
   const used = new Map<string, number>();
   const stems = files.map((f) => {
     const stem = basename(f, extname(f));
