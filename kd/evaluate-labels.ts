@@ -15,7 +15,7 @@ import { loadSafetensors, copyIntoModel } from '../engine/node/safetensors-file.
 import { prepareImage } from './data/image.ts';
 import { collectImages, readCsv, subdirs } from './data/node-files.ts';
 import { loadMedMNISTFile } from './data/medmnist-files.ts';
-import { findColumn, requireColumn } from './data/csv.ts';
+import { requireColumn } from './data/csv.ts';
 import type { SplitName } from './data/dataset.ts';
 import { predictLogits } from './inference.ts';
 import { probabilities } from './metrics.ts';
@@ -109,8 +109,7 @@ function fromRows(rows: { file: string; names: string[] }[], meta: ModelMeta, so
 function fromCsv(path: string, meta: ModelMeta, onBad: 'skip' | 'fail'): Labelled {
   const csv = readCsv(path);
   const fi = requireColumn(csv, 'image', 'file', 'path', 'filename');
-  const li = findColumn(csv, 'label', 'labels', 'class');
-  if (li < 0) requireColumn(csv, 'label', 'labels', 'class');
+  const li = requireColumn(csv, 'label', 'labels', 'class');
   const base = dirname(resolve(path));
   const rows = csv.rows.map((row) => ({
     file: join(base, row[fi] ?? ''),
