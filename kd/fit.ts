@@ -139,6 +139,8 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       throw new Error(`${run.root} holds an interrupted checkpoint of ${name} (${ckptFile}): pass --resume to continue it, or delete the file to start ${name} over`);
     Object.assign(st, await readCheckpoint<LoopState>(run, ckptFile, { model: spec.model, ema, opt, extra: spec.extra }));
     resumedFrom = { epoch: st.epoch, step: st.step };
+    // lines of epochs the resume redoes (written before a crash, after the checkpoint) would be duplicates
+    run.resetMetrics(name, st.epoch);
     progress.log(`${name}: resuming at epoch ${st.epoch}, step ${st.step}/${stepsPerEpoch}`);
   } else {
     run.resetMetrics(name);
@@ -238,7 +240,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       const rec: EpochRecord = { epoch, loss: st.lossSum / Math.max(1, st.lossCount), lr: opt.lr, val: scores, secs: st.secsEpoch, images: st.imagesEpoch };
       st.secs += (performance.now() - t0) / 1000;
       st.history.push(rec);
-      run.appendMetrics({ model: name, epoch, loss: rec.loss, lr: rec.lr, val: { acc: scores.acc, f1: scores.f1, auc: scores.auc, loss: scores.loss }, secs: rec.secs, images: rec.images });
+      run.appendMetrics({ model: name, epoch, step: epoch * stepsPerEpoch, loss: rec.loss, lr: rec.lr, val: { acc: scores.acc, f1: scores.f1, auc: scores.auc, loss: scores.loss }, secs: rec.secs, images: rec.images, time: new Date().toISOString() });
       const sc = scoreOf(scores, spec.selectBy);
       const improved = sc > st.bestScore || st.bestEpoch === 0;
       if (improved) {
