@@ -104,6 +104,11 @@ interface LoopState {
   optimStep: number;
 }
 
+/** Optimizer steps per epoch for n training images: drop_last, so every batch has the same size (BN). */
+export function stepsPerEpochOf(n: number, batchSize: number): number {
+  return Math.max(1, Math.floor(n / Math.min(batchSize, Math.max(1, n))));
+}
+
 /**
  * Trains spec.model to completion (or resumes it), returning its history and best epoch. On
  * return the model holds the best epoch's weights (EMA weights when --ema is on).
@@ -115,6 +120,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   if (run.exists(doneFile) && run.exists(spec.finalFile)) {
     const done = run.readJson<TrainResult>(doneFile)!;
     await loadWeights(spec.model, run, spec.finalFile);
+    progress.modelDone(name);
     progress.log(`${name}: already trained (best epoch ${done.bestEpoch}, ${spec.finalFile}); skipped`);
     return { ...done, skipped: true };
   }
@@ -125,7 +131,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   const n = spec.trainIdx.length;
   if (n === 0) throw new Error(`${name}: no training images (empty subset)`);
   const B = Math.min(spec.batchSize, n);
-  const stepsPerEpoch = Math.max(1, Math.floor(n / B)); // drop_last: equal-size batches for BN
+  const stepsPerEpoch = stepsPerEpochOf(n, spec.batchSize);
 
   const ema = spec.ema > 0 ? (spec.makeModel ?? (() => { throw new Error('--ema needs makeModel'); }))() : null;
   if (ema) copyWeights(ema, spec.model);
@@ -272,6 +278,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   await saveModel(spec.model, run, spec.finalFile, metadata);
   const result: TrainResult = { name, bestEpoch: st.bestEpoch, bestVal: best.val, history: st.history, secs: st.secs, images: st.images, skipped: false, resumedFrom };
   run.writeJson(doneFile.slice(run.root.length + 1), result);
+  progress.modelDone(name);
   for (const f of [ckptFile, bestFile]) run.remove(f);
   return result;
 }

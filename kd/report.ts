@@ -171,7 +171,16 @@ function series(metrics: MetricsLine[], pick: (m: MetricsLine) => number): { nam
     s.x.push(m.epoch);
     s.y.push(v);
   }
-  return [...by.entries()].map(([name, s]) => ({ name, ...s }));
+  return [...by.entries()].map(([name, s]) => ({ name, ...s })).sort((a, b) => modelOrder(a.name) - modelOrder(b.name) || (a.name < b.name ? -1 : 1));
+}
+
+// plots list models in training order: teachers by index, then students ce, kd, avgkd, roskd
+const STUDENT_ORDER = ['ce', 'kd', 'avgkd', 'roskd'];
+function modelOrder(name: string): number {
+  const t = /^teacher-(\d+)$/.exec(name);
+  if (t) return Number(t[1]);
+  const k = STUDENT_ORDER.indexOf(name.replace(/^student-/, ''));
+  return 1e6 + (k < 0 ? STUDENT_ORDER.length : k);
 }
 
 /** Models trained on plain cross-entropy (teachers, the ce student); the others minimise the KD loss. */

@@ -154,7 +154,8 @@ const metricsFor = (epochs: number): MetricsLine[] =>
   );
 
 test('report figures: loss in one panel per objective (CE models vs KD students), integer epoch ticks', () => {
-  const figs = reportFigures(metricsFor(2), { alpha: 0.7, temperature: 4 });
+  // input sorted by name (as readMetrics gives it): students first; the plots list teachers first
+  const figs = reportFigures([...metricsFor(2)].sort((a, b) => (a.model < b.model ? -1 : 1)), { alpha: 0.7, temperature: 4 });
   assert.equal(figs.map((f) => f.file), ['loss.png', 'val-acc.png', 'val-auc.png', 'val-f1.png']);
   const loss = figs[0].figure;
   assert.is(loss.panels.length, 2);
