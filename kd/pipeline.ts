@@ -88,6 +88,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
     run.writeJson('config.json', { options: optionsJson(o), versions: versions(), adapter: gpu.info, created: new Date().toISOString(), argv: Array.isArray(input) ? input : null });
   print(`run directory: ${run.root}`);
   print(`adapter: ${gpu.info.description || gpu.info.device} (${gpu.info.backend})`);
+  print(`image size: ${parsed.sizeNote ?? `${o.size} px`}`);
 
   // ---- data, noise, subsets
   const tData = performance.now();
