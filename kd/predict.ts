@@ -1,6 +1,7 @@
 // Classifies PNG/JPEG images with a model saved by kd/train.ts:
 //   npx tsx kd/predict.ts --model runs/demo/student-roskd.safetensors img1.png dir/ ... [--json]
 // (the work is kd/classify.ts; this file parses the command line and prints).
+import { quietDawnWarnings } from '../engine/node/dawn-stderr.ts';
 import { parseCommandLine, parseFlags, UsageError, type OptionSpec } from './cli.ts';
 import { predictFiles, formatTable } from './classify.ts';
 
@@ -46,6 +47,7 @@ export function parsePredictArgs(argv: readonly string[]): PredictCli & { inputs
 async function main(): Promise<void> {
   const o = parseCommandLine(parsePredictArgs, (x) => x.help, () => HELP);
   if (!o) return;
+  await quietDawnWarnings(); // Dawn's two start-up warnings only with ROSKD_VERBOSE=1
   try {
     const r = await predictFiles(o.model, o.inputs, { onBadImage: o.onBadImage, threshold: o.threshold, batchSize: o.batchSize });
     if (o.json) console.log(JSON.stringify({ model: r.model, arch: r.meta.arch, classes: r.meta.classes, predictions: r.predictions, skipped: r.skipped }, null, 2));

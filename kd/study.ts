@@ -14,6 +14,7 @@
 // cell from the pipeline's checkpoints, and rewrites the study outputs.
 // This file is the command line; the work is in kd/study-config.ts, study-grid.ts, study-run.ts
 // and study-report.ts.
+import { quietDawnWarnings } from '../engine/node/dawn-stderr.ts';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseCommandLine, UsageError } from './cli.ts';
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
     console.log(`train options: ${JSON.stringify(cfg.train)}`);
     return;
   }
+  await quietDawnWarnings(); // Dawn's two start-up warnings only with ROSKD_VERBOSE=1
   let sigints = 0;
   process.on('SIGINT', () => {
     if (++sigints > 1) process.exit(130);

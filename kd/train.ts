@@ -1,6 +1,7 @@
 // RoS-KD end to end from the command line: `npx tsx kd/train.ts [options]` (see --help). Parses
 // the options, runs the pipeline (kd/pipeline.ts), and maps errors to exit codes: 2 bad usage,
 // 3 non-finite loss, 130 interrupted (Ctrl-C saves a checkpoint first), 1 anything else.
+import { quietDawnWarnings } from '../engine/node/dawn-stderr.ts';
 import { parseCommandLine } from './cli.ts';
 import { parseArgs, helpText, UsageError } from './config.ts';
 import { runPipeline } from './pipeline.ts';
@@ -9,6 +10,7 @@ import { NanLossError, InterruptedError, requestInterrupt, isInterruptRequested,
 async function main(): Promise<void> {
   const parsed = parseCommandLine(parseArgs, (p) => p.opts.help, helpText);
   if (!parsed) return;
+  await quietDawnWarnings(); // Dawn's two start-up warnings only with ROSKD_VERBOSE=1
   let sigints = 0;
   process.on('SIGINT', () => {
     if (++sigints > 1) {
