@@ -14,6 +14,9 @@ import { loadMedMNIST } from '../kd/data/medmnist-files.ts';
 import { HAM10000_CLASSES } from '../kd/data/ham10000.ts';
 import { parseStudyArgs } from '../kd/study-config.ts';
 import type { Dataset, Split } from '../kd/data/dataset.ts';
+import { runPipeline } from '../kd/pipeline.ts';
+import { parseAttackCli, runAttackCli } from '../kd/attack-run.ts';
+import { gpuInit } from './helpers.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'roskd-ergo-'));
 const saved = { ...process.env };
@@ -98,6 +101,21 @@ test('--images: HAM10000 with the CSV in one folder and the images behind a symb
   assert.is(ds.height, 64, 'the ham10000 default size');
   assert.is(checkPixels(ds, (id) => Number(id.slice(5)) - 24306), n);
   assert.is(load.images, n);
+});
+
+test('--images: a run trained with it records it; kd/attack.ts finds the images from the run config', async () => {
+  await gpuInit();
+  const csv = join(root, 'ham-meta', 'HAM10000_metadata.csv');
+  const out = join(root, 'ham-run');
+  const r = await runPipeline(
+    { data: `ham10000:${csv}`, images: join(root, 'ham-link'), size: 16, teachers: 1, teacherArchs: ['resnet18'], teacherWidth: 0.0625, studentWidth: 0.0625, epochs: 1, methods: ['ce'], batchSize: 8, progress: 'none', out },
+    { print: () => {} },
+  );
+  assert.ok(r.run.exists('student-ce.safetensors'));
+  const a = await runAttackCli(parseAttackCli(['--model', join(out, 'student-ce.safetensors'), '--attack', 'fgsm', '--eps', '2/255', '--limit', '3']));
+  assert.is(a.data, `ham10000:${csv}`);
+  assert.is(a.report.n, 3);
+  assert.is(a.report.attacks.length, 1);
 });
 
 test('--images: ISIC 2019 ground truth in one folder, images in another (a linked sub-folder inside)', async () => {
