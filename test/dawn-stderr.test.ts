@@ -58,6 +58,22 @@ const run = (file: string, args: string[], extra?: Record<string, string>) =>
 
 let lavapipe = false;
 
+test('relaunch: the child filters fd 2 writes, keeps JS and other native lines, exit code passes; no marker leaks to grandchildren', () => {
+  const r = run('test/fixtures/dawn-stderr-child.ts', ['7']);
+  assert.is(r.status, 7, r.stderr);
+  const seen = JSON.parse(r.stdout);
+  assert.is.not(seen.ppid, process.pid, 'ran in a relaunched child');
+  assert.is(seen.filteredEnv, null, 'ROSKD_STDERR_FILTERED removed from the environment commands started later inherit');
+  assert.is(seen.fdEnv, null);
+  assert.not.match(r.stderr, NOISE);
+  assert.match(r.stderr, /native: kept\n/);
+  assert.match(r.stderr, /js: kept\n/);
+  const v = run('test/fixtures/dawn-stderr-child.ts', [], { ROSKD_VERBOSE: '1' });
+  assert.is(v.status, 0);
+  assert.is(JSON.parse(v.stdout).ppid, process.pid, 'ROSKD_VERBOSE=1: one process');
+  assert.match(v.stderr, NOISE);
+});
+
 test('gpu-info: no warning by default; ROSKD_VERBOSE=1 shows them (on adapters that print them)', () => {
   const r = run('scripts/gpu-info.ts', []);
   assert.is(r.status, 0, r.stderr);

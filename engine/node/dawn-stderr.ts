@@ -31,6 +31,8 @@ export function isDawnNoise(line: string): boolean {
 }
 
 const FILTERED_ENV = 'ROSKD_STDERR_FILTERED';
+/** this process is the child of spawnFiltered (its native stderr is being filtered) */
+let filteredChild = false;
 const FD_ENV = 'ROSKD_REAL_STDERR_FD';
 
 /** ROSKD_VERBOSE=1 (or true/yes/on): show Dawn's warnings, run commands in one process. */
@@ -118,8 +120,12 @@ export function spawnFiltered(command: string, args: readonly string[], options:
  * this module is imported; idempotent.
  */
 export function adoptRealStderr(): void {
-  const v = process.env[FD_ENV];
   if (process.env[FILTERED_ENV] !== '1') return;
+  // Remembered here and removed from the environment: a command this one starts later (a job
+  // script, a nested run) writes to its own stderr, not this filter's pipe, and must filter itself.
+  filteredChild = true;
+  delete process.env[FILTERED_ENV];
+  const v = process.env[FD_ENV];
   if (!v) {
     // stderr is the filter's pipe: if the parent is gone, a write must not crash the child
     process.stderr.on('error', () => {});
@@ -160,7 +166,7 @@ adoptRealStderr();
  * SIGTERM and SIGHUP, which a sender may aim at this process alone, are passed on.
  */
 export async function quietDawnWarnings(): Promise<void> {
-  if (process.env[FILTERED_ENV] === '1' || verbose()) return;
+  if (filteredChild || process.env[FILTERED_ENV] === '1' || verbose()) return;
   // a debugger wants the process it attached to, and its port cannot be shared
   if (process.execArgv.some((a) => a.startsWith('--inspect')) || process.platform === 'win32') return;
   const child = spawnFiltered(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
