@@ -83,7 +83,7 @@ export const SPECS: Spec[] = [
   S({ key: 'preset', flag: 'preset', kind: 'string', def: 'demo', group: 'general', choices: ['demo', 'medmnist', 'paper'], help: 'bundle of defaults (explicit options override it); see PRESETS below' }),
   // ---- data
   S({ key: 'data', flag: 'data', kind: 'string', def: 'synthetic', group: 'data', help: 'synthetic | <medmnist name, e.g. pneumoniamnist> | path/to/file.npz | chestxray14:<dir or csv> | isic2019:<ground-truth csv> | ham10000:<metadata csv> | folder:<dir of class folders>' }),
-  S({ key: 'images', flag: 'images', kind: 'string', def: '', group: 'data', help: 'chestxray14:, isic2019:, ham10000: the folder holding the images (searched recursively, symbolic links followed); default: the CSV\'s folder' }),
+  S({ key: 'images', flag: 'images', kind: 'string', def: '', group: 'data', help: 'chestxray14:, isic2019:, ham10000: the folder holding the images (searched recursively, symbolic links followed)' }),
   S({ key: 'size', flag: 'size', kind: 'int', def: 28, min: 8, max: 512, group: 'data', help: 'image side in pixels (images are resized to size x size); without --size, ham10000: and isic2019: use 64 (their images are large photographs), everything else the preset\'s value' }),
   S({ key: 'channels', flag: 'channels', kind: 'int', def: 0, min: 0, max: 3, group: 'data', help: 'input channels for folder/CSV sets (1 gray, 3 RGB; 0 = the loader default)' }),
   S({ key: 'syntheticN', flag: 'synthetic-n', kind: 'int', def: 1200, min: 8, group: 'data', help: 'synthetic set: number of training images (val and test get 1/4 each)' }),
@@ -269,6 +269,7 @@ function fmtValue(s: Spec, d: unknown): string {
   if (s.kind === 'bool') return d ? 'on' : 'off';
   if (Array.isArray(d)) return d.length ? d.join(',') : 'none';
   if (d === '' && s.key === 'out') return 'runs/<preset>-<timestamp>';
+  if (d === '' && s.key === 'images') return "the CSV's folder";
   return String(d);
 }
 
