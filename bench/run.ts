@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import * as rk from '../engine/index.ts';
+import { quietDawnWarnings } from '../engine/node/dawn-stderr.ts';
 import { allCases } from './cases.ts';
 import { measureCeilings } from './ceilings.ts';
 import { runCase, type Row } from './harness.ts';
@@ -120,6 +121,7 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await quietDawnWarnings(); // Dawn's two start-up warnings only with ROSKD_VERBOSE=1
   main(process.argv.slice(2)).then(
     (code) => (process.exitCode = code),
     (err) => {
