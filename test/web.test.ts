@@ -220,6 +220,28 @@ maybe('a tiny training run in the page completes; its student loads in kd/predic
   console.log(`web: train screenshot ${await screenshot('train.png')}`);
 });
 
+maybe('Stop keeps the best-so-far student downloadable, and it loads in kd/predict.ts', async () => {
+  await tab.selectOption('#data-kind', 'synthetic');
+  for (const [id, v] of [['#synthetic-n', '64'], ['#student-epochs', '6'], ['#batch-size', '16']]) await tab.fill(id, v);
+  await tab.click('#train-start');
+  await waitText('train-log', /student-roskd epoch 1\/6:/);
+  await tab.click('#train-stop');
+  await tab.waitForFunction(() => ['done', 'failed', 'stopped'].includes((globalThis as unknown as { roskdPage: PageState }).roskdPage.run.state), undefined, { timeout: 5 * 60_000 });
+  const s = await state();
+  assert.is(s.run.state, 'stopped', s.run.message);
+  assert.match(await text('#train-msg'), /stopped: student-roskd: interrupted/);
+  assert.ok(s.run.files.includes('checkpoints/student-roskd.best.safetensors'), s.run.files.join(', '));
+  const [dl] = await Promise.all([tab.waitForEvent('download'), tab.getByRole('button', { name: 'Download student-roskd (best so far).safetensors' }).click()]);
+  assert.is(dl.suggestedFilename(), 'student-roskd-best.safetensors');
+  const saved = join(scratch, 'best.safetensors');
+  await dl.saveAs(saved);
+  const r = await predictFiles(saved, demoImages.slice(0, 2));
+  assert.is(r.meta.method, 'roskd');
+  assert.is(r.predictions.length, 2);
+  // and a new run starts after a stop
+  assert.is(await tab.locator('#train-start').isDisabled(), false);
+});
+
 maybe('phone width: no horizontal scrolling of the page', async () => {
   await tab.setViewportSize({ width: 390, height: 844 });
   for (const t of ['#tab-train', '#tab-classify']) {

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const banner = $('gpu-banner');
   try {
     const g = await rk.init();
-    pageState.gpu = g.info.description || g.info.device || g.info.vendor || 'unnamed adapter';
+    pageState.gpu = g.info.description || [g.info.vendor, g.info.architecture, g.info.device].filter(Boolean).join(' ') || 'unnamed adapter';
     showAdapter(g);
     const small = tooSmall(g);
     if (small.length) {

@@ -143,6 +143,12 @@ export function initTrain(): void {
   lossChart = new LiveChart($('chart-loss') as HTMLCanvasElement, 'training loss');
   valChart = new LiveChart($('chart-val') as HTMLCanvasElement, 'validation accuracy');
   $('train-start').addEventListener('click', () => void start());
+  const kind = $('data-kind') as HTMLSelectElement;
+  const showSource = () => {
+    for (const d of document.querySelectorAll<HTMLElement>('[data-source]')) d.hidden = d.dataset.source !== kind.value;
+  };
+  kind.addEventListener('change', showSource);
+  showSource();
   $('train-stop').addEventListener('click', () => {
     requestInterrupt();
     say($('train-msg'), 'stopping after the current step...');
