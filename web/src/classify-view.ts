@@ -39,7 +39,9 @@ export async function classifyFiles(files: { name: string; bytes: Uint8Array }[]
     pageState.skipped = r.skipped;
     ($('export-csv') as HTMLButtonElement).disabled = rows.length === 0;
     const skipped = r.skipped.map((s) => `${s.file}: ${s.reason}`).join('; ');
-    say(msg(), `${rows.length} image(s) classified in ${((performance.now() - t0) / 1000).toFixed(2)} s${skipped ? `; not an image it could read: ${skipped}` : ''}`, r.skipped.length > 0);
+    const secs = ((performance.now() - t0) / 1000).toFixed(2);
+    const done = rows.length ? `${rows.length} image(s) classified in ${secs} s` : 'no image classified';
+    say(msg(), `${done}${skipped ? `; could not read ${r.skipped.length} file(s): ${skipped}` : ''}`, r.skipped.length > 0);
   } catch (e) {
     say(msg(), `classification failed: ${(e as Error).message}`, true);
   }
