@@ -19,6 +19,8 @@ import { predictFiles } from '../kd/classify.ts';
 import { parseSafetensors, serializeSafetensors } from '../engine/io/safetensors.ts';
 import { makeSynthetic } from '../kd/data/synthetic.ts';
 import { encodePng } from '../kd/data/image.ts';
+import { encodeNpz } from '../kd/data/npy.ts';
+import { nodeZipCodec } from '../kd/data/node-files.ts';
 import { runPipeline } from '../kd/pipeline.ts';
 import type { PageState } from '../web/src/state.ts';
 
@@ -220,11 +222,41 @@ maybe('a tiny training run in the page completes; its student loads in kd/predic
   console.log(`web: train screenshot ${await screenshot('train.png')}`);
 });
 
+maybe('a deflate-compressed MedMNIST-style .npz trains in the page (inflated by DecompressionStream)', async () => {
+  const ds = makeSynthetic({ train: 64, val: 16, test: 16, size: 28, seed: 5 });
+  const arrays: Record<string, { data: Uint8Array; shape: number[] }> = {};
+  for (const sp of ['train', 'val', 'test'] as const) {
+    // two classes: keep labels 0 and 1 only
+    const keep = [...Array(ds[sp].n).keys()].filter((i) => (ds[sp].labels[i] as number) < 2);
+    const im = new Uint8Array(keep.length * 784);
+    keep.forEach((i, k) => im.set(ds[sp].images.subarray(i * 784, (i + 1) * 784), k * 784));
+    arrays[`${sp}_images`] = { data: im, shape: [keep.length, 28, 28] };
+    arrays[`${sp}_labels`] = { data: Uint8Array.from(keep, (i) => ds[sp].labels[i] as number), shape: [keep.length, 1] };
+  }
+  const npz = join(scratch, 'tiny.npz');
+  writeFileSync(npz, encodeNpz(arrays, { compress: true, codec: nodeZipCodec }));
+  await tab.selectOption('#data-kind', 'npz');
+  await tab.setInputFiles('#data-npz', npz);
+  await tab.check('input[name=method][value=ce]');
+  await tab.uncheck('input[name=method][value=roskd]');
+  await tab.fill('#student-epochs', '1');
+  await tab.click('#train-start');
+  await tab.waitForFunction(() => ['done', 'failed', 'stopped'].includes((globalThis as unknown as { roskdPage: PageState }).roskdPage.run.state), undefined, { timeout: 5 * 60_000 });
+  const s = await state();
+  assert.is(s.run.state, 'done', s.run.message);
+  const n = (sp: string) => arrays[`${sp}_labels`].shape[0];
+  const log = await tab.locator('#train-log').textContent() ?? '';
+  assert.ok(new RegExp(`data: tiny .*train/val/test ${n('train')}/${n('val')}/${n('test')}`).test(log), log.split('\n')[0]);
+  assert.ok(s.run.files.includes('student-ce.safetensors'));
+  await tab.uncheck('input[name=method][value=ce]');
+  await tab.check('input[name=method][value=roskd]');
+});
+
 maybe('Stop keeps the best-so-far student downloadable, and it loads in kd/predict.ts', async () => {
   await tab.selectOption('#data-kind', 'synthetic');
   for (const [id, v] of [['#synthetic-n', '64'], ['#student-epochs', '6'], ['#batch-size', '16']]) await tab.fill(id, v);
   await tab.click('#train-start');
-  await waitText('train-log', /student-roskd epoch 1\/6:/);
+  await tab.waitForFunction(() => /student-roskd epoch 1\/6:/.test((globalThis as unknown as { document: { getElementById(x: string): { textContent: string } } }).document.getElementById('train-log').textContent), undefined, { timeout: 5 * 60_000 });
   await tab.click('#train-stop');
   await tab.waitForFunction(() => ['done', 'failed', 'stopped'].includes((globalThis as unknown as { roskdPage: PageState }).roskdPage.run.state), undefined, { timeout: 5 * 60_000 });
   const s = await state();
