@@ -29,6 +29,10 @@ export async function classifyFiles(files: { name: string; bytes: Uint8Array }[]
     say(msg(), 'load a model first (a .safetensors file, or the demo student)', true);
     return;
   }
+  if (pageState.run.state === 'running') {
+    say(msg(), 'a training run is using the GPU: classify when it has finished (or stop it first)', true);
+    return;
+  }
   say(msg(), `classifying ${files.length} image(s)...`);
   try {
     const t0 = performance.now();

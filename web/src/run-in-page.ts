@@ -65,7 +65,8 @@ export interface PageRunResult {
 /** Total optimizer steps of a run (for the whole-run ETA). */
 function totalSteps(o: Options, n: number, subsets: Int32Array[]): number {
   const steps = (m: number) => Math.max(1, Math.floor(m / Math.min(o.batchSize, m)));
-  return subsets.reduce((a, s) => a + o.teacherEpochs * steps(s.length), 0) + o.methods.length * o.studentEpochs * steps(n);
+  const teachers = o.methods.some((m) => m !== 'ce') ? subsets.reduce((a, s) => a + o.teacherEpochs * steps(s.length), 0) : 0;
+  return teachers + o.methods.length * o.studentEpochs * steps(n);
 }
 
 export async function runInPage(o: Options, data: PreparedData, store: MemoryStore, hooks: PageRunHooks): Promise<PageRunResult> {

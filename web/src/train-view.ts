@@ -29,7 +29,7 @@ function formOptions(): Options {
     noiseType: str('noise-type') as Options['noiseType'], noiseRate: num('noise-rate'),
     teachers: num('teachers'), teacherArchs: str('teacher-archs').split(',').map((s) => s.trim()).filter(Boolean), teacherWidth: num('teacher-width'), teacherEpochs: num('teacher-epochs'),
     student: str('student'), studentWidth: num('student-width'), studentEpochs: num('student-epochs'), methods,
-    batchSize: num('batch-size'), evalBatchSize: 64, seed: num('seed'), teachersPerBatch: Math.min(2, num('teachers')), progress: 'none',
+    batchSize: num('batch-size'), evalBatchSize: 64, seed: num('seed'), progress: 'none',
   };
   for (const [k, v] of Object.entries(given)) if (typeof v === 'number' && !Number.isFinite(v)) throw new UsageError(`${k}: not a number`);
   return resolveOptions(given).opts;
