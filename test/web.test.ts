@@ -274,6 +274,32 @@ maybe('Stop keeps the best-so-far student downloadable, and it loads in kd/predi
   assert.is(await tab.locator('#train-start').isDisabled(), false);
 });
 
+maybe('the Adapter tab lists the adapter; without WebGPU the page says what to enable', async () => {
+  await tab.click('#tab-adapter');
+  const info = await text('#adapter-info');
+  assert.match(info, /WebGPU adapter/);
+  assert.match(info, /maxStorageBufferBindingSize/);
+  console.log(`web: adapter screenshot ${await screenshot('adapter.png', false)}`);
+  const plain = await launchChromium(chromiumPath!, { webgpu: false });
+  try {
+    const t = await plain.newPage();
+    await t.goto(tab.url());
+    await t.waitForFunction(() => (globalThis as unknown as { roskdPage?: PageState }).roskdPage?.ready, undefined, { timeout: 60_000 });
+    const s = await t.evaluate(() => (globalThis as unknown as { roskdPage: PageState }).roskdPage);
+    if (s.gpu) console.log(`web: this Chromium gives WebGPU (${s.gpu}) even without --enable-unsafe-webgpu; the no-WebGPU message is not exercised`);
+    else {
+      assert.ok(await t.locator('#gpu-banner').isVisible(), 'banner shown');
+      const banner = await t.locator('#gpu-banner').innerText();
+      assert.match(banner, /enable-unsafe-webgpu/);
+      assert.ok(await t.locator('#demo-model').isDisabled(), 'classify controls disabled without a GPU');
+      console.log(`web: without WebGPU: "${banner.slice(0, 200)}..."`);
+    }
+  } finally {
+    await plain.close();
+  }
+  await tab.click('#tab-classify');
+});
+
 maybe('phone width: no horizontal scrolling of the page', async () => {
   await tab.setViewportSize({ width: 390, height: 844 });
   for (const t of ['#tab-train', '#tab-classify']) {

@@ -13,11 +13,11 @@ export function findChromium(): string | null {
 }
 
 /** Headless Chromium with WebGPU (SwiftShader without a GPU). */
-export function launchChromium(executablePath: string): Promise<Browser> {
+export function launchChromium(executablePath: string, opts: { webgpu?: boolean } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath,
     headless: true,
     chromiumSandbox: false,
-    args: ['--enable-unsafe-webgpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [...(opts.webgpu === false ? [] : ['--enable-unsafe-webgpu']), '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }
