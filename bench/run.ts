@@ -14,6 +14,7 @@
 //   --repeat N       timed runs per case (default 5, --quick 3)
 //   --warmup N       untimed runs per case first (default 2, --quick 1)
 //   --list           list the cases and exit
+//   --browser        conv, matmul and a training step in headless Chromium next to Node (bench/browser.ts)
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -31,6 +32,8 @@ const LATEST_PARTIAL = new URL('./latest-quick.md', import.meta.url);
 
 /** Runs the bench; `latest: false` leaves bench/latest.md alone (bench/selftest.ts). */
 export async function main(argv: string[], opts: { latest?: boolean } = {}): Promise<number> {
+  // --browser: the same kernels and a training step in a page (Chromium) next to Node: bench/browser.ts
+  if (argv.includes('--browser')) return (await import('./browser.ts')).main();
   const { values: a } = parseArgs({
     args: argv,
     options: {
