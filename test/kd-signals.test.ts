@@ -226,6 +226,10 @@ test('the worker checkpoints and exits when its supervisor is SIGKILLed', async 
   let worker = 0;
   const r = await run([process.execPath, '--import', 'tsx', 'kd/train.ts', ...tinyArgs('orphan')], {
     stall: 'step',
+    // ROSKD_VERBOSE: no Dawn-warning filter, so the worker writes to this test's pipe itself (with
+    // the filter, a pipe-to-pipe stderr goes through the supervisor, whose death would hide the
+    // worker's last lines here; on a terminal or a file the worker writes directly either way)
+    env: { ROSKD_VERBOSE: '1' },
     onStall: (pid) => {
       worker = descendants(pid)[0];
       process.kill(pid, 'SIGKILL');
