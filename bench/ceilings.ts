@@ -11,7 +11,41 @@ export interface Ceilings {
   gflops: number;
   /** best copy bandwidth, GB/s (bytes read + bytes written) */
   gbs: number;
-  detail: { fma: { chains: number; gflops: number }[]; copy: { perThread: number; gbs: number }[]; timing: 'gpu' | 'wall' };
+  /** wall-clock microseconds per trivial dispatch, recorded back to back, one sync at the end */
+  dispatchUs?: number;
+  detail: { fma: FmaVariant[]; copy: { perThread: number; gbs: number }[]; timing: 'gpu' | 'wall' };
+}
+
+/** One FMA kernel configuration and what it measured. `loop`: bench_fma.wgsl (an accumulator
+ * array in a loop); `unrolled`: bench_fma_unrolled.wgsl (named accumulators, straight-line body). */
+export interface FmaVariant {
+  kernel: 'loop' | 'unrolled';
+  chains: number;
+  /** f32 or vec4f accumulators */
+  width: 1 | 4;
+  /** copies of the chain step per loop iteration (1 for `loop`) */
+  unroll: number;
+  workgroup: number;
+  /** the chain step: `fma(a, b, c)` or `a * b + c` (some JITs lower one better than the other) */
+  op?: 'fma' | 'muladd';
+  gflops: number;
+}
+
+export const fmaLabel = (v: FmaVariant): string => (v.kernel === 'loop' ? `loop ${v.chains} chains` : `unrolled ${v.op === 'muladd' ? 'mul+add ' : ''}${v.width === 4 ? 'vec4' : 'f32'} ${v.chains}x${v.unroll} wg${v.workgroup}`);
+
+/** The defines of bench_fma_unrolled.wgsl for `chains` accumulators of `width` lanes, `unroll` steps. */
+export function unrolledFmaDefines(chains: number, width: 1 | 4, unroll: number, workgroup: number, op: 'fma' | 'muladd' = 'fma'): Record<string, string | number> {
+  const T = width === 4 ? 'vec4f' : 'f32';
+  const ks = Array.from({ length: chains }, (_, k) => k);
+  const step = ks.map((k) => (op === 'fma' ? `a${k} = fma(a${k}, b, c);` : `a${k} = a${k} * b + c;`)).join(' ');
+  return {
+    T,
+    WG: workgroup,
+    DECL: ks.map((k) => `var a${k} = ${T}(x + ${k}.0);`).join(' '),
+    BODY: Array.from({ length: unroll }, () => step).join('\n    '),
+    SUM: ks.map((k) => `a${k}`).join(' + '),
+    REDUCE: width === 4 ? 'dot(s, vec4f(1.0))' : 's',
+  };
 }
 
 /** Times `record` (which records one dispatch) `reps` times; returns the fastest ms. */
@@ -35,15 +69,37 @@ export async function measureCeilings(opts: { quick: boolean }): Promise<Ceiling
   rk.setProfiling(profiling);
   const reps = opts.quick ? 2 : 5;
   try {
-    // FMA: enough invocations to fill every core and SIMD lane many times over.
+    // FMA: enough invocations to fill every core and SIMD lane many times over, each doing
+    // about `perThread` FMA lanes, so one dispatch is long enough to hide its own overhead.
     const threads = 64 * (opts.quick ? 1024 : 2048);
+    const perThread = opts.quick ? 8192 : 32768; // lane-FMAs per invocation
     const out = new rk.Tensor([threads], 'f32');
-    const fma: Ceilings['detail']['fma'] = [];
+    const fma: FmaVariant[] = [];
     for (const chains of [4, 8, 16]) {
       const iters = Math.round((opts.quick ? 2048 : 8192) / chains);
       const flops = threads * iters * chains * 4 * 2;
       const ms = await best(() => dispatch({ name: 'bench_fma', shader: 'bench_fma', defines: { CHAINS: chains } }, { iters, b: 0.999, c: 1e-3 }, [out.binding], groupsFor(threads, 64)), reps, profiling);
-      fma.push({ chains, gflops: flops / (ms / 1e3) / 1e9 });
+      fma.push({ kernel: 'loop', chains, width: 4, unroll: 1, workgroup: 64, gflops: flops / (ms / 1e3) / 1e9 });
+    }
+    // Straight-line variants: a ceiling is the best kernel the adapter runs, and drivers differ in
+    // what they unroll and keep in registers (see shaders/bench_fma_unrolled.wgsl).
+    const unrolled: [number, 1 | 4, number, number, 'fma' | 'muladd'][] = [
+      [8, 4, 4, 64, 'fma'],
+      [8, 4, 4, 64, 'muladd'],
+      [16, 1, 4, 64, 'fma'],
+      [16, 1, 4, 64, 'muladd'],
+      [8, 1, 8, 64, 'fma'],
+      [8, 1, 8, 64, 'muladd'],
+      [12, 1, 4, 128, 'fma'],
+      [4, 1, 16, 64, 'muladd'],
+      [4, 4, 8, 64, 'muladd'],
+    ];
+    for (const [chains, width, unroll, wg, op] of unrolled) {
+      const iters = Math.max(1, Math.round(perThread / (chains * width * unroll)));
+      const flops = threads * iters * chains * width * unroll * 2;
+      const defines = unrolledFmaDefines(chains, width, unroll, wg, op);
+      const ms = await best(() => dispatch({ name: 'bench_fma_unrolled', shader: 'bench_fma_unrolled', defines }, { iters, b: 0.999, c: 1e-3 }, [out.binding], groupsFor(threads, wg)), reps + 1, profiling);
+      fma.push({ kernel: 'unrolled', chains, width, unroll, workgroup: wg, op, gflops: flops / (ms / 1e3) / 1e9 });
     }
     out.dispose();
 
@@ -60,6 +116,7 @@ export async function measureCeilings(opts: { quick: boolean }): Promise<Ceiling
     src.dispose();
     dst.dispose();
     return {
+      dispatchUs: await dispatchCost(),
       gflops: Math.max(...fma.map((f) => f.gflops)),
       gbs: Math.max(...copy.map((c) => c.gbs)),
       detail: { fma, copy, timing: profiling ? 'gpu' : 'wall' },
@@ -67,4 +124,25 @@ export async function measureCeilings(opts: { quick: boolean }): Promise<Ceiling
   } finally {
     rk.setProfiling(false);
   }
+}
+
+/** Wall-clock cost of one trivial dispatch (64 invocations, one loop trip) when many are recorded
+ * back to back: what every small kernel of a training step pays on top of its work. Best of 3. */
+async function dispatchCost(): Promise<number> {
+  const out = new rk.Tensor([64], 'f32');
+  const n = 200;
+  let bestUs = Infinity;
+  rk.setProfiling(false);
+  try {
+    for (let r = 0; r < 4; r++) {
+      await rk.sync();
+      const t0 = performance.now();
+      for (let k = 0; k < n; k++) dispatch({ name: 'bench_fma', shader: 'bench_fma', defines: { CHAINS: 4 } }, { iters: 1, b: 0.999, c: 1e-3 }, [out.binding], [1, 1]);
+      await rk.sync();
+      if (r > 0) bestUs = Math.min(bestUs, ((performance.now() - t0) * 1e3) / n);
+    }
+  } finally {
+    out.dispose();
+  }
+  return bestUs;
 }

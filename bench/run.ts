@@ -21,7 +21,7 @@ import { pathToFileURL } from 'node:url';
 import * as rk from '../engine/index.ts';
 import { quietDawnWarnings } from '../engine/node/dawn-stderr.ts';
 import { allCases } from './cases.ts';
-import { measureCeilings } from './ceilings.ts';
+import { measureCeilings, fmaLabel } from './ceilings.ts';
 import { runCase, type Row } from './harness.ts';
 import { initTfjs, type TfPeer } from './tfjs.ts';
 import { markdown, type Report } from './report.ts';
@@ -33,7 +33,7 @@ const LATEST_PARTIAL = new URL('./latest-quick.md', import.meta.url);
 /** Runs the bench; `latest: false` leaves bench/latest.md alone (bench/selftest.ts). */
 export async function main(argv: string[], opts: { latest?: boolean } = {}): Promise<number> {
   // --browser: the same kernels and a training step in a page (Chromium) next to Node: bench/browser.ts
-  if (argv.includes('--browser')) return (await import('./browser.ts')).main();
+  if (argv.includes('--browser')) return (await import('./browser.ts')).main(argv);
   const { values: a } = parseArgs({
     args: argv,
     options: {
@@ -84,7 +84,7 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
     }
   }
   const ceilings = await measureCeilings({ quick });
-  console.log(`ceilings: FMA ${ceilings.gflops.toFixed(1)} GFLOP/s (${ceilings.detail.fma.map((f) => `${f.chains} chains ${f.gflops.toFixed(1)}`).join(', ')}); copy ${ceilings.gbs.toFixed(1)} GB/s`);
+  console.log(`ceilings: FMA ${ceilings.gflops.toFixed(1)} GFLOP/s (${ceilings.detail.fma.map((f) => `${fmaLabel(f)} ${f.gflops.toFixed(1)}`).join(', ')}); copy ${ceilings.gbs.toFixed(1)} GB/s`);
   console.log(`${cases.length} cases, median of ${repeat} after ${warmup} warm-up:`);
 
   const rows: Row[] = [];

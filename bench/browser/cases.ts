@@ -34,6 +34,8 @@ function trainStepCase(width: number, B: number, size: number): Case {
         });
       return {
         roskd: { run: () => void step().dispose() },
+        // images/s is what a training loop sees: wall clock, dispatch and sync costs included
+        wallOnly: true,
         async check() {
           const l = step();
           const v = await l.item();
@@ -53,7 +55,9 @@ function trainStepCase(width: number, B: number, size: number): Case {
 
 const WANTED = ['conv3x3 64->64 b16 28px forward', 'conv3x3 64->64 b16 28px backward-data', 'conv3x3 64->64 b16 28px backward-weight', 'matmul 512x512x512'];
 
-export function browserBenchCases(): Case[] {
+/** The cases, or those whose name contains one of `filters` (lower case; none: all). */
+export function browserBenchCases(filters: string[] = []): Case[] {
   const byName = new Map([...convCases(), ...basicCases()].map((c) => [c.name, c]));
-  return [...WANTED.map((n) => byName.get(n)!), trainStepCase(0.0625, 32, 28)];
+  const all = [...WANTED.map((n) => byName.get(n)!), trainStepCase(0.0625, 32, 28)];
+  return filters.length ? all.filter((c) => filters.some((f) => c.name.toLowerCase().includes(f))) : all;
 }

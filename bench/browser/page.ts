@@ -20,7 +20,8 @@ async function main(): Promise<BenchPageResult> {
     const adapter = gpu.info.description || [gpu.info.vendor, gpu.info.architecture].filter(Boolean).join(' ');
     const ceilings = await measureCeilings({ quick: true });
     const rows: Row[] = [];
-    for (const c of browserBenchCases()) rows.push(await runCase(c, { repeat: 3, warmup: 1, tfjs: null, quick: true, profile: gpu.hasTimestamps, ceilings, log: (l) => log.push(l) }));
+    const filters = new URLSearchParams((globalThis as unknown as { location: { search: string } }).location.search).getAll('filter').map((f) => f.toLowerCase());
+    for (const c of browserBenchCases(filters)) rows.push(await runCase(c, { repeat: 3, warmup: 1, tfjs: null, quick: true, profile: gpu.hasTimestamps, ceilings, log: (l) => log.push(l) }));
     return { adapter, ceilings, rows, log };
   } catch (e) {
     return { log, error: (e as Error).stack ?? String(e) };
