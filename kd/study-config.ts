@@ -2,7 +2,7 @@
 // settings, presets, --help and the command-line parser (options it does not know go to
 // kd/train.ts's parser and apply to every cell).
 import { parseFlags, UsageError, type OptionSpec } from './cli.ts';
-import { parseArgs, resolveOptions, METHODS, SPECS, type Method, type Options } from './config.ts';
+import { parseArgs, resolveOptions, upgradeStoredOptions, METHODS, NOISE_DEFINITIONS, SPECS, type Method, type Options } from './config.ts';
 import { parseEpsList, type Norm } from './adversarial.ts';
 
 export type Choice = 'stochastic' | 'average';
@@ -203,5 +203,18 @@ export function identity(cfg: StudyConfig): Record<string, unknown> {
   const t = resolveOptions({ ...cfg.train, progress: 'none' }).opts;
   const trainId: Record<string, unknown> = {};
   for (const s of SPECS) if (!['progress', 'help', 'out', 'preset', 'methods', 'method', 'noiseRate', 'seed', 'teachers', 'subsetFraction', 'ema', 'teachersPerBatch', 'resume', 'stage', 'teacherIndex', 'attacks', 'evalBatchSize'].includes(s.key)) trainId[s.flag] = t[s.key];
-  return { train: trainId, attacks: { eps: cfg.eps, pgdSteps: cfg.pgdSteps, pgdStepSize: cfg.pgdStepSize ?? null, pgdNorm: cfg.pgdNorm, attackLimit: cfg.attackLimit } };
+  return { train: trainId, noiseDefinitions: NOISE_DEFINITIONS, attacks: { eps: cfg.eps, pgdSteps: cfg.pgdSteps, pgdStepSize: cfg.pgdStepSize ?? null, pgdNorm: cfg.pgdNorm, attackLimit: cfg.attackLimit } };
+}
+
+/**
+ * Whether a stored study identity is the current one, reading an old file as today's options
+ * mean it (config.ts upgradeStoredOptions: its 'symmetric' noise is flip-to-other, options added
+ * since take their defaults).
+ */
+export function sameIdentity(prev: unknown, now: ReturnType<typeof identity>): boolean {
+  const p = prev as { train?: Record<string, unknown>; noiseDefinitions?: number; attacks?: unknown } | null;
+  if (!p || typeof p !== 'object' || !p.train) return false;
+  const train = upgradeStoredOptions(p.train, p.noiseDefinitions);
+  const up = { train: Object.fromEntries(Object.keys(now.train as Record<string, unknown>).map((k) => [k, train[k]])), noiseDefinitions: NOISE_DEFINITIONS, attacks: p.attacks };
+  return JSON.stringify(up) === JSON.stringify(now);
 }

@@ -22,7 +22,7 @@ import { evaluateRobustness } from './robustness.ts';
 import { attackLabel } from './adversarial.ts';
 import { RunDir } from './run-dir.ts';
 import { makeDirs, readJsonFile, writeFileAtomic } from './data/node-files.ts';
-import { identity, type StudyConfig } from './study-config.ts';
+import { identity, sameIdentity, type StudyConfig } from './study-config.ts';
 import { attackSpecs, baseCellOf, cellsOf, variantsOf, type Cell, type CellResult } from './study-grid.ts';
 
 const pct = (v: number): string => (Number.isFinite(v) ? (100 * v).toFixed(1) : '-');
@@ -72,7 +72,7 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
   const id = identity(cfg);
   if (existsSync(idPath)) {
     const prev = readJsonFile<{ identity: unknown }>(idPath);
-    if (JSON.stringify(prev.identity) !== JSON.stringify(id))
+    if (!sameIdentity(prev.identity, id))
       throw new UsageError(`${dir} holds a study made with other data/model/attack settings (${idPath}); use another --out, or the same options (grid axes may be extended)\n  was: ${JSON.stringify(prev.identity)}\n  now: ${JSON.stringify(id)}`);
   } else writeFileAtomic(idPath, JSON.stringify({ identity: id, created: new Date().toISOString() }, null, 2) + '\n');
 
