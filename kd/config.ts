@@ -82,7 +82,7 @@ interface Spec extends OptionSpec<keyof Options> {
 const S = (s: Spec): Spec => s;
 
 export const SPECS: Spec[] = [
-  S({ key: 'preset', flag: 'preset', kind: 'string', def: 'demo', group: 'general', choices: ['demo', 'medmnist', 'paper'], help: 'bundle of defaults (explicit options override it); see PRESETS below' }),
+  S({ key: 'preset', flag: 'preset', kind: 'string', def: 'demo', group: 'general', choices: ['demo', 'medmnist', 'paper', 'paper-small'], help: 'bundle of defaults (explicit options override it); see PRESETS below' }),
   // ---- data
   S({ key: 'data', flag: 'data', kind: 'string', def: 'synthetic', group: 'data', help: 'synthetic | <medmnist name, e.g. pneumoniamnist> | path/to/file.npz | chestxray14:<dir or csv> | isic2019:<ground-truth csv> | ham10000:<metadata csv> | folder:<dir of class folders>' }),
   S({ key: 'size', flag: 'size', kind: 'int', def: 28, min: 8, max: 512, group: 'data', help: 'image side in pixels (images are resized to size x size)' }),
@@ -151,6 +151,13 @@ export const PRESETS: Record<string, { about: string; values: Partial<Options> }
   medmnist: {
     about: 'PneumoniaMNIST at 28 px, 40% symmetric noise, 3 resnet18 teachers (width 1/8), resnet18 students (width 1/16) for ce/kd/avgkd/roskd, 3 epochs each',
     values: { data: 'pneumoniamnist', size: 28, noiseRate: 0.4, teacherArchs: ['resnet18'], teacherWidth: 0.125, studentWidth: 0.0625, teacherEpochs: 3, studentEpochs: 3, batchSize: 64, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
+  },
+  'paper-small': {
+    about: 'our reading of the paper at CPU scale (not yet measured: see README "Does RoS-KD help?"): the paper\'s teachers resnet50, densenet121, mobilenet_v2 (width 1/4) and a resnet18 student (width 1/8), PneumoniaMNIST 28 px, symmetric noise 0.4 (uniform class, the true one included), 10 epochs each with 1 warm-up epoch, SGD lr 0.05, ce/kd/avgkd/roskd',
+    values: {
+      data: 'pneumoniamnist', size: 28, noiseType: 'symmetric', noiseRate: 0.4, teachers: 3, teacherArchs: ['resnet50', 'densenet121', 'mobilenet_v2'], teacherWidth: 0.25, student: 'resnet18', studentWidth: 0.125,
+      teacherEpochs: 10, studentEpochs: 10, teacherLr: 0.05, studentLr: 0.05, warmupEpochs: 1, batchSize: 64, methods: ['ce', 'kd', 'avgkd', 'roskd'],
+    },
   },
   paper: {
     about: 'paper scale (needs a real GPU): full-width torchvision models, 64 px, crop augmentation, 40% noise, 30 epochs',
