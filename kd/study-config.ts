@@ -7,6 +7,7 @@ import { parseEpsList, type Norm } from './adversarial.ts';
 
 export type Choice = 'stochastic' | 'average';
 export type TeacherPool = 'all' | 'out-of-subset';
+export type ValLabels = 'clean' | 'noisy';
 
 export interface StudyConfig {
   preset: string;
@@ -31,6 +32,7 @@ export interface StudyConfig {
   teachersPerBatch: number[];
   choice: Choice[];
   teacherPool: TeacherPool[];
+  valLabels: ValLabels[];
   /** every other kd/train.ts option (data, size, epochs, widths, ...) */
   train: Partial<Options>;
   quiet: boolean;
@@ -80,7 +82,7 @@ export const STUDY_PRESETS: Record<string, StudyPreset> = {
 function baseConfig(): StudyConfig {
   return {
     preset: 'full', out: '', methods: [...METHODS], noiseRates: [0, 0.2, 0.4, 0.6], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255, 8 / 255],
-    pgdSteps: 10, pgdNorm: 'linf', attackLimit: 0, attackBatchSize: 128, teachers: [], subsetFraction: [], ema: [], teachersPerBatch: [], choice: ['stochastic'], teacherPool: [],
+    pgdSteps: 10, pgdNorm: 'linf', attackLimit: 0, attackBatchSize: 128, teachers: [], subsetFraction: [], ema: [], teachersPerBatch: [], choice: ['stochastic'], teacherPool: [], valLabels: [],
     train: {}, quiet: false, dryRun: false, help: false,
   };
 }
@@ -112,6 +114,7 @@ between variants that differ only in student options):
   --ema 0,0.999            EMA of the student's weights
   --teacher-pool all,out-of-subset   roskd's teacher per batch among all (the paper) or, per sample,
                            among those that did not train on it (our extension); ce/kd/avgkd reused
+  --val-labels clean,noisy model selection on clean or noisy validation labels (own teachers each)
 other:
   --quiet                  only the study's own lines (no per-epoch lines)
   --dry-run                print the grid and exit
@@ -167,6 +170,7 @@ const STUDY_OPTIONS: OptionSpec<keyof StudyConfig | 'seedList'>[] = [
   { key: 'ema', flag: 'ema', kind: 'list', parse: (s) => numList(s, (x) => x >= 0 && x < 1, 'a decay in [0, 1)') },
   { key: 'teachersPerBatch', flag: 'teachers-per-batch', kind: 'list', parse: ints('a positive integer', (x) => x >= 1) },
   { key: 'choice', flag: 'choice', kind: 'list', parse: choiceList(['stochastic', 'average'] as const, 'stochastic or average') },
+  { key: 'valLabels', flag: 'val-labels', kind: 'list', parse: choiceList(['clean', 'noisy'] as const, 'clean or noisy') },
   { key: 'teacherPool', flag: 'teacher-pool', kind: 'list', parse: choiceList(['all', 'out-of-subset'] as const, 'all or out-of-subset') },
   { key: 'quiet', flag: 'quiet', kind: 'bool' },
   { key: 'dryRun', flag: 'dry-run', kind: 'bool' },
@@ -206,6 +210,7 @@ export function resolveStudy(given: Partial<StudyConfig>, train: Partial<Options
   if (!cfg.teachersPerBatch.length) cfg.teachersPerBatch = [base.teachersPerBatch];
   if (!cfg.choice.length) cfg.choice = ['stochastic'];
   if (!cfg.teacherPool.length) cfg.teacherPool = [base.teacherPool];
+  if (!cfg.valLabels.length) cfg.valLabels = [base.valLabels];
   if (!cfg.methods.length || !cfg.noiseRates.length || !cfg.seeds.length) throw new UsageError('the grid is empty: give methods, noise rates and seeds');
   for (const k of cfg.teachers) for (const t of cfg.teachersPerBatch) if (t > k) throw new UsageError(`--teachers-per-batch ${t} exceeds --teachers ${k}`);
   if (cfg.attacks.length && !cfg.eps.length) throw new UsageError('--eps: give at least one epsilon');
@@ -216,7 +221,7 @@ export function resolveStudy(given: Partial<StudyConfig>, train: Partial<Options
 export function identity(cfg: StudyConfig): Record<string, unknown> {
   const t = resolveOptions({ ...cfg.train, progress: 'none' }).opts;
   const trainId: Record<string, unknown> = {};
-  for (const s of SPECS) if (!['progress', 'help', 'out', 'preset', 'methods', 'method', 'noiseRate', 'seed', 'teachers', 'subsetFraction', 'ema', 'teachersPerBatch', 'teacherPool', 'resume', 'stage', 'teacherIndex', 'attacks', 'evalBatchSize'].includes(s.key)) trainId[s.flag] = t[s.key];
+  for (const s of SPECS) if (!['progress', 'help', 'out', 'preset', 'methods', 'method', 'noiseRate', 'seed', 'teachers', 'subsetFraction', 'ema', 'teachersPerBatch', 'teacherPool', 'valLabels', 'resume', 'stage', 'teacherIndex', 'attacks', 'evalBatchSize'].includes(s.key)) trainId[s.flag] = t[s.key];
   return { train: trainId, noiseDefinitions: NOISE_DEFINITIONS, attacks: { eps: cfg.eps, pgdSteps: cfg.pgdSteps, pgdStepSize: cfg.pgdStepSize ?? null, pgdNorm: cfg.pgdNorm, attackLimit: cfg.attackLimit } };
 }
 

@@ -3,7 +3,7 @@
 import type { AttackSpec } from './adversarial.ts';
 import type { Method } from './config.ts';
 import type { MetricRow } from './robustness.ts';
-import type { Choice, StudyConfig, TeacherPool } from './study-config.ts';
+import type { Choice, StudyConfig, TeacherPool, ValLabels } from './study-config.ts';
 
 export interface Variant {
   teachers: number;
@@ -13,6 +13,8 @@ export interface Variant {
   choice: Choice;
   /** roskd's teacher pool (--teacher-pool; absent in cells of older studies: 'all') */
   teacherPool?: TeacherPool;
+  /** validation labels that pick best epochs and rank teachers (--val-labels; absent in older cells: 'clean') */
+  valLabels?: ValLabels;
   /** short label naming only the ablated settings ('' when nothing is ablated) */
   label: string;
 }
@@ -30,6 +32,7 @@ const fmtNum = (v: number): string => String(Number(v.toPrecision(6)));
 
 export function variantsOf(cfg: StudyConfig): Variant[] {
   const out: Variant[] = [];
+  for (const valLabels of cfg.valLabels)
   for (const teachers of cfg.teachers)
     for (const subsetFraction of cfg.subsetFraction)
       for (const choice of cfg.choice)
@@ -38,6 +41,7 @@ export function variantsOf(cfg: StudyConfig): Variant[] {
           for (const teacherPool of cfg.teacherPool) {
             if (teachersPerBatch > teachers) continue;
             const parts: string[] = [];
+            if (cfg.valLabels.length > 1) parts.push(`val=${valLabels}`);
             if (cfg.teachers.length > 1) parts.push(`K=${teachers}`);
             if (cfg.subsetFraction.length > 1) parts.push(`f=${fmtNum(subsetFraction)}`);
             if (cfg.choice.length > 1) parts.push(choice);
@@ -45,8 +49,8 @@ export function variantsOf(cfg: StudyConfig): Variant[] {
             if (cfg.ema.length > 1) parts.push(ema > 0 ? `ema=${fmtNum(ema)}` : 'no-ema');
             if (cfg.teacherPool.length > 1) parts.push(`pool=${teacherPool}`);
             // K = 1 (or k = K) makes 'average' and 'stochastic' the same student: keep one
-            if (out.some((o) => o.teachers === teachers && o.subsetFraction === subsetFraction && o.ema === ema && o.teachersPerBatch === teachersPerBatch && o.teacherPool === teacherPool)) continue;
-            out.push({ teachers, subsetFraction, ema, teachersPerBatch, choice, teacherPool, label: parts.join(' ') });
+            if (out.some((o) => o.teachers === teachers && o.subsetFraction === subsetFraction && o.ema === ema && o.teachersPerBatch === teachersPerBatch && o.teacherPool === teacherPool && o.valLabels === valLabels)) continue;
+            out.push({ teachers, subsetFraction, ema, teachersPerBatch, choice, teacherPool, valLabels, label: parts.join(' ') });
           }
   return out;
 }
@@ -66,7 +70,8 @@ export function cellsOf(cfg: StudyConfig): Cell[] {
   for (const variant of variantsOf(cfg))
     for (const noiseRate of cfg.noiseRates)
       for (const seed of cfg.seeds) {
-        const teacherKey = `nr${fmtNum(noiseRate)}_seed${seed}_K${variant.teachers}_f${fmtNum(variant.subsetFraction)}`;
+        // noisy validation labels pick other teacher epochs: other teachers (named only when noisy, so older studies keep their keys)
+        const teacherKey = `nr${fmtNum(noiseRate)}_seed${seed}_K${variant.teachers}_f${fmtNum(variant.subsetFraction)}${variant.valLabels === 'noisy' ? '_valnoisy' : ''}`;
         // (the pool is named only when it is not the default, so older studies keep their cell ids)
         const id = `${teacherKey}_k${variant.teachersPerBatch}_ema${fmtNum(variant.ema)}${variant.teacherPool === 'out-of-subset' ? '_oos' : ''}`;
         cells.push({ id, variant, noiseRate, seed, teacherKey });

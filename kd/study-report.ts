@@ -154,7 +154,7 @@ function studyMarkdown(cfg: StudyConfig, cells: CellResult[], summary: SummaryRo
   L.push(`# RoS-KD noise-robustness study: ${t.data}`, '');
   L.push(
     `${cells.length} of ${total} cells done (${cfg.methods.join(', ')} x ${t.noiseType} noise ${noiseRates.join(', ')} x seeds ${seeds.join(', ')}${variants.length > 1 ? ` x variants ${variants.map((v) => v || 'default').join('; ')}` : ''}). ` +
-      `Every number is mean ± sample standard deviation over the seeds (n = ${seeds.length} where all are done) of a metric on the **clean test labels**; models were trained on the noisy labels only and each model's best epoch was picked on the ${t.valLabels === 'noisy' ? '**noisy** (--val-labels noisy)' : 'clean'} validation set (by ${t.selectBy}); ${t.noiseType} noise (README: noise definitions).`,
+      `Every number is mean ± sample standard deviation over the seeds (n = ${seeds.length} where all are done) of a metric on the **clean test labels**; models were trained on the noisy labels only and each model's best epoch was picked on the ${cfg.valLabels.length > 1 ? 'clean or noisy (variant val=...)' : cfg.valLabels[0] === 'noisy' ? '**noisy** (--val-labels noisy)' : 'clean'} validation set (by ${t.selectBy}); ${t.noiseType} noise (README: noise definitions).`,
     '',
   );
   L.push(

@@ -58,7 +58,7 @@ function pipelineOptions(cfg: StudyConfig, cell: Cell, out: string, extra: Parti
   const v = cell.variant;
   return {
     ...cfg.train, out, noiseRate: cell.noiseRate, seed: cell.seed, teachers: v.teachers, subsetFraction: v.subsetFraction,
-    teachersPerBatch: v.teachersPerBatch, ema: v.ema, teacherPool: v.teacherPool ?? 'all', methods: cfg.methods, resume: true, attacks: [],
+    teachersPerBatch: v.teachersPerBatch, ema: v.ema, teacherPool: v.teacherPool ?? 'all', valLabels: v.valLabels ?? 'clean', methods: cfg.methods, resume: true, attacks: [],
     progress: cfg.quiet ? 'none' : cfg.train.progress ?? 'auto', ...extra,
   };
 }

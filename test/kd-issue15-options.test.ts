@@ -136,6 +136,10 @@ test('study: --teacher-pool axis reuses ce/kd/avgkd; paired comparisons include 
   const cells = cellsOf(c);
   assert.equal(cells.map((x) => x.id), ['nr0.4_seed0_K3_f0.7_k1_ema0', 'nr0.4_seed1_K3_f0.7_k1_ema0', 'nr0.4_seed0_K3_f0.7_k1_ema0_oos', 'nr0.4_seed1_K3_f0.7_k1_ema0_oos']);
   assert.is(baseCellOf(c, cells[3], cells)!.id, cells[1].id);
+  // --val-labels clean,noisy: noisy validation picks other teacher epochs, so other teachers
+  const vc = cellsOf(parseStudyArgs(['--preset', 'demo', '--noise-rates', '0.4', '--seeds', '1', '--val-labels', 'clean,noisy']));
+  assert.equal(vc.map((x) => [x.id, x.variant.label]), [['nr0.4_seed0_K3_f0.7_k1_ema0', 'val=clean'], ['nr0.4_seed0_K3_f0.7_valnoisy_k1_ema0', 'val=noisy']]);
+  assert.is(baseCellOf(parseStudyArgs(['--preset', 'demo', '--noise-rates', '0.4', '--seeds', '1', '--val-labels', 'clean,noisy']), vc[1], vc), null, 'no reuse across validation labels');
   assert.equal(resolveStudy({ preset: 'paper-small' }).teacherPool, ['all', 'out-of-subset']);
   assert.equal(resolveStudy({ preset: 'paper-small' }).train.teacherArchs, ['resnet50', 'densenet121', 'mobilenet_v2']);
   const m = (acc: number, ece: number): MethodResult => ({ clean: { accuracy: acc, macroF1: acc, auc: acc, loss: 1, ece, brier: ece }, cleanSubset: null, attacks: [], attackImages: 0, pipelineTest: null, bestEpoch: 1 });
