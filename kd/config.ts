@@ -92,7 +92,7 @@ export const SPECS: Spec[] = [
   S({ key: 'trainLimit', flag: 'train-limit', kind: 'int', def: 0, min: 0, group: 'data', help: 'use only the first N training images (0 = all; quick experiments)' }),
   S({ key: 'noiseType', flag: 'noise-type', kind: 'string', def: 'flip-to-other', group: 'data', choices: [...NOISE_TYPES], help: 'label-noise model: symmetric = each chosen label replaced by a uniformly random class, its own included (so a fraction r(C-1)/C changes); flip-to-other = replaced by a random OTHER class (all r change; what "symmetric" meant before this option had both, and still the default); asymmetric = class c > 0 to class 0; pairflip = c to c+1 mod C (multi-label: per label bit)' }),
   S({ key: 'valLabels', flag: 'val-labels', kind: 'string', def: 'clean', group: 'data', choices: ['clean', 'noisy'], help: 'labels of the validation split that picks every model\'s best epoch and ranks the teachers: clean, or noisy (the same --noise-type and --noise-rate applied to val, as a clinic with noisy training labels would have); test labels are always clean' }),
-  S({ key: 'noiseRate', flag: 'noise-rate', kind: 'number', def: 0, min: 0, max: 1, group: 'data', help: 'fraction of training labels corrupted (0 = clean); the realised transition matrix goes to noise.json; val and test keep clean labels' }),
+  S({ key: 'noiseRate', flag: 'noise-rate', kind: 'number', def: 0, min: 0, max: 1, group: 'data', help: 'fraction of training labels corrupted (0 = clean); the realised transition matrix goes to noise.json; val and test keep clean labels (val: unless --val-labels noisy)' }),
   S({ key: 'augment', flag: 'augment', kind: 'list', def: [], group: 'data', choices: ['none', 'crop', 'flip', 'affine'], help: 'training augmentation, comma list (crop = random crop after padding, flip = horizontal flip, affine = rotation up to 5 degrees and scale up to 5%); off by default (flips are wrong for X-rays)' }),
   S({ key: 'cropPad', flag: 'crop-pad', kind: 'int', def: 2, min: 0, group: 'data', help: 'padding for --augment crop, pixels' }),
   S({ key: 'onBadImage', flag: 'on-bad-image', kind: 'string', def: 'fail', group: 'data', choices: ['skip', 'fail'], help: 'unreadable image in a folder/CSV set: fail naming it, or skip it and list it in the report' }),
@@ -286,7 +286,7 @@ export function helpText(): string {
   lines.push('', 'presets (--preset NAME; explicit options override):');
   for (const [name, p] of Object.entries(PRESETS)) {
     const about = wrap(p.about, 100 - 12);
-    lines.push(`  ${name.padEnd(10)}${about[0]}`, ...about.slice(1).map((t) => ' '.repeat(12) + t));
+    lines.push(`  ${(name + ' ').padEnd(10)}${about[0]}`, ...about.slice(1).map((t) => ' '.repeat(12) + t));
     for (const t of wrap(Object.entries(p.values).map(([k, v]) => `--${SPECS.find((s) => s.key === k)?.flag} ${Array.isArray(v) ? v.join(',') : v}`).join(' '), 100 - 14)) lines.push(' '.repeat(14) + t);
   }
   lines.push(
