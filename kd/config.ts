@@ -2,6 +2,7 @@
 // which the parser, the presets, --help and config.json are all derived, so an option cannot
 // exist without being documented. Choices that interpret the RoS-KD paper are marked [paper].
 import { convertValue, parseFlags, UsageError, type OptionSpec } from './cli.ts';
+import { NOISE_TYPES, type NoiseType } from './data/noise.ts';
 
 export { UsageError };
 
@@ -19,7 +20,8 @@ export interface Options {
   syntheticN: number;
   syntheticDifficulty: number;
   trainLimit: number;
-  noiseType: 'symmetric' | 'asymmetric' | 'pairflip';
+  noiseType: NoiseType;
+  valLabels: 'clean' | 'noisy';
   noiseRate: number;
   augment: string[];
   cropPad: number;
@@ -45,6 +47,8 @@ export interface Options {
   teacherLogits: 'cache' | 'online' | 'auto';
   teachersPerBatch: number;
   teacherWeighting: 'uniform' | 'val';
+  teacherPool: 'all' | 'out-of-subset';
+  dropCollapsedTeachers: boolean;
   ema: number;
   smoothing: number;
   // optimisation (both)
@@ -81,7 +85,7 @@ interface Spec extends OptionSpec<keyof Options> {
 const S = (s: Spec): Spec => s;
 
 export const SPECS: Spec[] = [
-  S({ key: 'preset', flag: 'preset', kind: 'string', def: 'demo', group: 'general', choices: ['demo', 'medmnist', 'paper'], help: 'bundle of defaults (explicit options override it); see PRESETS below' }),
+  S({ key: 'preset', flag: 'preset', kind: 'string', def: 'demo', group: 'general', choices: ['demo', 'medmnist', 'paper', 'paper-small'], help: 'bundle of defaults (explicit options override it); see PRESETS below' }),
   // ---- data
   S({ key: 'data', flag: 'data', kind: 'string', def: 'synthetic', group: 'data', help: 'synthetic | <medmnist name, e.g. pneumoniamnist> | path/to/file.npz | chestxray14:<dir or csv> | isic2019:<ground-truth csv> | ham10000:<metadata csv> | folder:<dir of class folders>' }),
   S({ key: 'images', flag: 'images', kind: 'string', def: '', group: 'data', help: 'chestxray14:, isic2019:, ham10000: the folder holding the images (searched recursively, symbolic links followed)' }),
@@ -90,8 +94,9 @@ export const SPECS: Spec[] = [
   S({ key: 'syntheticN', flag: 'synthetic-n', kind: 'int', def: 1200, min: 8, group: 'data', help: 'synthetic set: number of training images (val and test get 1/4 each)' }),
   S({ key: 'syntheticDifficulty', flag: 'synthetic-difficulty', kind: 'number', def: 1, min: 0, max: 4, group: 'data', help: 'synthetic set: how subtle the findings are (0 = all obvious, 1 = a mix of obvious and subtle, 2 = many borderline)' }),
   S({ key: 'trainLimit', flag: 'train-limit', kind: 'int', def: 0, min: 0, group: 'data', help: 'use only the first N training images (0 = all; quick experiments)' }),
-  S({ key: 'noiseType', flag: 'noise-type', kind: 'string', def: 'symmetric', group: 'data', choices: ['symmetric', 'asymmetric', 'pairflip'], help: 'label-noise model applied to the training labels (multi-label: independent per-label flips)' }),
-  S({ key: 'noiseRate', flag: 'noise-rate', kind: 'number', def: 0, min: 0, max: 1, group: 'data', help: 'fraction of training labels corrupted (0 = clean); the realised transition matrix goes to noise.json; val and test keep clean labels' }),
+  S({ key: 'noiseType', flag: 'noise-type', kind: 'string', def: 'flip-to-other', group: 'data', choices: [...NOISE_TYPES], help: 'label-noise model: symmetric = each chosen label replaced by a uniformly random class, its own included (so a fraction r(C-1)/C changes); flip-to-other = replaced by a random OTHER class (all r change; what "symmetric" meant before this option had both, and still the default); asymmetric = class c > 0 to class 0; pairflip = c to c+1 mod C (multi-label: per label bit)' }),
+  S({ key: 'valLabels', flag: 'val-labels', kind: 'string', def: 'clean', group: 'data', choices: ['clean', 'noisy'], help: 'labels of the validation split that picks every model\'s best epoch and ranks the teachers: clean, or noisy (the same --noise-type and --noise-rate applied to val, as a clinic with noisy training labels would have); test labels are always clean' }),
+  S({ key: 'noiseRate', flag: 'noise-rate', kind: 'number', def: 0, min: 0, max: 1, group: 'data', help: 'fraction of training labels corrupted (0 = clean); the realised transition matrix goes to noise.json; val and test keep clean labels (val: unless --val-labels noisy)' }),
   S({ key: 'augment', flag: 'augment', kind: 'list', def: [], group: 'data', choices: ['none', 'crop', 'flip', 'affine'], help: 'training augmentation, comma list (crop = random crop after padding, flip = horizontal flip, affine = rotation up to 5 degrees and scale up to 5%); off by default (flips are wrong for X-rays)' }),
   S({ key: 'cropPad', flag: 'crop-pad', kind: 'int', def: 2, min: 0, group: 'data', help: 'padding for --augment crop, pixels' }),
   S({ key: 'onBadImage', flag: 'on-bad-image', kind: 'string', def: 'fail', group: 'data', choices: ['skip', 'fail'], help: 'unreadable image in a folder/CSV set: fail naming it, or skip it and list it in the report' }),
@@ -116,6 +121,8 @@ export const SPECS: Spec[] = [
   S({ key: 'teacherLogits', flag: 'teacher-logits', kind: 'string', def: 'auto', group: 'student', choices: ['cache', 'online', 'auto'], help: 'cache = every teacher\'s logits on the unaugmented train set computed once (teachers are frozen, so every epoch sees the same targets); online = teacher forward per batch on the augmented batch (eval mode, no grad); auto = cache unless augmentation is on' }),
   S({ key: 'teachersPerBatch', flag: 'teachers-per-batch', kind: 'int', def: 1, min: 1, group: 'student', paper: true, help: 'roskd: average the softened outputs of k teachers drawn without replacement per batch (1 = the paper\'s single random teacher)' }),
   S({ key: 'teacherWeighting', flag: 'teacher-weighting', kind: 'string', def: 'uniform', group: 'student', choices: ['uniform', 'val'], paper: true, help: 'roskd draw probabilities: uniform, or proportional to each teacher\'s validation score (--select-by)' }),
+  S({ key: 'teacherPool', flag: 'teacher-pool', kind: 'string', def: 'all', group: 'student', choices: ['all', 'out-of-subset'], help: 'roskd: all = the paper\'s draw among all teachers, one per batch; out-of-subset = our extension: per SAMPLE, a teacher drawn among those that did not train on it (all teachers where every one did), since a teacher repeats the noisy labels it memorised' }),
+  S({ key: 'dropCollapsedTeachers', flag: 'drop-collapsed-teachers', kind: 'bool', def: false, group: 'student', help: 'our extension: leave teachers flagged as collapsed (validation AUC or macro-F1 at chance / majority-class level, or one class predicted for >= 99% of val; README) out of kd, avgkd and roskd; an error if all are' }),
   S({ key: 'ema', flag: 'ema', kind: 'number', def: 0, min: 0, max: 0.99999, group: 'student', help: 'EMA decay of the student\'s weights used for evaluation and the saved model (0 = off)' }),
   S({ key: 'smoothing', flag: 'smoothing', kind: 'number', def: 0, min: 0, max: 0.999, group: 'student', help: 'temporal smoothing of each sample\'s soft target across epochs: q_e = beta q_(e-1) + (1-beta) p_teacher (0 = off; needs --teacher-logits cache)' }),
   // ---- optimisation
@@ -150,6 +157,13 @@ export const PRESETS: Record<string, { about: string; values: Partial<Options> }
   medmnist: {
     about: 'PneumoniaMNIST at 28 px, 40% symmetric noise, 3 resnet18 teachers (width 1/8), resnet18 students (width 1/16) for ce/kd/avgkd/roskd, 3 epochs each',
     values: { data: 'pneumoniamnist', size: 28, noiseRate: 0.4, teacherArchs: ['resnet18'], teacherWidth: 0.125, studentWidth: 0.0625, teacherEpochs: 3, studentEpochs: 3, batchSize: 64, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
+  },
+  'paper-small': {
+    about: 'our reading of the paper at CPU scale (not yet measured: see README "Does RoS-KD help?"): the paper\'s teachers resnet50, densenet121, mobilenet_v2 (width 1/4) and a resnet18 student (width 1/8), PneumoniaMNIST 28 px, symmetric noise 0.4 (uniform class, the true one included), 10 epochs each with 1 warm-up epoch, SGD lr 0.05, ce/kd/avgkd/roskd',
+    values: {
+      data: 'pneumoniamnist', size: 28, noiseType: 'symmetric', noiseRate: 0.4, teachers: 3, teacherArchs: ['resnet50', 'densenet121', 'mobilenet_v2'], teacherWidth: 0.25, student: 'resnet18', studentWidth: 0.125,
+      teacherEpochs: 10, studentEpochs: 10, teacherLr: 0.05, studentLr: 0.05, warmupEpochs: 1, batchSize: 64, methods: ['ce', 'kd', 'avgkd', 'roskd'],
+    },
   },
   paper: {
     about: 'paper scale (needs a real GPU): full-width torchvision models, 64 px, crop augmentation, 40% noise, 30 epochs',
@@ -322,7 +336,7 @@ export function helpText(): string {
   lines.push('', 'presets (--preset NAME; explicit options override):');
   for (const [name, p] of Object.entries(PRESETS)) {
     const about = wrap(p.about, 100 - 12);
-    lines.push(`  ${name.padEnd(10)}${about[0]}`, ...about.slice(1).map((t) => ' '.repeat(12) + t));
+    lines.push(`  ${(name + ' ').padEnd(10)}${about[0]}`, ...about.slice(1).map((t) => ' '.repeat(12) + t));
     for (const t of wrap(Object.entries(p.values).map(([k, v]) => `--${SPECS.find((s) => s.key === k)?.flag} ${Array.isArray(v) ? v.join(',') : v}`).join(' '), 100 - 14)) lines.push(' '.repeat(14) + t);
   }
   lines.push(
@@ -349,5 +363,23 @@ export function optionsJson(o: Options): Record<string, unknown> {
 
 /** Options that must match between a run directory's config.json and a --resume/--stage call. */
 export const RUN_IDENTITY: (keyof Options)[] = [
-  'data', 'size', 'channels', 'syntheticN', 'syntheticDifficulty', 'trainLimit', 'noiseType', 'noiseRate', 'seed', 'teachers', 'teacherArchs', 'teacherWidth', 'subsetFraction', 'smallInput',
+  'data', 'size', 'channels', 'syntheticN', 'syntheticDifficulty', 'trainLimit', 'noiseType', 'noiseRate', 'valLabels', 'seed', 'teachers', 'teacherArchs', 'teacherWidth', 'subsetFraction', 'smallInput',
 ];
+
+/**
+ * Version of the noise names stored in config.json / study-config.json as `noiseDefinitions`.
+ * Files without it were written when `--noise-type symmetric` meant what is now `flip-to-other`.
+ */
+export const NOISE_DEFINITIONS = 2;
+
+/**
+ * Stored options (flag -> value) as today's options mean them: an old file's `symmetric` becomes
+ * `flip-to-other` (the same labels, from the same random stream), and options added since (absent
+ * from the file) take their defaults, which reproduce the old behaviour.
+ */
+export function upgradeStoredOptions(stored: Record<string, unknown>, noiseDefinitions: unknown): Record<string, unknown> {
+  const out = { ...stored };
+  if (noiseDefinitions === undefined && out['noise-type'] === 'symmetric') out['noise-type'] = 'flip-to-other';
+  for (const s of SPECS) if (!(s.flag in out) && s.key !== 'help') out[s.flag] = Array.isArray(s.def) ? [...s.def] : s.def;
+  return out;
+}

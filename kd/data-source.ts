@@ -68,7 +68,9 @@ function checkImagesDir(dir: string): string {
 
 /** Dataset + noisy training labels (noise.json holds the realised transition matrix). */
 export async function prepareData(o: Options, run: RunStore | null, log: (s: string) => void = () => {}, onDownload?: DownloadProgress): Promise<PreparedData> {
-  const { ds, load } = await loadData(o, log, onDownload);
+  const loaded = await loadData(o, log, onDownload);
+  const { load } = loaded;
+  let ds = loaded.ds;
   const C = ds.classes.length;
   const nopts = { type: o.noiseType, rate: o.noiseRate, seed: hashSeed(o.seed, 'label-noise') };
   const res = ds.train.labels instanceof Uint8Array ? injectNoise(ds.train.labels, C, nopts) : injectNoise(ds.train.labels, C, nopts);
@@ -79,6 +81,13 @@ export async function prepareData(o: Options, run: RunStore | null, log: (s: str
     transition: res.transition, counts: res.counts,
     ...(ds.task === 'multilabel' ? { perLabelRate: (res as { perLabelRate: number[] }).perLabelRate, note: 'multi-label: counts/transition pooled over label bits (0/1)' } : { expectedTransition: expectedTransition(C, nopts) }),
   };
+  if (o.valLabels === 'noisy') {
+    // model selection on noisy validation labels: the same noise model and rate, its own stream
+    const vopts = { ...nopts, seed: hashSeed(o.seed, 'val-label-noise') };
+    const v = ds.val.labels instanceof Uint8Array ? injectNoise(ds.val.labels, C, vopts) : injectNoise(ds.val.labels, C, vopts);
+    ds = { ...ds, val: { ...ds.val, labels: v.labels } };
+    noise.val = { labels: 'noisy', seed: vopts.seed, realisedRate: v.realisedRate, flippedCount: v.flipped.reduce((a, b) => a + b, 0), transition: v.transition, counts: v.counts };
+  } else noise.val = { labels: 'clean' };
   if (run) run.writeJson('noise.json', noise);
   return { ds, noisy: res.labels, noise, load };
 }

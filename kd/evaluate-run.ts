@@ -13,6 +13,7 @@ import { Progress, fmtNum, fmtPct } from './progress.ts';
 import type { RunStore } from './run-store.ts';
 import type { ModelRow, ReportData, ExtraSection } from './report.ts';
 import { resolveEvaluators, type EvalContext } from './evaluators.ts';
+import { HEALTH_RULE, teacherHealth, usableTeachers } from './teacher-health.ts';
 
 /** Test-set evaluation of every finished model in the run (and the extra evaluations). */
 export async function evaluateRun(o: Options, ds: Dataset, data: PreparedData, run: RunStore, progress: Progress, print: (s: string) => void): Promise<ReportData> {
@@ -49,16 +50,19 @@ export async function evaluateRun(o: Options, ds: Dataset, data: PreparedData, r
       progress.log(`evaluation: ${ev.title}`);
       extra.push(await ev.run({ ds, opts: o, run, models: loaded, progress }));
     }
+    const teacherRows = rows.filter((r) => r.role === 'teacher');
+    const health = teacherSection(teacherRows, ds.task === 'multilabel', o.dropCollapsedTeachers);
+    if (health) extra.unshift(health.section);
     const chooserCounts: Record<string, number[]> = {};
-    if (o.methods.includes('roskd') && rows.some((r) => r.role === 'teacher')) {
+    if (o.methods.includes('roskd') && teacherRows.length === o.teachers && o.teacherPool === 'all' && health && health.active.length) {
       // replay the (deterministic) draws to report how often each teacher was used
       const n = ds.train.n;
       const B = Math.min(o.batchSize, n);
       const steps = Math.max(1, Math.floor(n / B));
-      const scores = rows.filter((r) => r.role === 'teacher').map((r) => (r.val ? scoreOf(r.val, o.selectBy) : 0));
-      const ch = new TeacherChooser('roskd', o.teachers, { seed: hashSeed(o.seed, 'draw', 'roskd'), probs: teacherProbabilities(o.teacherWeighting, scores), perBatch: o.teachersPerBatch });
+      const scores = health.active.map((i) => (teacherRows[i].val ? scoreOf(teacherRows[i].val!, o.selectBy) : 0));
+      const ch = new TeacherChooser('roskd', health.active.length, { seed: hashSeed(o.seed, 'draw', 'roskd'), probs: teacherProbabilities(o.teacherWeighting, scores), perBatch: Math.min(o.teachersPerBatch, health.active.length) });
       const counts = new Array(o.teachers).fill(0);
-      for (let e = 1; e <= o.studentEpochs; e++) for (let s = 0; s < steps; s++) for (const t of ch.choose(e, s)) counts[t]++;
+      for (let e = 1; e <= o.studentEpochs; e++) for (let s = 0; s < steps; s++) for (const t of ch.choose(e, s)) counts[health.active[t]]++;
       chooserCounts.roskd = counts;
     }
     return {
@@ -81,4 +85,32 @@ export async function evaluateRun(o: Options, ds: Dataset, data: PreparedData, r
   } finally {
     for (const m of loaded) m.model.dispose();
   }
+}
+
+/** The report's teacher-health section (kd/teacher-health.ts), and the teachers the students used. */
+function teacherSection(teachers: ModelRow[], multilabel: boolean, drop: boolean): { section: ExtraSection; active: number[] } | null {
+  if (!teachers.length || teachers.some((r) => !r.val)) return null;
+  const health = teachers.map((r) => teacherHealth(r.val!, multilabel));
+  let active: number[];
+  try {
+    active = usableTeachers(health, drop);
+  } catch {
+    active = [];
+  }
+  const p = (v: number | null) => (v !== null && Number.isFinite(v) ? (100 * v).toFixed(1) : '-');
+  return {
+    active,
+    section: {
+      title: 'Teacher health (validation, best epoch)',
+      columns: ['val AUC', 'val macro-F1 %', 'majority-class macro-F1 %', 'most predicted class %', 'collapsed', 'used by kd/avgkd/roskd', 'why'],
+      rows: teachers.map((r, i) => ({
+        model: `${r.name} (${r.arch})`,
+        values: [Number.isFinite(health[i].auc) ? health[i].auc.toFixed(3) : '-', p(health[i].f1), p(health[i].majorityF1), p(health[i].topPredictedFraction), health[i].collapsed ? 'COLLAPSED' : 'no', active.includes(i) ? 'yes' : 'no', health[i].reasons.join('; ') || '-'],
+      })),
+      notes: [
+        `Collapsed = one class predicted for >= ${100 * HEALTH_RULE.oneClassFraction}% of the validation images, or val AUC <= ${0.5 + HEALTH_RULE.aucMargin}, or val macro-F1 <= the majority-class predictor's + ${100 * HEALTH_RULE.f1Margin} points (multi-label: the AUC rule only). ${drop ? 'Collapsed teachers were left out of kd, avgkd and roskd (--drop-collapsed-teachers).' : 'Every teacher was used (--drop-collapsed-teachers leaves collapsed ones out).'}`,
+      ],
+      json: health,
+    },
+  };
 }

@@ -279,7 +279,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       const rec: EpochRecord = { epoch, loss: st.lossSum / Math.max(1, st.lossCount), lr: opt.lr, val: scores, secs: st.secsEpoch, images: st.imagesEpoch };
       st.secs += (performance.now() - t0) / 1000;
       st.history.push(rec);
-      run.appendMetrics({ model: name, epoch, step: epoch * stepsPerEpoch, loss: rec.loss, lr: rec.lr, val: { acc: scores.acc, f1: scores.f1, auc: scores.auc, loss: scores.loss }, secs: rec.secs, images: rec.images, time: new Date().toISOString() });
+      run.appendMetrics({ model: name, epoch, step: epoch * stepsPerEpoch, loss: rec.loss, lr: rec.lr, val: { acc: scores.acc, f1: scores.f1, auc: scores.auc, loss: scores.loss, ece: scores.ece ?? NaN, brier: scores.brier ?? NaN }, secs: rec.secs, images: rec.images, time: new Date().toISOString() });
       const sc = scoreOf(scores, spec.selectBy);
       const improved = sc > st.bestScore || st.bestEpoch === 0;
       if (improved) {

@@ -13,6 +13,7 @@
 //    (NaN if none has). A class's AUC is NaN when it is undefined.
 
 import type { Task } from './data/dataset.ts';
+import { brierScore, expectedCalibrationError } from './calibration.ts';
 
 // ECE and the Brier score live in calibration.ts (definitions there); this file is their entry point.
 export * from './calibration.ts';
@@ -358,6 +359,10 @@ export interface Scores {
   perClass: ClassScores[];
   /** confusion[true][pred] (single-label) */
   confusion?: number[][];
+  /** expected calibration error, 15 bins (calibration.ts; absent in records of older runs) */
+  ece?: number;
+  /** Brier score (calibration.ts) */
+  brier?: number;
 }
 
 export type SelectBy = 'auc' | 'acc' | 'f1' | 'loss';
@@ -369,6 +374,8 @@ export function scoreProbs(probs: Float32Array, labels: Int32Array | Uint8Array,
     acc: m.accuracy, f1: m.macroF1, auc: m.auc, loss: NaN, n: probs.length / C,
     perClass: m.perClass.map((r) => ({ name: r.name, support: r.support, precision: r.precision, recall: r.recall, f1: r.f1, auc: r.auc })),
     confusion: m.confusion,
+    ece: expectedCalibrationError(probs, labels, C, task, 15).ece,
+    brier: brierScore(probs, labels, C, task).brier,
   };
 }
 

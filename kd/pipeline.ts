@@ -5,12 +5,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import * as rk from '../engine/index.ts';
 import { hashSeed } from '../engine/rng.ts';
-import { parseArgs, resolveOptions, optionsJson, cacheTeacherLogits, UsageError, RUN_IDENTITY, SPECS, type Options, type Method, type Parsed } from './config.ts';
+import { parseArgs, resolveOptions, optionsJson, cacheTeacherLogits, UsageError, RUN_IDENTITY, SPECS, NOISE_DEFINITIONS, upgradeStoredOptions, type Options, type Method, type Parsed } from './config.ts';
 import { RunDir, defaultRunName } from './run-dir.ts';
 import type { Augment } from './data/batch.ts';
 import { prepareData } from './data-source.ts';
 import { drawSubsets, subsetStats, TeacherChooser, teacherProbabilities, bestTeacher, combineTeachers, gatherRows, TargetSmoother } from './roskd.ts';
 import { trainModel, stepsPerEpochOf, type TrainResult } from './fit.ts';
+import { choosePerSample, combinePerSample, subsetMembership, teachersUsed } from './teacher-pool.ts';
+import { teacherHealth, usableTeachers } from './teacher-health.ts';
 import type { TrainHooks } from './interrupt.ts';
 import { predictLogits } from './inference.ts';
 import { scoreOf } from './metrics.ts';
@@ -42,13 +44,15 @@ interface StageTimes {
 }
 
 function checkIdentity(run: RunDir, o: Options): void {
-  const prev = run.readJson<{ options: Record<string, unknown> }>('config.json');
+  const prev = run.readJson<{ options: Record<string, unknown>; noiseDefinitions?: number }>('config.json');
   if (!prev) return;
+  const stored = upgradeStoredOptions(prev.options, prev.noiseDefinitions);
   for (const key of RUN_IDENTITY) {
     const flag = SPECS.find((s) => s.key === key)!.flag;
-    const a = JSON.stringify(prev.options[flag]);
+    const a = JSON.stringify(stored[flag]);
     const b = JSON.stringify(o[key]);
-    if (a !== b) throw new UsageError(`--${flag} ${b} differs from ${a} in ${run.path('config.json')}: the run directory was made with other data/teacher settings; use another --out or the same options`);
+    const legacy = key === 'noiseType' && prev.noiseDefinitions === undefined && prev.options[flag] === 'symmetric' ? ` (its "symmetric" was written before the noise types were renamed and means what is now flip-to-other)` : '';
+    if (a !== b) throw new UsageError(`--${flag} ${b} differs from ${a} in ${run.path('config.json')}${legacy}: the run directory was made with other data/teacher settings; use another --out or the same options`);
   }
 }
 
@@ -102,7 +106,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   // config.json only once the data loaded and the subsets are usable: a run that failed before
   // training leaves none to refuse its corrected rerun (another process may have written it meanwhile)
   if (run.exists('config.json')) checkIdentity(run, o);
-  else run.writeJson('config.json', { options: optionsJson(o), versions: versions(), adapter: gpu.info, created: new Date().toISOString(), argv: Array.isArray(input) ? input : null });
+  else run.writeJson('config.json', { options: optionsJson(o), noiseDefinitions: NOISE_DEFINITIONS, versions: versions(), adapter: gpu.info, created: new Date().toISOString(), argv: Array.isArray(input) ? input : null });
 
   const common = {
     ds, trainLabels: noisy, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, augment: augmentOf(o), selectBy: o.selectBy, run, resume: o.resume, progress, hooks,
@@ -145,11 +149,16 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
     const teachers: Module[] = [];
     try {
       const teacherScores: number[] = [];
+      // the teachers kd / avgkd / roskd use: all, or the healthy ones (--drop-collapsed-teachers)
+      let active: number[] = [];
       if (needTeachers) {
         const missing = Array.from({ length: o.teachers }, (_, i) => i).filter((i) => !run.exists(run.teacherFile(i)) || !run.exists(run.doneFile(`teacher-${i}`)));
         if (missing.length)
           throw new Error(`the student stage needs every teacher: ${missing.map((i) => `teacher-${i}.safetensors`).join(', ')} missing in ${run.root}; run --stage teachers (or --teacher-index i for each) first`);
-        for (let i = 0; i < o.teachers; i++) {
+        const health = Array.from({ length: o.teachers }, (_, i) => teacherHealth(run.readJson<TrainResult>(run.doneFile(`teacher-${i}`))!.bestVal, ds.task === 'multilabel'));
+        for (const [i, h] of health.entries()) if (h.collapsed) progress.log(`teacher-${i}: COLLAPSED (${h.reasons.join('; ')})${o.dropCollapsedTeachers ? '; left out (--drop-collapsed-teachers)' : '; still used (pass --drop-collapsed-teachers to leave it out)'}`);
+        active = usableTeachers(health, o.dropCollapsedTeachers);
+        for (const i of active) {
           const m = buildModel(modelMeta(o, ds, teacherArch(o, i), o.teacherWidth, 'teacher'), 0);
           await loadWeights(m, run, run.teacherFile(i));
           m.eval();
@@ -159,9 +168,10 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
         }
       }
       // Teacher logits on the unaugmented train set: computed once and cached on disk.
+      // (cached[j], teachers[j], teacherScores[j] and seen[j] are those of teacher active[j])
       const cached: Float32Array[] = [];
       if (needTeachers && cacheTeacherLogits(o)) {
-        for (let i = 0; i < o.teachers; i++) {
+        for (const [j, i] of active.entries()) {
           // keyed by the teacher file's identity: a retrained teacher never reuses stale logits
           const st = statSync(run.teacherFile(i));
           const f = run.checkpointPath(`teacher-${i}.train-logits.${Math.round(st.mtimeMs)}-${st.size}.f32`);
@@ -171,7 +181,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
             continue;
           }
           const tl = performance.now();
-          const { logits } = await predictLogits(teachers[i], ds, ds.train, { batchSize: o.evalBatchSize, onBatch: (d, n) => progress.update({ stage: 'student', model: `teacher-${i} logits`, epoch: 1, epochs: 1, step: d, steps: n, loss: 0, ips: d / Math.max(1e-3, (performance.now() - tl) / 1000), eta: ((n - d) * (performance.now() - tl)) / 1000 / Math.max(d, 1) }) });
+          const { logits } = await predictLogits(teachers[j], ds, ds.train, { batchSize: o.evalBatchSize, onBatch: (d, n) => progress.update({ stage: 'student', model: `teacher-${i} logits`, epoch: 1, epochs: 1, step: d, steps: n, loss: 0, ips: d / Math.max(1e-3, (performance.now() - tl) / 1000), eta: ((n - d) * (performance.now() - tl)) / 1000 / Math.max(d, 1) }) });
           run.writeText(f, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
           cached.push(logits);
           progress.log(`teacher-${i}: cached logits on ${ds.train.n} training images (${((performance.now() - tl) / 1000).toFixed(1)} s)`);
@@ -179,14 +189,27 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
       }
       const probs = needTeachers ? teacherProbabilities(o.teacherWeighting, teacherScores) : undefined;
       const best = needTeachers ? bestTeacher(teacherScores) : 0;
+      const K = active.length;
+      const perBatch = Math.min(o.teachersPerBatch, Math.max(K, 1));
+      if (needTeachers && perBatch < o.teachersPerBatch) progress.log(`--teachers-per-batch ${o.teachersPerBatch} > ${K} usable teachers: ${perBatch} per batch`);
+      const seen = needTeachers ? subsetMembership(active.map((i) => subsets[i]), ds.train.n) : [];
+      // logits of local teacher j for the batch: cached rows, or an online forward pass
+      const batchRows = async (j: number, idx: Int32Array, x: rk.Tensor): Promise<Float32Array> => {
+        if (cached.length) return gatherRows(cached[j], C, idx);
+        const out = rk.noGrad(() => teachers[j].call(x));
+        const a = (await out.toArray()) as Float32Array;
+        out.dispose();
+        return a;
+      };
       for (const method of o.methods) {
         const meta = modelMeta(o, ds, o.student, o.studentWidth, 'student', method);
         const model = buildModel(meta, studentSeed(o));
         const name = `student-${method}`;
-        const chooser = new TeacherChooser(method, o.teachers, { seed: hashSeed(o.seed, 'draw', method), probs, perBatch: method === 'roskd' ? o.teachersPerBatch : 1, best });
+        const chooser = new TeacherChooser(method, K, { seed: hashSeed(o.seed, 'draw', method), probs, perBatch: method === 'roskd' ? perBatch : 1, best });
+        const pooled = method === 'roskd' && o.teacherPool === 'out-of-subset';
         const smoother = method !== 'ce' && o.smoothing > 0 ? new TargetSmoother(ds.train.n, C, o.smoothing, o.temperature, ds.task === 'multilabel') : null;
         try {
-          progress.log(`${name}: ${o.student} (width ${o.studentWidth}, ${(model.numParameters() / 1e3).toFixed(1)}k parameters)${method === 'kd' ? `, teacher ${best}` : method === 'roskd' ? `, ${o.teachersPerBatch} of ${o.teachers} teachers per batch (${o.teacherWeighting})` : ''}`);
+          progress.log(`${name}: ${o.student} (width ${o.studentWidth}, ${(model.numParameters() / 1e3).toFixed(1)}k parameters)${method === 'kd' ? `, teacher ${active[best]}` : method === 'roskd' ? `, ${perBatch} of ${K} teachers per ${pooled ? 'sample, among those that did not train on it' : 'batch'} (${o.teacherWeighting})` : ''}${K < o.teachers && method !== 'ce' ? `; teachers ${active.join(', ')} only` : ''}`);
           result.students[method] = await trainModel({
             ...common, name, stage: 'student', model, makeModel: () => buildModel(meta, studentSeed(o)),
             trainIdx: Int32Array.from({ length: ds.train.n }, (_, i) => i), epochs: o.studentEpochs, epochsOption: '--student-epochs', seed: hashSeed(o.seed, 'student'), ema: o.ema,
@@ -195,16 +218,17 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
             kd: method === 'ce' ? undefined : {
               T: o.temperature, alpha: o.alpha,
               targets: async ({ idx, epoch, step, x }) => {
-                const chosen = chooser.choose(epoch, step);
-                const rows = cached.length
-                  ? chosen.map((t) => gatherRows(cached[t], C, idx))
-                  : await Promise.all(chosen.map(async (t) => {
-                      const out = rk.noGrad(() => teachers[t].call(x));
-                      const a = (await out.toArray()) as Float32Array;
-                      out.dispose();
-                      return a;
-                    }));
-                const zt = combineTeachers(rows, idx.length, C, o.temperature, ds.task === 'multilabel');
+                let zt: Float32Array;
+                if (pooled) {
+                  const choices = choosePerSample(idx, epoch, step, { seed: hashSeed(o.seed, 'draw', 'roskd-pool'), seen, probs, perSample: perBatch });
+                  const rows = new Map<number, Float32Array>();
+                  for (const j of teachersUsed(choices)) rows.set(j, await batchRows(j, idx, x));
+                  zt = combinePerSample(rows, choices, C, o.temperature, ds.task === 'multilabel');
+                } else {
+                  const rows: Float32Array[] = [];
+                  for (const j of chooser.choose(epoch, step)) rows.push(await batchRows(j, idx, x));
+                  zt = combineTeachers(rows, idx.length, C, o.temperature, ds.task === 'multilabel');
+                }
                 return smoother ? smoother.apply(idx, zt) : zt;
               },
             },

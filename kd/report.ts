@@ -95,7 +95,7 @@ function mdTable(head: string[], body: string[][], align?: string[]): string {
 function markdown(d: ReportData, plots: string[], plotError: string | null): string {
   const L: string[] = [];
   const o = d.options;
-  L.push(`# ${d.title}`, '', `Created ${d.created}. Metrics on the **clean** test labels; models were trained on the noisy labels only; the best epoch of each model was chosen on the (clean) validation set by ${d.selectBy}.`, '');
+  L.push(`# ${d.title}`, '', `Created ${d.created}. Metrics on the **clean** test labels; models were trained on the noisy labels only; the best epoch of each model was chosen on the (${o['val-labels'] === 'noisy' ? 'noisy: --val-labels noisy' : 'clean'}) validation set by ${d.selectBy}.`, '');
   L.push('## Results', '');
   L.push(
     mdTable(
@@ -153,7 +153,7 @@ function markdown(d: ReportData, plots: string[], plotError: string | null): str
   L.push(
     `- ${o['teachers']} teachers (${String(o['teacher-archs'])}, width ${o['teacher-width']}), teacher i trained ${o['teacher-epochs']} epochs on its own random ${o['subset-fraction']} fraction of the noisy train set (drawn independently: subsets overlap; indices in subsets.json).`,
     `- Students (${o['student']}, width ${o['student-width']}, ${o['student-epochs']} epochs, same initialisation for every method): L = (1 - alpha) CE(noisy label) + alpha T^2 KL(teacher_T || student_T), T = ${o['temperature']}, alpha = ${o['alpha']}.`,
-    `- roskd draws ${o['teachers-per-batch']} teacher(s) per mini-batch (${o['teacher-weighting']} probabilities); kd uses the single best teacher on validation; avgkd averages all teachers' softened probabilities every batch; ce uses the noisy labels only.`,
+    `- roskd draws ${o['teachers-per-batch']} teacher(s) per ${o['teacher-pool'] === 'out-of-subset' ? 'sample among the teachers that did not train on it (--teacher-pool out-of-subset; any teacher where all did)' : 'mini-batch'} (${o['teacher-weighting']} probabilities)${o['drop-collapsed-teachers'] ? '; collapsed teachers left out of kd/avgkd/roskd (--drop-collapsed-teachers)' : ''}; kd uses the single best teacher on validation; avgkd averages all teachers' softened probabilities every batch; ce uses the noisy labels only.`,
     `- Teacher outputs: ${o['teacher-logits']} (cache = logits on the unaugmented train set computed once); EMA ${o['ema'] || 'off'}; temporal smoothing ${o['smoothing'] || 'off'}; augmentation ${(o['augment'] as string[]).join(',') || 'none'}.`,
   );
   L.push('', 'Files: config.json, subsets.json, noise.json, metrics.jsonl, metrics.csv, *.svg (the plots as SVG), teacher-*.safetensors, student-*.safetensors, report.json.', '');

@@ -2,10 +2,12 @@
 // settings, presets, --help and the command-line parser (options it does not know go to
 // kd/train.ts's parser and apply to every cell).
 import { parseFlags, UsageError, type OptionSpec } from './cli.ts';
-import { dataKind, LOADER_DEFAULT_SIZE, parseArgs, resolveOptions, METHODS, SPECS, type Method, type Options } from './config.ts';
+import { dataKind, LOADER_DEFAULT_SIZE, parseArgs, resolveOptions, upgradeStoredOptions, METHODS, NOISE_DEFINITIONS, SPECS, type Method, type Options } from './config.ts';
 import { parseEpsList, type Norm } from './adversarial.ts';
 
 export type Choice = 'stochastic' | 'average';
+export type TeacherPool = 'all' | 'out-of-subset';
+export type ValLabels = 'clean' | 'noisy';
 
 export interface StudyConfig {
   preset: string;
@@ -29,6 +31,8 @@ export interface StudyConfig {
   ema: number[];
   teachersPerBatch: number[];
   choice: Choice[];
+  teacherPool: TeacherPool[];
+  valLabels: ValLabels[];
   /** every other kd/train.ts option (data, size, epochs, widths, ...) */
   train: Partial<Options>;
   quiet: boolean;
@@ -57,6 +61,14 @@ export const STUDY_PRESETS: Record<string, StudyPreset> = {
       teacherEpochs: 6, studentEpochs: 8, batchSize: 16, evalBatchSize: 128, teacherLr: 0.1, studentLr: 0.1,
     },
   },
+  'paper-small': {
+    about: 'the issue-15 study (our reading of the paper at CPU scale; kd/train.ts --preset paper-small): resnet50/densenet121/mobilenet_v2 teachers (width 1/4), a resnet18 student (width 1/8), 10 epochs each, PneumoniaMNIST 28 px (--data breastmnist for the other set), symmetric noise 0, 0.2, 0.4, ce/kd/avgkd/roskd x teacher pool all and out-of-subset, 5 seeds, FGSM and PGD-10 at 1,2,4/255 on all test images. Many hours on a 2-core CPU: not yet run',
+    study: { methods: [...METHODS], noiseRates: [0, 0.2, 0.4], seeds: [0, 1, 2, 3, 4], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255], pgdSteps: 10, attackLimit: 0, attackBatchSize: 128, teacherPool: ['all', 'out-of-subset'] },
+    train: {
+      preset: 'paper-small', data: 'pneumoniamnist', size: 28, noiseType: 'symmetric', teachers: 3, teacherArchs: ['resnet50', 'densenet121', 'mobilenet_v2'], teacherWidth: 0.25, student: 'resnet18', studentWidth: 0.125,
+      teacherEpochs: 10, studentEpochs: 10, teacherLr: 0.05, studentLr: 0.05, warmupEpochs: 1, batchSize: 64, evalBatchSize: 256,
+    },
+  },
   pneumonia: {
     about: 'a small PneumoniaMNIST study (--data pneumoniamnist: $ROSKD_DATA_DIR, the cache, else a download; 28 px, first 800 training images, official val/test): noise 0 and 0.4 x 3 seeds, FGSM and PGD-5 at 1,2,4/255 on 128 test images per cell',
     study: { methods: [...METHODS], noiseRates: [0, 0.4], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255], pgdSteps: 5, attackLimit: 128, attackBatchSize: 128 },
@@ -70,7 +82,7 @@ export const STUDY_PRESETS: Record<string, StudyPreset> = {
 function baseConfig(): StudyConfig {
   return {
     preset: 'full', out: '', methods: [...METHODS], noiseRates: [0, 0.2, 0.4, 0.6], seeds: [0, 1, 2], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255, 8 / 255],
-    pgdSteps: 10, pgdNorm: 'linf', attackLimit: 0, attackBatchSize: 128, teachers: [], subsetFraction: [], ema: [], teachersPerBatch: [], choice: ['stochastic'],
+    pgdSteps: 10, pgdNorm: 'linf', attackLimit: 0, attackBatchSize: 128, teachers: [], subsetFraction: [], ema: [], teachersPerBatch: [], choice: ['stochastic'], teacherPool: [], valLabels: [],
     train: {}, quiet: false, dryRun: false, help: false,
   };
 }
@@ -79,10 +91,10 @@ export const STUDY_HELP = `The RoS-KD noise-robustness study: methods x noise ra
 evaluated on the clean test labels, clean and under FGSM / PGD; outputs study.json, study.md
 (mean ± std over seeds) and PNG plots. Rerun the same command to resume.
 
-usage: npx tsx kd/study.ts [--preset demo|pneumonia|full] [options] [kd/train.ts options]
+usage: npx tsx kd/study.ts [--preset demo|pneumonia|paper-small|full] [options] [kd/train.ts options]
 
 grid:
-  --preset NAME            demo | pneumonia | full (default full; see below)
+  --preset NAME            demo | pneumonia | paper-small | full (default full; see below)
   --methods A,B            students (default ce,kd,avgkd,roskd)
   --noise-rates R,R        label-noise rates (default 0,0.2,0.4,0.6); --noise-type as in kd/train.ts
   --seeds N | S,S          N seeds 0..N-1, or a list (default 3)
@@ -100,6 +112,9 @@ between variants that differ only in student options):
   --choice stochastic,average   roskd draws one teacher per batch (stochastic) or averages all K (average)
   --teachers-per-batch 1,2 roskd averages k random teachers per batch
   --ema 0,0.999            EMA of the student's weights
+  --teacher-pool all,out-of-subset   roskd's teacher per batch among all (the paper) or, per sample,
+                           among those that did not train on it (our extension); ce/kd/avgkd reused
+  --val-labels clean,noisy model selection on clean or noisy validation labels (own teachers each)
 other:
   --quiet                  only the study's own lines (no per-epoch lines)
   --dry-run                print the grid and exit
@@ -155,6 +170,8 @@ const STUDY_OPTIONS: OptionSpec<keyof StudyConfig | 'seedList'>[] = [
   { key: 'ema', flag: 'ema', kind: 'list', parse: (s) => numList(s, (x) => x >= 0 && x < 1, 'a decay in [0, 1)') },
   { key: 'teachersPerBatch', flag: 'teachers-per-batch', kind: 'list', parse: ints('a positive integer', (x) => x >= 1) },
   { key: 'choice', flag: 'choice', kind: 'list', parse: choiceList(['stochastic', 'average'] as const, 'stochastic or average') },
+  { key: 'valLabels', flag: 'val-labels', kind: 'list', parse: choiceList(['clean', 'noisy'] as const, 'clean or noisy') },
+  { key: 'teacherPool', flag: 'teacher-pool', kind: 'list', parse: choiceList(['all', 'out-of-subset'] as const, 'all or out-of-subset') },
   { key: 'quiet', flag: 'quiet', kind: 'bool' },
   { key: 'dryRun', flag: 'dry-run', kind: 'bool' },
 ];
@@ -195,6 +212,8 @@ export function resolveStudy(given: Partial<StudyConfig>, train: Partial<Options
   if (!cfg.ema.length) cfg.ema = [base.ema];
   if (!cfg.teachersPerBatch.length) cfg.teachersPerBatch = [base.teachersPerBatch];
   if (!cfg.choice.length) cfg.choice = ['stochastic'];
+  if (!cfg.teacherPool.length) cfg.teacherPool = [base.teacherPool];
+  if (!cfg.valLabels.length) cfg.valLabels = [base.valLabels];
   if (!cfg.methods.length || !cfg.noiseRates.length || !cfg.seeds.length) throw new UsageError('the grid is empty: give methods, noise rates and seeds');
   for (const k of cfg.teachers) for (const t of cfg.teachersPerBatch) if (t > k) throw new UsageError(`--teachers-per-batch ${t} exceeds --teachers ${k}`);
   if (cfg.attacks.length && !cfg.eps.length) throw new UsageError('--eps: give at least one epsilon');
@@ -205,6 +224,19 @@ export function resolveStudy(given: Partial<StudyConfig>, train: Partial<Options
 export function identity(cfg: StudyConfig): Record<string, unknown> {
   const t = resolveOptions({ ...cfg.train, progress: 'none' }).opts;
   const trainId: Record<string, unknown> = {};
-  for (const s of SPECS) if (!['progress', 'help', 'out', 'preset', 'methods', 'method', 'noiseRate', 'seed', 'teachers', 'subsetFraction', 'ema', 'teachersPerBatch', 'resume', 'stage', 'teacherIndex', 'attacks', 'evalBatchSize'].includes(s.key)) trainId[s.flag] = t[s.key];
-  return { train: trainId, attacks: { eps: cfg.eps, pgdSteps: cfg.pgdSteps, pgdStepSize: cfg.pgdStepSize ?? null, pgdNorm: cfg.pgdNorm, attackLimit: cfg.attackLimit } };
+  for (const s of SPECS) if (!['progress', 'help', 'out', 'preset', 'methods', 'method', 'noiseRate', 'seed', 'teachers', 'subsetFraction', 'ema', 'teachersPerBatch', 'teacherPool', 'valLabels', 'resume', 'stage', 'teacherIndex', 'attacks', 'evalBatchSize'].includes(s.key)) trainId[s.flag] = t[s.key];
+  return { train: trainId, noiseDefinitions: NOISE_DEFINITIONS, attacks: { eps: cfg.eps, pgdSteps: cfg.pgdSteps, pgdStepSize: cfg.pgdStepSize ?? null, pgdNorm: cfg.pgdNorm, attackLimit: cfg.attackLimit } };
+}
+
+/**
+ * Whether a stored study identity is the current one, reading an old file as today's options
+ * mean it (config.ts upgradeStoredOptions: its 'symmetric' noise is flip-to-other, options added
+ * since take their defaults).
+ */
+export function sameIdentity(prev: unknown, now: ReturnType<typeof identity>): boolean {
+  const p = prev as { train?: Record<string, unknown>; noiseDefinitions?: number; attacks?: unknown } | null;
+  if (!p || typeof p !== 'object' || !p.train) return false;
+  const train = upgradeStoredOptions(p.train, p.noiseDefinitions);
+  const up = { train: Object.fromEntries(Object.keys(now.train as Record<string, unknown>).map((k) => [k, train[k]])), noiseDefinitions: NOISE_DEFINITIONS, attacks: p.attacks };
+  return JSON.stringify(up) === JSON.stringify(now);
 }

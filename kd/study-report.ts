@@ -11,6 +11,7 @@ import { readJsonFile, writeFileAtomic } from './data/node-files.ts';
 import { identity, type StudyConfig } from './study-config.ts';
 import { attackSpecs, cellsOf, type CellResult, type MethodResult } from './study-grid.ts';
 import type { MetricRow } from './robustness.ts';
+import { CLEAN_METRICS, pairedComparisons, pairedMarkdown, type CleanMetric } from './study-paired.ts';
 
 export interface Stat {
   mean: number;
@@ -23,7 +24,8 @@ export interface SummaryRow {
   method: Method;
   noiseRate: number;
   seeds: number[];
-  clean: { accuracy: Stat; macroF1: Stat; auc: Stat };
+  /** ece and brier: from the pipeline's evaluation (absent in cells of older studies: n = 0) */
+  clean: { accuracy: Stat; macroF1: Stat; auc: Stat; ece: Stat; brier: Stat };
   /** keyed by attack label ("fgsm 2/255"); 'clean (attacked subset)' is the eps = 0 point */
   attacks: Record<string, { kind: string; eps: number; accuracy: Stat; macroF1: Stat; auc: Stat }>;
 }
@@ -63,7 +65,8 @@ export function summarize(cells: CellResult[], cfg: Pick<StudyConfig, 'methods'>
       const first = g.items.flatMap((i) => i.r.attacks).find((a) => a.label === l)!;
       attacks[l] = { kind: first.name, eps: first.eps, ...pick((r) => r.attacks.find((a) => a.label === l)) };
     }
-    rows.push({ variant: g.variant, method: g.method, noiseRate: g.noiseRate, seeds: g.items.map((i) => i.seed), clean: pick((r) => r.clean), attacks });
+    const cal = (k: 'ece' | 'brier') => stat(g.items.map((i) => i.r.clean[k] ?? NaN));
+    rows.push({ variant: g.variant, method: g.method, noiseRate: g.noiseRate, seeds: g.items.map((i) => i.seed), clean: { ...pick((r) => r.clean), ece: cal('ece'), brier: cal('brier') }, attacks });
   }
   const mi = (m: Method) => cfg.methods.indexOf(m);
   return rows.sort((a, b) => (a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : a.noiseRate - b.noiseRate || mi(a.method) - mi(b.method)));
@@ -78,12 +81,10 @@ const pm = (s: Stat, as: 'pct' | 'num'): string => {
   return s.n > 1 ? `${f(s.mean)} ± ${f(s.std)}` : f(s.mean);
 };
 
-type MetricKey = 'accuracy' | 'macroF1' | 'auc';
-const METRICS: { key: MetricKey; title: string; as: 'pct' | 'num' }[] = [
-  { key: 'accuracy', title: 'accuracy %', as: 'pct' },
-  { key: 'macroF1', title: 'macro-F1 %', as: 'pct' },
-  { key: 'auc', title: 'macro AUC', as: 'num' },
-];
+type MetricKey = CleanMetric;
+/** clean-test metrics (ECE and Brier: lower is better); the attack tables use the first three */
+const METRICS = CLEAN_METRICS;
+const ATTACK_METRICS = CLEAN_METRICS.filter((m) => m.key === 'accuracy' || m.key === 'macroF1' || m.key === 'auc') as { key: 'accuracy' | 'macroF1' | 'auc'; title: string; as: 'pct' | 'num' }[];
 
 function mdTable(head: string[], body: string[][]): string {
   // numeric columns (numbers, ± spreads, bold bests, '-') right-aligned, text left
@@ -92,12 +93,12 @@ function mdTable(head: string[], body: string[][]): string {
   return [`| ${head.join(' | ')} |`, `| ${align.join(' | ')} |`, ...body.map((b) => `| ${b.join(' | ')} |`)].join('\n');
 }
 
-/** Bolds the best (highest mean) cell of each column among the method rows. */
-function boldBest(body: string[][], means: number[][]): string[][] {
+/** Bolds the best (highest mean; lowest when `lower`) cell of each column among the method rows. */
+function boldBest(body: string[][], means: number[][], lower = false): string[][] {
   const out = body.map((r) => [...r]);
   for (let c = 0; c < (means[0]?.length ?? 0); c++) {
-    let best = -Infinity;
-    for (const r of means) if (Number.isFinite(r[c])) best = Math.max(best, r[c]);
+    let best = lower ? Infinity : -Infinity;
+    for (const r of means) if (Number.isFinite(r[c])) best = lower ? Math.min(best, r[c]) : Math.max(best, r[c]);
     means.forEach((r, i) => {
       if (Number.isFinite(r[c]) && r[c] === best && means.length > 1) out[i][c + 1] = `**${out[i][c + 1]}**`;
     });
@@ -124,14 +125,16 @@ export function roskdShortfalls(summary: SummaryRow[]): { total: number; wins: n
     if (r.method !== 'roskd') continue;
     for (const b of summary) {
       if (b.method === 'roskd' || b.variant !== r.variant || b.noiseRate !== r.noiseRate) continue;
-      const conds: [string, Record<MetricKey, Stat>, Record<MetricKey, Stat> | undefined][] = [['clean', r.clean, b.clean]];
+      const conds: [string, Partial<Record<MetricKey, Stat>>, Partial<Record<MetricKey, Stat>> | undefined][] = [['clean', r.clean, b.clean]];
       for (const [l, a] of Object.entries(r.attacks)) if (l !== CLEAN_SUBSET) conds.push([l, a, b.attacks[l]]);
-      for (const [cond, rs, bs] of conds) {
-        if (!bs) continue;
-        for (const { key } of METRICS) {
-          if (!Number.isFinite(rs[key].mean) || !Number.isFinite(bs[key].mean)) continue;
+      for (const [cond, rsp, bsp] of conds) {
+        if (!bsp) continue;
+        for (const { key, lower } of METRICS) {
+          const rs = rsp as Record<MetricKey, Stat>;
+          const bs = bsp as Record<MetricKey, Stat>;
+          if (!rs[key] || !bs[key] || !Number.isFinite(rs[key].mean) || !Number.isFinite(bs[key].mean)) continue;
           total++;
-          if (rs[key].mean > bs[key].mean) wins++;
+          if (lower ? rs[key].mean < bs[key].mean : rs[key].mean > bs[key].mean) wins++;
           else losses.push({ variant: r.variant, noiseRate: r.noiseRate, condition: cond, metric: key, baseline: b.method, roskd: rs[key], other: bs[key] });
         }
       }
@@ -151,7 +154,7 @@ function studyMarkdown(cfg: StudyConfig, cells: CellResult[], summary: SummaryRo
   L.push(`# RoS-KD noise-robustness study: ${t.data}`, '');
   L.push(
     `${cells.length} of ${total} cells done (${cfg.methods.join(', ')} x ${t.noiseType} noise ${noiseRates.join(', ')} x seeds ${seeds.join(', ')}${variants.length > 1 ? ` x variants ${variants.map((v) => v || 'default').join('; ')}` : ''}). ` +
-      `Every number is mean ± sample standard deviation over the seeds (n = ${seeds.length} where all are done) of a metric on the **clean test labels**; models were trained on the noisy labels only and each model's best epoch was picked on the clean validation set (by ${t.selectBy}).`,
+      `Every number is mean ± sample standard deviation over the seeds (n = ${seeds.length} where all are done) of a metric on the **clean test labels**; models were trained on the noisy labels only and each model's best epoch was picked on the ${cfg.valLabels.length > 1 ? 'clean or noisy (variant val=...)' : cfg.valLabels[0] === 'noisy' ? '**noisy** (--val-labels noisy)' : 'clean'} validation set (by ${t.selectBy}); ${t.noiseType} noise (README: noise definitions).`,
     '',
   );
   L.push(
@@ -184,12 +187,13 @@ function studyMarkdown(cfg: StudyConfig, cells: CellResult[], summary: SummaryRo
         body.push([method, ...mr.map((r) => (r ? pm(r.clean[m.key], m.as) : '-'))]);
         means.push(mr.map((r) => r?.clean[m.key].mean ?? NaN));
       }
-      L.push(mdTable(['method', ...noiseRates.map((n) => `noise ${n}`)], boldBest(body, means)), '');
+      if (means.every((r) => r.every((x) => !Number.isFinite(x)))) continue; // e.g. no ECE in cells of older studies
+      L.push(mdTable(['method', ...noiseRates.map((n) => `noise ${n}`)], boldBest(body, means, m.lower)), '');
     }
     if (conditions.length) {
       L.push(`${variants.length > 1 ? '###' : '##'} Under attack`, '');
       for (const nr of noiseRates)
-        for (const m of METRICS) {
+        for (const m of ATTACK_METRICS) {
           L.push(`**${m.title}, noise ${nr}** (rows: method; columns: attack)`, '');
           const body: string[][] = [];
           const means: number[][] = [];
@@ -206,8 +210,9 @@ function studyMarkdown(cfg: StudyConfig, cells: CellResult[], summary: SummaryRo
 
   if (cfg.methods.includes('roskd') && cfg.methods.length > 1) {
     const s = roskdShortfalls(summary);
+    L.push(...pairedMarkdown(pairedComparisons(cells, cfg.methods)));
     L.push('## Where RoS-KD did not beat a baseline', '');
-    L.push(`RoS-KD's mean was above the baseline's in ${s.wins} of ${s.total} comparisons (every${variants.length > 1 ? ' variant,' : ''} noise rate, condition, metric and baseline). It was **not** above in ${s.losses.length}:`, '');
+    L.push(`RoS-KD's mean was better than the baseline's (higher; lower for ECE and Brier) in ${s.wins} of ${s.total} comparisons (every${variants.length > 1 ? ' variant,' : ''} noise rate, condition, metric and baseline). It was **not** better in ${s.losses.length}:`, '');
     if (s.losses.length) {
       const within = (c: Comparison) => (c.roskd.n < 2 || c.other.n < 2 ? 'n/a (1 seed)' : Math.abs(c.roskd.mean - c.other.mean) <= Math.hypot(c.roskd.std, c.other.std) ? 'yes' : 'no');
       const count = new Map<string, { n: number; beyond: number }>();
@@ -240,7 +245,7 @@ function studyMarkdown(cfg: StudyConfig, cells: CellResult[], summary: SummaryRo
         '',
       );
     } else L.push('(none)', '');
-    L.push('"within 1 sd": the gap is smaller than the combined standard deviation over seeds (sqrt(sd1^2 + sd2^2)), i.e. not evidence either way at this number of seeds. Accuracy and F1 gaps are in percentage points, AUC gaps in AUC units.', '');
+    L.push('"within 1 sd": the gap is smaller than the combined standard deviation over seeds (sqrt(sd1^2 + sd2^2)), i.e. not evidence either way at this number of seeds. Accuracy and F1 gaps are in percentage points, AUC, ECE and Brier gaps in their own units (for ECE and Brier a positive gap means RoS-KD was worse).', '');
   }
 
   L.push('## Per cell', '');
@@ -280,7 +285,8 @@ export function writeStudyOutputs(dir: string, cfg: StudyConfig, cells: CellResu
       for (const v of variants)
         for (const method of cfg.methods) {
           const rows = summary.filter((r) => r.variant === v && r.method === method).sort((a, b) => a.noiseRate - b.noiseRate);
-          if (rows.length) series.push({ name: seriesName(method, v), xs: rows.map((r) => r.noiseRate), ys: rows.map((r) => (m.as === 'pct' ? 100 : 1) * r.clean[m.key].mean) });
+          const ok = rows.filter((r) => Number.isFinite(r.clean[m.key].mean)); // ECE/Brier are absent in cells of older studies
+          if (ok.length) series.push({ name: seriesName(method, v), xs: ok.map((r) => r.noiseRate), ys: ok.map((r) => (m.as === 'pct' ? 100 : 1) * r.clean[m.key].mean) });
         }
       if (!series.length) continue;
       const f = `clean-${m.key}-vs-noise.png`;
@@ -290,7 +296,7 @@ export function writeStudyOutputs(dir: string, cfg: StudyConfig, cells: CellResu
     const kinds = [...new Set(summary.flatMap((r) => Object.values(r.attacks).filter((a) => a.kind !== 'clean').map((a) => a.kind)))];
     for (const kind of kinds)
       for (const nr of noiseRates)
-        for (const m of METRICS) {
+        for (const m of ATTACK_METRICS) {
           const series: Series[] = [];
           for (const v of variants)
             for (const method of cfg.methods) {
@@ -307,7 +313,8 @@ export function writeStudyOutputs(dir: string, cfg: StudyConfig, cells: CellResu
   } catch (e) {
     plotError = (e as Error).message;
   }
-  writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ config: { ...cfg, train: cfg.train }, identity: identity(cfg), cells, summary, plots, updated: new Date().toISOString() }, null, 2) + '\n');
+  const paired = pairedComparisons(cells, cfg.methods);
+  writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ config: { ...cfg, train: cfg.train }, identity: identity(cfg), cells, summary, paired, plots, updated: new Date().toISOString() }, null, 2) + '\n');
   writeFileAtomic(join(dir, 'study.md'), studyMarkdown(cfg, cells, summary, plots, plotError));
   return summary;
 }

@@ -22,7 +22,8 @@ import { evaluateRobustness } from './robustness.ts';
 import { attackLabel } from './adversarial.ts';
 import { RunDir } from './run-dir.ts';
 import { makeDirs, readJsonFile, writeFileAtomic } from './data/node-files.ts';
-import { identity, type StudyConfig } from './study-config.ts';
+import { identity, sameIdentity, type StudyConfig } from './study-config.ts';
+import { teacherHealth } from './teacher-health.ts';
 import { attackSpecs, baseCellOf, cellsOf, variantsOf, type Cell, type CellResult } from './study-grid.ts';
 
 const pct = (v: number): string => (Number.isFinite(v) ? (100 * v).toFixed(1) : '-');
@@ -57,7 +58,7 @@ function pipelineOptions(cfg: StudyConfig, cell: Cell, out: string, extra: Parti
   const v = cell.variant;
   return {
     ...cfg.train, out, noiseRate: cell.noiseRate, seed: cell.seed, teachers: v.teachers, subsetFraction: v.subsetFraction,
-    teachersPerBatch: v.teachersPerBatch, ema: v.ema, methods: cfg.methods, resume: true, attacks: [],
+    teachersPerBatch: v.teachersPerBatch, ema: v.ema, teacherPool: v.teacherPool ?? 'all', valLabels: v.valLabels ?? 'clean', methods: cfg.methods, resume: true, attacks: [],
     progress: cfg.quiet ? 'none' : cfg.train.progress ?? 'auto', ...extra,
   };
 }
@@ -72,7 +73,7 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
   const id = identity(cfg);
   if (existsSync(idPath)) {
     const prev = readJsonFile<{ identity: unknown }>(idPath);
-    if (JSON.stringify(prev.identity) !== JSON.stringify(id))
+    if (!sameIdentity(prev.identity, id))
       throw new UsageError(`${dir} holds a study made with other data/model/attack settings (${idPath}); use another --out, or the same options (grid axes may be extended)\n  was: ${JSON.stringify(prev.identity)}\n  now: ${JSON.stringify(id)}`);
   } else writeFileAtomic(idPath, JSON.stringify({ identity: id, created: new Date().toISOString() }, null, 2) + '\n');
 
@@ -159,7 +160,7 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
         const adv = specs.length ? await evaluateRobustness(model, ds.test, space, { attacks: specs, batchSize: cfg.attackBatchSize, limit: cfg.attackLimit, seed: cell.seed }) : null;
         const row = res.report?.rows.find((r) => r.name === `student-${method}`);
         methods[method] = {
-          clean: full.clean,
+          clean: { ...full.clean, ece: row?.test.ece, brier: row?.test.brier },
           cleanSubset: adv ? adv.clean : null,
           attacks: adv ? adv.attacks.map((a) => ({ label: a.label, kind: a.attack.kind, name: a.name, eps: a.attack.eps, accuracy: a.accuracy, macroF1: a.macroF1, auc: a.auc, loss: a.loss, flipped: a.flipped })) : [],
           attackImages: adv?.n ?? 0,
@@ -177,7 +178,10 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
       id: cell.id, variant: cell.variant, noiseRate: cell.noiseRate, seed: cell.seed, teacherKey: cell.teacherKey,
       realisedNoise: realisedOf(res.report?.noise),
       methods,
-      teachers: (res.report?.rows ?? []).filter((r) => r.role === 'teacher').map((r) => ({ name: r.name, arch: r.arch, test: { acc: r.test.acc, f1: r.test.f1, auc: r.test.auc } })),
+      teachers: (res.report?.rows ?? []).filter((r) => r.role === 'teacher').map((r) => {
+        const h = r.val ? teacherHealth(r.val, res.report!.task === 'multilabel') : null;
+        return { name: r.name, arch: r.arch, test: { acc: r.test.acc, f1: r.test.f1, auc: r.test.auc }, collapsed: h?.collapsed, why: h?.reasons };
+      }),
       secs: { teachers: teacherSecs, students: studentSecs, attacks: attackSecs, total: (performance.now() - tc) / 1000 },
       finished: new Date().toISOString(),
     };

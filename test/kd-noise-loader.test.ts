@@ -26,11 +26,11 @@ function balanced(n: number, C: number): Int32Array {
 
 // ---------------------------------------------------------------- noise
 
-test('noise: symmetric flips at the rate, uniformly to OTHER classes', () => {
+test('noise: flip-to-other flips at the rate, uniformly to OTHER classes', () => {
   const n = 40000;
   const C = 4;
   const y = balanced(n, C);
-  const r = injectNoise(y, C, { type: 'symmetric', rate: 0.3, seed: 1 });
+  const r = injectNoise(y, C, { type: 'flip-to-other', rate: 0.3, seed: 1 });
   assert.ok(near(r.realisedRate, 0.3, n), `realised ${r.realisedRate}`);
   assert.is(r.flipped.reduce((a, b) => a + b, 0), Math.round(r.realisedRate * n));
   for (let i = 0; i < n; i++) assert.is(r.flipped[i] === 1, r.labels[i] !== y[i]);
@@ -41,13 +41,13 @@ test('noise: symmetric flips at the rate, uniformly to OTHER classes', () => {
     for (let j = 0; j < C; j++) if (j !== c) assert.ok(near(r.transition[c][j], 0.1, nc), `T[${c}][${j}] = ${r.transition[c][j]}`);
   }
   // Deterministic per seed; the input is not modified.
-  assert.equal(Array.from(injectNoise(y, C, { type: 'symmetric', rate: 0.3, seed: 1 }).labels), Array.from(r.labels));
-  assert.not.equal(Array.from(injectNoise(y, C, { type: 'symmetric', rate: 0.3, seed: 2 }).labels), Array.from(r.labels));
+  assert.equal(Array.from(injectNoise(y, C, { type: 'flip-to-other', rate: 0.3, seed: 1 }).labels), Array.from(r.labels));
+  assert.not.equal(Array.from(injectNoise(y, C, { type: 'flip-to-other', rate: 0.3, seed: 2 }).labels), Array.from(r.labels));
   assert.equal(Array.from(y.subarray(0, 8)), [0, 1, 2, 3, 0, 1, 2, 3]);
-  // Binary symmetric = plain flip; rate 0 and 1 are exact.
-  const b = injectNoise(balanced(1000, 2), 2, { type: 'symmetric', rate: 1, seed: 0 });
+  // Binary flip-to-other = plain flip; rate 0 and 1 are exact.
+  const b = injectNoise(balanced(1000, 2), 2, { type: 'flip-to-other', rate: 1, seed: 0 });
   assert.equal(Array.from(b.labels.subarray(0, 4)), [1, 0, 1, 0]);
-  assert.is(injectNoise(y, C, { type: 'symmetric', rate: 0, seed: 0 }).realisedRate, 0);
+  assert.is(injectNoise(y, C, { type: 'flip-to-other', rate: 0, seed: 0 }).realisedRate, 0);
 });
 
 test('noise: pairflip c -> c+1 mod C; asymmetric default (c>0 -> 0) and custom maps', () => {
@@ -81,28 +81,28 @@ test('noise: pairflip c -> c+1 mod C; asymmetric default (c>0 -> 0) and custom m
     [1, 0],
     [0.3, 0.7],
   ]);
-  assert.ok(Math.abs(expectedTransition(4, { type: 'symmetric', rate: 0.3 })[1][2] - 0.1) < 1e-12);
+  assert.ok(Math.abs(expectedTransition(4, { type: 'flip-to-other', rate: 0.3 })[1][2] - 0.1) < 1e-12);
   assert.match(formatTransition(p.transition, ['a', 'b', 'c']), /^\s+a\s+b\s+c\na\s+0\.[78]\d\d\s+0\.[12]\d\d\s+0\.000\n/);
 });
 
 test('noise: exact mode flips exactly round(rate * eligible); bad inputs', () => {
   const y = balanced(1001, 3);
-  const e = injectNoise(y, 3, { type: 'symmetric', rate: 0.37, seed: 7, exact: true });
+  const e = injectNoise(y, 3, { type: 'flip-to-other', rate: 0.37, seed: 7, exact: true });
   assert.is(e.flipped.reduce((a, b) => a + b, 0), Math.round(0.37 * 1001));
   const yb = balanced(1000, 2);
   const ea = injectNoise(yb, 2, { type: 'asymmetric', rate: 0.1, seed: 7, exact: true });
   assert.is(ea.counts[1][0], 50);
-  throwsMatching(() => injectNoise(y, 3, { type: 'symmetric', rate: 1.5, seed: 0 }), /rate must be in \[0,1\]/);
-  throwsMatching(() => injectNoise(Int32Array.from([0, 5]), 3, { type: 'symmetric', rate: 0.1, seed: 0 }), /label 5 at 1 outside \[0, 3\)/);
+  throwsMatching(() => injectNoise(y, 3, { type: 'flip-to-other', rate: 1.5, seed: 0 }), /rate must be in \[0,1\]/);
+  throwsMatching(() => injectNoise(Int32Array.from([0, 5]), 3, { type: 'flip-to-other', rate: 0.1, seed: 0 }), /label 5 at 1 outside \[0, 3\)/);
   throwsMatching(() => injectNoise(y, 3, { type: 'asymmetric', rate: 0.1, seed: 0, map: [0, 1] }), /map has 2 entries for 3 classes/);
 });
 
-test('noise: multilabel flips each bit independently; asymmetric only drops positives', () => {
+test('noise: multilabel flip-to-other flips each bit independently; asymmetric only drops positives', () => {
   const N = 5000;
   const L = 14;
   const rng = Rng.keyed('ml', 1);
   const y = Uint8Array.from({ length: N * L }, () => (rng.next() < 0.1 ? 1 : 0));
-  const r = injectNoise(y, L, { type: 'symmetric', rate: 0.05, seed: 8 });
+  const r = injectNoise(y, L, { type: 'flip-to-other', rate: 0.05, seed: 8 });
   assert.ok(near(r.realisedRate, 0.05, N * L), `realised ${r.realisedRate}`);
   for (const v of r.perLabelRate) assert.ok(near(v, 0.05, N), `per-label ${v}`);
   assert.ok(near(r.transition[0][1], 0.05, r.counts[0][0] + r.counts[0][1]));
@@ -111,6 +111,61 @@ test('noise: multilabel flips each bit independently; asymmetric only drops posi
   assert.is(a.counts[0][1], 0);
   assert.ok(near(a.transition[1][0], 0.5, a.counts[1][0] + a.counts[1][1]));
   throwsMatching(() => injectNoise(y, L, { type: 'pairflip', rate: 0.1, seed: 0 }), /pairflip is not defined for multilabel/);
+});
+
+test('noise: symmetric replaces by a uniform class (true class included): flip rate r(C-1)/C, never more', () => {
+  for (const [C, rate] of [[2, 0.4], [4, 0.3], [5, 0.2]] as const) {
+    const n = 40000;
+    const y = balanced(n, C);
+    const r = injectNoise(y, C, { type: 'symmetric', rate, seed: 11 });
+    const p = (rate * (C - 1)) / C;
+    assert.ok(near(r.realisedRate, p, n), `C=${C} r=${rate}: realised ${r.realisedRate}, expected ${p}`);
+    for (let i = 0; i < n; i++) assert.is(r.flipped[i] === 1, r.labels[i] !== y[i]);
+    const nc = n / C;
+    const T = expectedTransition(C, { type: 'symmetric', rate });
+    for (let c = 0; c < C; c++) {
+      assert.ok(Math.abs(T[c][c] - (1 - p)) < 1e-12 && Math.abs(T[c].reduce((a, b) => a + b, 0) - 1) < 1e-12);
+      for (let j = 0; j < C; j++) {
+        assert.ok(near(r.transition[c][j], T[c][j], nc), `C=${C} T[${c}][${j}] = ${r.transition[c][j]}, expected ${T[c][j]}`);
+        if (j !== c) assert.ok(Math.abs(T[c][j] - rate / C) < 1e-12);
+      }
+    }
+  }
+  // rate 1: every label is a fresh uniform draw, so about 1/C stay (not 0 as flip-to-other)
+  const n = 20000;
+  const all = injectNoise(balanced(n, 2), 2, { type: 'symmetric', rate: 1, seed: 3 });
+  assert.ok(near(all.realisedRate, 0.5, n), `rate 1, C 2: ${all.realisedRate}`);
+  assert.is(injectNoise(balanced(n, 4), 4, { type: 'symmetric', rate: 0, seed: 3 }).realisedRate, 0);
+});
+
+test('noise: flip-to-other never keeps the class of a chosen sample and reproduces the pre-rename symmetric stream', () => {
+  const C = 3;
+  const n = 30000;
+  const y = balanced(n, C);
+  const r = injectNoise(y, C, { type: 'flip-to-other', rate: 1, seed: 5 });
+  assert.is(r.realisedRate, 1);
+  for (let i = 0; i < n; i++) assert.ok(r.labels[i] !== y[i]);
+  for (let c = 0; c < C; c++) assert.ok(near(r.transition[c][(c + 1) % C], 0.5, n / C));
+  // the pre-rename 'symmetric' algorithm, written out with its random stream (noise, seed, 'symmetric')
+  const rng = Rng.keyed('noise', 9, 'symmetric');
+  const old = y.slice();
+  const chosen = Array.from(y, (_, i) => i).filter(() => rng.next() < 0.25); // the coins first, then the targets
+  for (const i of chosen) {
+    let t = rng.int(C - 1);
+    if (t >= y[i]) t++;
+    old[i] = t;
+  }
+  assert.equal(Array.from(injectNoise(y, C, { type: 'flip-to-other', rate: 0.25, seed: 9 }).labels), Array.from(old));
+});
+
+test('noise: multilabel symmetric replaces each chosen bit by a random bit (changes at rate/2)', () => {
+  const N = 5000;
+  const L = 10;
+  const rng = Rng.keyed('ml', 2);
+  const y = Uint8Array.from({ length: N * L }, () => (rng.next() < 0.2 ? 1 : 0));
+  const r = injectNoise(y, L, { type: 'symmetric', rate: 0.2, seed: 4 });
+  assert.ok(near(r.realisedRate, 0.1, N * L), `realised ${r.realisedRate}`);
+  for (let k = 0; k < y.length; k++) assert.is(r.flipped[k] === 1, r.labels[k] !== y[k]);
 });
 
 test('augment: crop/flip are exact shifts; affine keeps content; draws in range', () => {

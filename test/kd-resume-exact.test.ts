@@ -33,10 +33,10 @@ async function bits(file: string): Promise<Map<string, Uint8Array>> {
   return new Map([...f.tensors].map(([n, t]) => [n, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)]));
 }
 
-async function resumeMatchesStraightRun(tag: string, arch: { teacher: string; student: string }): Promise<void> {
-  const straight = await runPipeline(opts(`${tag}-straight`, arch), silent);
+async function resumeMatchesStraightRun(tag: string, arch: { teacher: string; student: string }, extra: Partial<Options> = {}): Promise<void> {
+  const straight = await runPipeline(opts(`${tag}-straight`, arch, extra), silent);
   // same run, stopped after step 2 of 4 of the student's first epoch, then resumed in a fresh model
-  const o = opts(`${tag}-resumed`, arch);
+  const o = opts(`${tag}-resumed`, arch, extra);
   let stopped = false;
   try {
     await runPipeline(o, { ...silent, onStep: ({ model, epoch, step }) => (model === 'student-roskd' && epoch === 1 && step === 2 ? ((stopped = true), 'abort') : undefined) });
@@ -69,6 +69,10 @@ test('resume is bit-exact: MobileNet-V2 student (dropout)', async () => {
 
 test('resume is bit-exact: DenseNet-121 teacher and student', async () => {
   await resumeMatchesStraightRun('dense', { teacher: 'densenet121', student: 'densenet121' });
+});
+
+test('resume is bit-exact: --teacher-pool out-of-subset (per-sample draws among 3 teachers)', async () => {
+  await resumeMatchesStraightRun('pool', { teacher: 'resnet18', student: 'resnet18' }, { teachers: 3, teacherPool: 'out-of-subset' });
 });
 
 test('reseedDropout: the same seed gives the same mask, another seed another mask, per Dropout module', async () => {

@@ -1,7 +1,11 @@
 // Synthetic label noise for robustness experiments.
 //
 // Single-label (Int32Array), with probability `rate` per sample:
-//   symmetric  - replace by a uniformly random OTHER class;
+//   symmetric     - replace by a uniformly random class out of all C, the true class included
+//                   (the textbook definition: the label actually changes with probability
+//                   rate (C-1)/C, and T = (1 - rate) I + rate/C);
+//   flip-to-other - replace by a uniformly random OTHER class (the label always changes; this is
+//                   what 'symmetric' meant in run directories made before the two were named);
 //   pairflip   - c -> (c+1) mod C;
 //   asymmetric - c -> map[c], a fixed class-dependent target. Default map:
 //                every class c > 0 flips to class 0 and class 0 never flips,
@@ -11,12 +15,19 @@
 //                `map` to model a known confusion (map[c] === c: never
 //                flipped). `rate` is per flippable sample, so the overall
 //                realised rate is lower because class 0 never flips.
-// Multilabel (Uint8Array, N*L): each bit flips independently with prob `rate`
-// (symmetric); asymmetric flips only 1 -> 0 (missed findings). Pairflip has no
-// multilabel meaning and throws.
+// Multilabel (Uint8Array, N*L): each bit independently, with prob `rate`, is replaced by a
+// random bit (symmetric: it changes with prob rate/2) or flipped (flip-to-other); asymmetric
+// flips only 1 -> 0 (missed findings). Pairflip has no multilabel meaning and throws.
 import { Rng } from '../../engine/rng.ts';
 
-export type NoiseType = 'symmetric' | 'asymmetric' | 'pairflip';
+export type NoiseType = 'symmetric' | 'flip-to-other' | 'asymmetric' | 'pairflip';
+export const NOISE_TYPES: readonly NoiseType[] = ['symmetric', 'flip-to-other', 'asymmetric', 'pairflip'];
+
+/**
+ * The random stream of each noise type. flip-to-other keeps the stream of the old 'symmetric'
+ * (its code is unchanged), so the noisy labels of earlier runs are reproduced exactly.
+ */
+const STREAM: Record<NoiseType, string> = { symmetric: 'symmetric-uniform', 'flip-to-other': 'symmetric', asymmetric: 'asymmetric', pairflip: 'pairflip' };
 
 export interface NoiseOptions {
   type: NoiseType;
@@ -63,9 +74,11 @@ export function expectedTransition(numClasses: number, opts: Pick<NoiseOptions, 
   const r = opts.rate;
   const T: number[][] = Array.from({ length: C }, (_, i) => Array.from({ length: C }, (_, j) => (i === j ? 1 : 0)));
   for (let c = 0; c < C; c++) {
-    if (opts.type === 'symmetric') {
+    if (opts.type === 'flip-to-other') {
       if (C < 2) continue;
       for (let j = 0; j < C; j++) T[c][j] = j === c ? 1 - r : r / (C - 1);
+    } else if (opts.type === 'symmetric') {
+      for (let j = 0; j < C; j++) T[c][j] = (j === c ? 1 - r : 0) + r / C;
     } else {
       const t = opts.type === 'pairflip' ? (c + 1) % C : (opts.map ?? asymmetricMap(C))[c];
       if (t === c) continue;
@@ -104,16 +117,21 @@ export function injectNoise(labels: Int32Array, numClasses: number, opts: NoiseO
 export function injectNoise(labels: Uint8Array, numClasses: number, opts: NoiseOptions): MultilabelNoiseResult;
 export function injectNoise(labels: Int32Array | Uint8Array, numClasses: number, opts: NoiseOptions): NoiseResult | MultilabelNoiseResult {
   if (!(opts.rate >= 0 && opts.rate <= 1)) throw new Error(`injectNoise: rate must be in [0,1], got ${opts.rate}`);
-  const rng = Rng.keyed('noise', opts.seed, opts.type);
+  if (!STREAM[opts.type]) throw new Error(`injectNoise: unknown noise type ${JSON.stringify(opts.type)} (${NOISE_TYPES.join(', ')})`);
+  const rng = Rng.keyed('noise', opts.seed, STREAM[opts.type]);
+  // symmetric: the chosen samples get a uniformly random value (their own included)
+  const uniform = opts.type === 'symmetric';
   const C = numClasses;
   if (labels instanceof Uint8Array) {
     if (opts.type === 'pairflip') throw new Error('injectNoise: pairflip is not defined for multilabel labels (use symmetric or asymmetric)');
     const out = labels.slice();
     const flipped = new Uint8Array(labels.length);
     const eligible: number[] = [];
-    for (let k = 0; k < labels.length; k++) if (opts.type === 'symmetric' || labels[k] === 1) eligible.push(k);
+    for (let k = 0; k < labels.length; k++) if (opts.type !== 'asymmetric' || labels[k] === 1) eligible.push(k);
     for (const k of chooseFlips(eligible, opts.rate, !!opts.exact, rng)) {
-      out[k] = 1 - out[k];
+      const v = uniform ? rng.int(2) : 1 - out[k];
+      if (v === out[k]) continue;
+      out[k] = v;
       flipped[k] = 1;
     }
     const counts = [
@@ -147,17 +165,19 @@ export function injectNoise(labels: Int32Array | Uint8Array, numClasses: number,
   for (let i = 0; i < n; i++) {
     const c = labels[i];
     if (c < 0 || c >= C) throw new Error(`injectNoise: label ${c} at ${i} outside [0, ${C})`);
-    if (opts.type === 'symmetric' ? C > 1 : target(c) !== c) eligible.push(i);
+    if (uniform || opts.type === 'flip-to-other' ? C > 1 : target(c) !== c) eligible.push(i);
   }
   const out = labels.slice();
   const flipped = new Uint8Array(n);
   for (const i of chooseFlips(eligible, opts.rate, !!opts.exact, rng)) {
     const c = labels[i];
     let t: number;
-    if (opts.type === 'symmetric') {
+    if (uniform) t = rng.int(C);
+    else if (opts.type === 'flip-to-other') {
       t = rng.int(C - 1);
       if (t >= c) t++; // uniform over the other classes
     } else t = target(c);
+    if (t === c) continue; // symmetric drew the true class: the label stays
     out[i] = t;
     flipped[i] = 1;
   }
