@@ -69,9 +69,12 @@ function versions(): Record<string, string> {
 }
 
 function addStageTime(run: RunDir, stage: string, secs: number): void {
-  const t = run.readJson<StageTimes>('stages.json') ?? {};
-  t[stage] = { secs: (t[stage]?.secs ?? 0) + secs, sessions: (t[stage]?.sessions ?? 0) + 1 };
-  run.writeJson('stages.json', t);
+  // under a lock: concurrent jobs (teachers, per-method students) share stages.json
+  run.updateJson<StageTimes>('stages.json', (prev) => {
+    const t = prev ?? {};
+    t[stage] = { secs: (t[stage]?.secs ?? 0) + secs, sessions: (t[stage]?.sessions ?? 0) + 1 };
+    return t;
+  });
 }
 
 /** Runs the stages selected by the options. Throws UsageError / NanLossError / InterruptedError / Error. */
@@ -84,8 +87,8 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   run.cleanTemp();
   checkIdentity(run, o);
   const gpu = await rk.init();
-  if (!run.exists('config.json'))
-    run.writeJson('config.json', { options: optionsJson(o), versions: versions(), adapter: gpu.info, created: new Date().toISOString(), argv: Array.isArray(input) ? input : null });
+  if (!run.exists('config.json')) // created once, atomically: several jobs may start together
+    run.writeJsonOnce('config.json', { options: optionsJson(o), versions: versions(), adapter: gpu.info, created: new Date().toISOString(), argv: Array.isArray(input) ? input : null });
   print(`run directory: ${run.root}`);
   print(`adapter: ${gpu.info.description || gpu.info.device} (${gpu.info.backend})`);
 

@@ -1,11 +1,16 @@
 // The run directory (the Node RunStore, see run-store.ts): every artefact of a RoS-KD run lives here, written atomically (temp file +
 // rename), so an interrupted or crashed run never leaves a half-written file behind, and
-// several processes (one per teacher, --teacher-index) can share it.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
+// several processes (one per teacher, --teacher-index; one per student method; cluster jobs
+// on several nodes over NFS/Lustre) can share it: every model's files are written by one
+// process only; the shared files (metrics.jsonl, stages.json) change under a lock
+// (kd/file-lock.ts); config.json is created once (link, atomic); the inputs every job writes
+// (noise.json, subsets.json) are deterministic, identical, and renamed into place.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type * as rk from '../engine/index.ts';
 import { saveSafetensors, loadSafetensors, type HostTensor, type SafetensorsFile } from '../engine/node/safetensors-file.ts';
-import { writeFileAtomic } from './data/node-files.ts';
+import { writeFileAtomic, writeFileOnce, parseTempName, HOST } from './data/node-files.ts';
+import { withFileLock } from './file-lock.ts';
 import type { MetricsLine, RunStore } from './run-store.ts';
 
 export type { MetricsLine, RunStore };
@@ -49,6 +54,18 @@ export class RunDir implements RunStore {
   writeJson(name: string, value: unknown): void {
     writeFileAtomic(this.path(name), JSON.stringify(value, null, 2) + '\n');
   }
+  /** Writes `name` unless it exists (several jobs starting at once: the first one's content stays). */
+  writeJsonOnce(name: string, value: unknown): boolean {
+    return writeFileOnce(this.path(name), JSON.stringify(value, null, 2) + '\n');
+  }
+  /** Read-modify-write of a JSON file shared by concurrent jobs, under a lock. */
+  updateJson<T>(name: string, update: (prev: T | null) => T): T {
+    return withFileLock(this.path(name), () => {
+      const next = update(this.readJson<T>(name));
+      this.writeJson(name, next);
+      return next;
+    });
+  }
   writeText(name: string, text: string | Uint8Array): void {
     writeFileAtomic(this.path(name), text);
   }
@@ -75,9 +92,13 @@ export class RunDir implements RunStore {
     }
   }
 
-  /** One line per model per epoch (O_APPEND: concurrent writers do not interleave short lines). */
+  /**
+   * One line per model per epoch. O_APPEND alone keeps writers on one machine apart, but not
+   * NFS clients on several nodes (each appends at its cached end of file), hence the lock.
+   */
   appendMetrics(line: MetricsLine): void {
-    appendFileSync(this.path('metrics.jsonl'), JSON.stringify(line) + '\n');
+    const p = this.path('metrics.jsonl');
+    withFileLock(p, () => appendFileSync(p, JSON.stringify(line) + '\n'));
   }
 
   /** All metrics lines; for a (model, epoch) seen twice (an epoch redone after a resume) the last wins. */
@@ -99,11 +120,13 @@ export class RunDir implements RunStore {
 
   /** Drops metric lines of a model from `fromEpoch` on (a fresh, non-resumed retrain). */
   resetMetrics(model: string, fromEpoch = 1): void {
-    const all = this.readMetrics();
-    const keep = all.filter((m) => m.model !== model || m.epoch < fromEpoch);
-    // rewrite only when needed: other processes may be appending to the same file
-    if (keep.length === all.length) return;
-    writeFileAtomic(this.path('metrics.jsonl'), keep.map((m) => JSON.stringify(m)).join('\n') + (keep.length ? '\n' : ''));
+    // under the append lock: a line another job appends meanwhile must not be lost by the rewrite
+    withFileLock(this.path('metrics.jsonl'), () => {
+      const all = this.readMetrics();
+      const keep = all.filter((m) => m.model !== model || m.epoch < fromEpoch);
+      if (keep.length === all.length) return;
+      writeFileAtomic(this.path('metrics.jsonl'), keep.map((m) => JSON.stringify(m)).join('\n') + (keep.length ? '\n' : ''));
+    });
   }
 
   removeCheckpoint(model: string): void {
@@ -114,9 +137,19 @@ export class RunDir implements RunStore {
   cleanTemp(): void {
     for (const dir of [this.root, this.checkpointDir])
       for (const f of readdirSync(dir)) {
-        const m = /\.tmp-(\d+)-[a-z0-9]+$/.exec(f);
-        // another process sharing the directory may be writing it right now
-        if (!m || pidAlive(Number(m[1]))) continue;
+        const t = parseTempName(f);
+        if (!t) continue;
+        // another process sharing the directory may be writing it right now: on this host its
+        // pid tells; a writer on another node (shared file system) is trusted for a day
+        if (t.host === null || t.host === HOST) {
+          if (pidAlive(t.pid)) continue;
+        } else {
+          try {
+            if (Date.now() - statSync(join(dir, f)).mtimeMs < 86_400_000) continue;
+          } catch {
+            continue;
+          }
+        }
         try {
           unlinkSync(join(dir, f));
         } catch {}

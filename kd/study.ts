@@ -22,8 +22,11 @@ import { requestInterrupt, InterruptedError, isInterruptRequested, NanLossError 
 import { parseStudyArgs, STUDY_HELP } from './study-config.ts';
 import { attackSpecs, cellsOf } from './study-grid.ts';
 import { runStudy } from './study-run.ts';
+import { submitRequested, submitStudyCommand } from './slurm/command.ts';
+import { onCheckpointSignal } from './slurm/signal.ts';
 
 async function main(): Promise<void> {
+  if (submitRequested(process.argv.slice(2))) return submitStudyCommand(process.argv.slice(2)); // --submit slurm: a cell array + the outputs job (kd/slurm/)
   const cfg = parseCommandLine(parseStudyArgs, (c) => c.help, () => STUDY_HELP);
   if (!cfg) return;
   if (cfg.dryRun) {
@@ -39,6 +42,7 @@ async function main(): Promise<void> {
     console.error('\nCtrl-C: checkpointing the current model; rerun the same command to resume (Ctrl-C again to quit now)');
     requestInterrupt();
   });
+  onCheckpointSignal(requestInterrupt); // Slurm's time-limit/preemption signal (USR1)
   const t0 = performance.now();
   try {
     const r = await runStudy(cfg);

@@ -1,12 +1,16 @@
 // RoS-KD end to end from the command line: `npx tsx kd/train.ts [options]` (see --help). Parses
 // the options, runs the pipeline (kd/pipeline.ts), and maps errors to exit codes: 2 bad usage,
-// 3 non-finite loss, 130 interrupted (Ctrl-C saves a checkpoint first), 1 anything else.
+// 3 non-finite loss, 130 interrupted (Ctrl-C, or USR1 from Slurm, saves a checkpoint first), 1
+// anything else. With --submit slurm it writes and submits Slurm jobs instead (kd/slurm/command.ts).
 import { parseCommandLine } from './cli.ts';
 import { parseArgs, helpText, UsageError } from './config.ts';
 import { runPipeline } from './pipeline.ts';
 import { NanLossError, InterruptedError, requestInterrupt, isInterruptRequested, clearInterrupt } from './interrupt.ts';
+import { submitRequested, submitRunCommand } from './slurm/command.ts';
+import { onCheckpointSignal } from './slurm/signal.ts';
 
 async function main(): Promise<void> {
+  if (submitRequested(process.argv.slice(2))) return submitRunCommand(process.argv.slice(2)); // --submit slurm: the run as Slurm jobs (kd/slurm/)
   const parsed = parseCommandLine(parseArgs, (p) => p.opts.help, helpText);
   if (!parsed) return;
   let sigints = 0;
@@ -18,6 +22,7 @@ async function main(): Promise<void> {
     console.error('\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to quit now)');
     requestInterrupt();
   });
+  onCheckpointSignal(requestInterrupt); // Slurm's time-limit/preemption signal (USR1): checkpoint, exit 130
   const t0 = performance.now();
   try {
     await runPipeline(parsed);
