@@ -3,7 +3,7 @@
 // mkdir is atomic on local disks and on NFS/Lustre where O_APPEND and flock are not to be relied on.
 import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { HOST } from './data/node-files.ts';
+import { HOST, makeDirs } from './data/node-files.ts';
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 const sleepMs = (ms: number): void => void Atomics.wait(sleepCell, 0, 0, ms);
@@ -32,7 +32,7 @@ export function withFileLock<T>(path: string, fn: () => T, opts: LockOptions = {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
-        mkdirSync(dirname(lock), { recursive: true });
+        makeDirs(dirname(lock));
         continue;
       }
       if (code !== 'EEXIST') throw e;

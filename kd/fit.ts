@@ -22,7 +22,7 @@ import { loadWeights, saveModel, type Module } from './model-file.ts';
 import { readCheckpoint, writeCheckpoint, type ExtraState } from './checkpoint.ts';
 import { copyWeights, emaUpdate } from './ema.ts';
 import { lrAt, makeOptimizer, type OptimConfig } from './optim-setup.ts';
-import { InterruptedError, NanLossError, isInterruptRequested, type TrainHooks } from './interrupt.ts';
+import { InterruptedError, NanLossError, isInterruptRequested, enterTraining, leaveTraining, type TrainHooks } from './interrupt.ts';
 import { Progress, fmtNum, fmtPct } from './progress.ts';
 
 export interface SoftTargetRequest {
@@ -152,6 +152,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   if (isInterruptRequested()) throw new InterruptedError(`${name}: interrupted before it started${run.exists(ckptFile) ? ` (checkpoint ${ckptFile} kept)` : ''}; continue with --resume`);
   const totalSteps = spec.epochs * stepsPerEpoch;
   const timer = { t0: performance.now(), stepsAtStart: (st.epoch - 1) * stepsPerEpoch + st.step };
+  enterTraining();
   try {
     for (; st.epoch <= spec.epochs; st.epoch++, st.step = 0, st.lossSum = 0, st.lossCount = 0, st.imagesEpoch = 0, st.secsEpoch = 0) {
       const epoch = st.epoch;
@@ -254,10 +255,12 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       Object.assign(st, next);
       await saveCheckpoint();
       st.epoch = epoch; // the for-loop increments it
-      if (stopping && epoch < spec.epochs)
+      // (an interrupt during the validation stops here too, after the epoch's checkpoint)
+      if ((stopping || isInterruptRequested()) && epoch < spec.epochs)
         throw new InterruptedError(`${name}: interrupted after epoch ${epoch}; checkpoint saved to ${ckptFile} (continue with --resume)`);
     }
   } finally {
+    leaveTraining();
     opt.dispose();
   }
   // ---- finished: best weights into the model, final file, done record
@@ -271,5 +274,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   const result: TrainResult = { name, bestEpoch: st.bestEpoch, bestVal: best.val, history: st.history, secs: st.secs, images: st.images, skipped: false, resumedFrom };
   run.writeJson(doneFile.slice(run.root.length + 1), result);
   for (const f of [ckptFile, bestFile]) run.remove(f);
+  // interrupted during the last epoch: the model is finished and saved, stop before the next stage
+  if (isInterruptRequested()) throw new InterruptedError(`${name}: interrupted in its last epoch; finished and saved to ${spec.finalFile} (continue with --resume)`);
   return result;
 }

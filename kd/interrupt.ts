@@ -17,6 +17,16 @@ export function clearInterrupt(): void {
   interruptRequested = false;
 }
 export const isInterruptRequested = (): boolean => interruptRequested;
+let trainingLoops = 0;
+/** True while an epoch loop runs (a Ctrl-C then waits for the step's checkpoint; kd/supervise.ts). */
+export const isTraining = (): boolean => trainingLoops > 0;
+/** fit.ts brackets each epoch loop with these. */
+export function enterTraining(): void {
+  trainingLoops++;
+}
+export function leaveTraining(): void {
+  trainingLoops--;
+}
 
 /** Test hooks (never set from the command line). */
 export interface TrainHooks {

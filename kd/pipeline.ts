@@ -83,7 +83,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   const o = parsed.opts;
   const print = hooks.print ?? ((l: string) => console.log(l));
   const progress = new Progress(o.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : o.progress, process.stderr, print);
-  const run = new RunDir(o.out || defaultRunName(o.preset));
+  const run = new RunDir(o.out || defaultRunName(o.preset), o.out ? '--out' : 'run directory');
   run.cleanTemp();
   checkIdentity(run, o);
   const gpu = await rk.init();

@@ -5,11 +5,11 @@
 // process only; the shared files (metrics.jsonl, stages.json) change under a lock
 // (kd/file-lock.ts); config.json is created once (link, atomic); the inputs every job writes
 // (noise.json, subsets.json) are deterministic, identical, and renamed into place.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type * as rk from '../engine/index.ts';
 import { saveSafetensors, loadSafetensors, type HostTensor, type SafetensorsFile } from '../engine/node/safetensors-file.ts';
-import { writeFileAtomic, writeFileOnce, parseTempName, HOST } from './data/node-files.ts';
+import { makeDirs, writeFileAtomic, writeFileOnce, parseTempName, HOST } from './data/node-files.ts';
 import { withFileLock } from './file-lock.ts';
 import type { MetricsLine, RunStore } from './run-store.ts';
 
@@ -17,10 +17,11 @@ export type { MetricsLine, RunStore };
 
 export class RunDir implements RunStore {
   readonly root: string;
-  constructor(root: string) {
+  /** `what` names the directory in errors (e.g. '--out'). */
+  constructor(root: string, what = 'run directory') {
     this.root = resolve(root);
-    mkdirSync(this.root, { recursive: true });
-    mkdirSync(this.checkpointDir, { recursive: true });
+    makeDirs(this.root, what);
+    makeDirs(this.checkpointDir, what);
   }
 
   path(name: string): string {

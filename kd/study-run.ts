@@ -10,7 +10,7 @@
 // Resumable: a cell is done when cells/<id>/cell.json exists (written atomically after its
 // last evaluation); a rerun of the same command skips done cells, continues an interrupted
 // cell from the pipeline's checkpoints, and rewrites the study outputs.
-import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as rk from '../engine/index.ts';
 import { loadSafetensors, copyIntoModel } from '../engine/node/safetensors-file.ts';
@@ -21,7 +21,7 @@ import { buildModel, readModelMeta } from './model-file.ts';
 import { evaluateRobustness } from './robustness.ts';
 import { attackLabel } from './adversarial.ts';
 import { RunDir } from './run-dir.ts';
-import { readJsonFile, writeFileAtomic, writeFileOnce } from './data/node-files.ts';
+import { makeDirs, readJsonFile, writeFileAtomic, writeFileOnce } from './data/node-files.ts';
 import { identity, type StudyConfig } from './study-config.ts';
 import { attackSpecs, baseCellOf, cellsOf, variantsOf, type Cell, type CellResult } from './study-grid.ts';
 
@@ -66,8 +66,8 @@ function pipelineOptions(cfg: StudyConfig, cell: Cell, out: string, extra: Parti
 export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promise<StudyResult> {
   const print = hooks.print ?? ((l: string) => console.log(l));
   const dir = resolve(cfg.out);
-  mkdirSync(join(dir, 'cells'), { recursive: true });
-  mkdirSync(join(dir, 'teachers'), { recursive: true });
+  makeDirs(join(dir, 'cells'), '--out');
+  makeDirs(join(dir, 'teachers'), '--out');
   const idPath = join(dir, 'study-config.json');
   const id = identity(cfg);
   if (existsSync(idPath)) {

@@ -18,12 +18,12 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseCommandLine, UsageError } from './cli.ts';
 import { attackLabel } from './adversarial.ts';
-import { requestInterrupt, InterruptedError, isInterruptRequested, NanLossError } from './interrupt.ts';
+import { requestInterrupt, InterruptedError, isInterruptRequested, isTraining, NanLossError } from './interrupt.ts';
+import { supervise } from './supervise.ts';
 import { parseStudyArgs, STUDY_HELP } from './study-config.ts';
 import { attackSpecs, cellsOf } from './study-grid.ts';
 import { runStudy } from './study-run.ts';
 import { submitRequested, submitStudyCommand } from './slurm/command.ts';
-import { onCheckpointSignal } from './slurm/signal.ts';
 
 async function main(): Promise<void> {
   if (submitRequested(process.argv.slice(2))) return submitStudyCommand(process.argv.slice(2)); // --submit slurm: a cell array + the outputs job (kd/slurm/)
@@ -36,13 +36,8 @@ async function main(): Promise<void> {
     console.log(`train options: ${JSON.stringify(cfg.train)}`);
     return;
   }
-  let sigints = 0;
-  process.on('SIGINT', () => {
-    if (++sigints > 1) process.exit(130);
-    console.error('\nCtrl-C: checkpointing the current model; rerun the same command to resume (Ctrl-C again to quit now)');
-    requestInterrupt();
-  });
-  onCheckpointSignal(requestInterrupt); // Slurm's time-limit/preemption signal (USR1)
+  // Ctrl-C / SIGTERM: checkpoint after this step, exit 130 (the work runs in a child process)
+  await supervise({ onInterrupt: requestInterrupt, training: isTraining, resumeHint: 'rerun the same command to resume the study' });
   const t0 = performance.now();
   try {
     const r = await runStudy(cfg);
@@ -50,6 +45,7 @@ async function main(): Promise<void> {
     console.log(`results: ${join(r.dir, 'study.md')}`);
   } catch (e) {
     const err = e as Error;
+    process.stderr.write('\n'); // end the live progress line
     if (err instanceof InterruptedError || isInterruptRequested()) {
       console.error(`${err.message}\nrerun the same command to resume the study`);
       process.exit(130);

@@ -5,24 +5,16 @@
 import { parseCommandLine } from './cli.ts';
 import { parseArgs, helpText, UsageError } from './config.ts';
 import { runPipeline } from './pipeline.ts';
-import { NanLossError, InterruptedError, requestInterrupt, isInterruptRequested, clearInterrupt } from './interrupt.ts';
+import { NanLossError, InterruptedError, requestInterrupt, isInterruptRequested, clearInterrupt, isTraining } from './interrupt.ts';
+import { supervise } from './supervise.ts';
 import { submitRequested, submitRunCommand } from './slurm/command.ts';
-import { onCheckpointSignal } from './slurm/signal.ts';
 
 async function main(): Promise<void> {
   if (submitRequested(process.argv.slice(2))) return submitRunCommand(process.argv.slice(2)); // --submit slurm: the run as Slurm jobs (kd/slurm/)
   const parsed = parseCommandLine(parseArgs, (p) => p.opts.help, helpText);
   if (!parsed) return;
-  let sigints = 0;
-  process.on('SIGINT', () => {
-    if (++sigints > 1) {
-      console.error('\nsecond Ctrl-C: exiting without a checkpoint');
-      process.exit(130);
-    }
-    console.error('\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to quit now)');
-    requestInterrupt();
-  });
-  onCheckpointSignal(requestInterrupt); // Slurm's time-limit/preemption signal (USR1): checkpoint, exit 130
+  // Ctrl-C / SIGTERM: checkpoint after this step, exit 130 (the work runs in a child process)
+  await supervise({ onInterrupt: requestInterrupt, training: isTraining, resumeHint: 'continue with --resume' });
   const t0 = performance.now();
   try {
     await runPipeline(parsed);

@@ -1,13 +1,13 @@
 // MedMNIST files on disk: find NAME(_SIZE).npz locally or download it into the cache, then read
 // it into a Dataset (medmnist.ts assembles the arrays). Node only.
 import { createHash } from 'node:crypto';
-import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Dataset } from './dataset.ts';
 import { MEDMNIST_INFO, MEDMNIST_SIZES, medmnistFromArrays, medmnistSourceSize } from './medmnist.ts';
-import { defaultCacheDir, readNpzFile } from './node-files.ts';
+import { defaultCacheDir, makeDirs, readNpzFile } from './node-files.ts';
 
 export const MEDMNIST_DEFAULT_URL = 'https://zenodo.org/records/10519652/files';
 
@@ -85,7 +85,7 @@ export async function resolveMedMNIST(name: string, opts: ResolveOptions = {}): 
   const url = `${base}/${file}?download=1`;
   if (!allow) throw new Error(`${file} not found (looked in ${tried.join(', ')}) and downloading is disabled; fetch it from ${url}`);
   const dest = join(cacheDir, file);
-  mkdirSync(cacheDir, { recursive: true });
+  makeDirs(cacheDir, 'the data cache (ROSKD_CACHE)');
   const tmp = `${dest}.part-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const log = opts.log ?? (() => {});
   log(`downloading ${url} -> ${dest}`);

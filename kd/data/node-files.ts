@@ -3,7 +3,7 @@
 // bytes and never import node:*; a browser build supplies bytes and a codec of its own.
 import { linkSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, type Dirent } from 'node:fs';
 import { homedir, hostname } from 'node:os';
-import { dirname, extname, join } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
 import * as zlib from 'node:zlib';
 import { InflateLimitError, type ZipCodec } from './zip.ts';
@@ -52,6 +52,39 @@ export function readJsonFile<T>(path: string): T {
   return parseJson<T>(text, path);
 }
 
+/**
+ * mkdir -p with a clear error. Not `mkdirSync(p, { recursive: true })`: Node 20's recursive
+ * mkdir never returns where mkdir fails with ENOENT under an existing parent (e.g. /proc/x: it
+ * retries the parent, finds it, retries the child, forever, blocking even signal handlers).
+ * `what` names the path's role in the error, e.g. '--out'.
+ */
+export function makeDirs(path: string, what = 'directory'): void {
+  const abs = resolve(path);
+  const missing: string[] = [];
+  for (let p = abs; ; p = dirname(p)) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      missing.push(p);
+      if (dirname(p) === p) break;
+      continue;
+    }
+    if (!st.isDirectory()) throw new Error(`${what} ${abs}: cannot create it, ${p} is not a directory`);
+    break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EEXIST' && statSync(d, { throwIfNoEntry: false })?.isDirectory()) continue; // made meanwhile by another process
+      const why = err.code === 'ENOENT' ? `the file system at ${dirname(d)} does not allow creating ${d}` : err.code === 'EACCES' || err.code === 'EPERM' ? `no permission to create ${d}` : err.code === 'EROFS' ? `${dirname(d)} is read-only` : err.message;
+      throw new Error(`${what} ${abs}: cannot create it (${why})`);
+    }
+  }
+}
+
 /** This host's short name, as it appears in temp-file names (letters, digits, '_', '-'). */
 export const HOST = hostname().split('.')[0].replace(/[^A-Za-z0-9-]/g, '_') || 'host';
 
@@ -69,7 +102,7 @@ export function parseTempName(file: string): { pid: number; host: string | null 
  * directory (NFS/Lustre) can tell a live writer elsewhere from a crash leftover (RunDir.cleanTemp).
  */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirs(dirname(path));
   const tmp = tempName(path);
   try {
     writeFileSync(tmp, data);
@@ -88,7 +121,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
  * Returns whether this call created it.
  */
 export function writeFileOnce(path: string, data: Uint8Array | string): boolean {
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirs(dirname(path));
   const tmp = tempName(path);
   writeFileSync(tmp, data);
   try {

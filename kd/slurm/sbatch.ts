@@ -10,10 +10,10 @@
 // resumes it). Each task ends by writing slurm/status/<task> ("STATE exit job log", STATE one
 // of done, requeued, stopped, failed), a file only that task writes.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../cli.ts';
-import { writeFileAtomic } from '../data/node-files.ts';
+import { makeDirs, writeFileAtomic } from '../data/node-files.ts';
 
 export interface SlurmOptions {
   /** extra sbatch options, already split into words (from --slurm "...") */
@@ -199,7 +199,7 @@ exit "$rc"
 
 /** Writes the scripts and submit.sh (the chain with dependencies, for resubmitting by hand). */
 export function writeScripts(slurmDir: string, jobs: { spec: JobSpec; text: string; after: string[] }[]): void {
-  mkdirSync(join(slurmDir, 'logs'), { recursive: true });
+  makeDirs(join(slurmDir, 'logs'), '--out');
   const sh = ['#!/bin/bash', '# Submits this run\'s job chain (written by kd/submit.ts); each job resumes what is done.', 'set -euo pipefail', `cd ${shq(slurmDir)}`];
   const v = (f: string): string => 'job_' + f.replace(/[^A-Za-z0-9]/g, '_');
   for (const j of jobs) {
