@@ -4,11 +4,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as rk from '../engine/index.ts';
-import { loadSafetensors, copyIntoModel } from '../engine/node/safetensors-file.ts';
+import { loadSafetensors } from '../engine/node/safetensors-file.ts';
 import { parseFlags, UsageError, type OptionSpec } from './cli.ts';
 import { resolveOptions, type Options } from './config.ts';
 import { loadData } from './data-source.ts';
-import { buildModel, readModelMeta, type ModelMeta } from './model-file.ts';
+import { buildModel, copyCheckedWeights, readModelMeta, type ModelMeta } from './model-file.ts';
 import { parseEps, parseEpsList, type AttackSpec, type Norm } from './adversarial.ts';
 import { evaluateRobustness, type RobustnessReport } from './robustness.ts';
 import { readJsonFile } from './data/node-files.ts';
@@ -109,9 +109,12 @@ export async function runAttackCli(o: AttackCliOptions, log: (s: string) => void
   if (ds.channels !== meta.channels || ds.height !== meta.height || ds.width !== meta.width)
     throw new Error(`${data}: images are ${ds.channels}x${ds.height}x${ds.width}, the model wants ${meta.channels}x${meta.height}x${meta.width}`);
   if (ds.classes.length !== meta.classes.length) throw new Error(`${data}: ${ds.classes.length} classes, the model has ${meta.classes.length} (${meta.classes.join(', ')})`);
+  // same count is not enough: metrics would compare the model's class k with another class k
+  if (ds.classes.some((c, k) => c !== meta.classes[k]))
+    throw new Error(`${data}: classes [${ds.classes.join(', ')}] differ from the model's [${meta.classes.join(', ')}] (${o.model}); attack it on the data it was trained on`);
   const model = buildModel(meta, 0);
   try {
-    copyIntoModel(model, file, o.model);
+    copyCheckedWeights(model, file, o.model);
     const split = ds[o.split];
     // the model's own normalisation (from training), not a recomputed one
     const space = { ...ds, mean: meta.mean, std: meta.std, task: meta.task, classes: meta.classes };

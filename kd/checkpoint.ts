@@ -3,7 +3,7 @@
 // through the RunStore; the loop position and optimizer hyper-parameters travel as JSON metadata.
 import * as rk from '../engine/index.ts';
 import { copyIntoModel, type HostTensor, type SafetensorsFile } from '../engine/io/safetensors.ts';
-import { modelTensors, type Module } from './model-file.ts';
+import { checkFinite, modelTensors, toHostTensors, type Module } from './model-file.ts';
 import type { RunStore } from './run-store.ts';
 import { parseJson } from './data/json.ts';
 
@@ -68,7 +68,10 @@ export async function writeCheckpoint<Loop>(run: RunStore, file: string, c: Chec
   try {
     const optJson = optimizerToHost(c.opt, t, owned);
     for (const [k, v] of c.extra?.save() ?? []) t.set(`extra.${k}`, v);
-    await run.saveTensors(file, t, { roskd_state: JSON.stringify({ loop: c.loop, optim: optJson }), model: c.name });
+    // the host copy that is written anyway is checked first: a non-finite state is never checkpointed
+    const host = await toHostTensors(t);
+    checkFinite(host, run.path(file));
+    await run.saveTensors(file, host, { roskd_state: JSON.stringify({ loop: c.loop, optim: optJson }), model: c.name });
   } finally {
     for (const x of owned) x.dispose();
   }
@@ -80,6 +83,7 @@ export async function readCheckpoint<Loop>(run: RunStore, file: string, c: Omit<
   const f = await run.loadTensors(file);
   const meta = parseJson<{ loop: Loop; optim: Parameters<typeof optimizerFromHost>[1] } | null>(f.metadata?.roskd_state ?? 'null', `${shown}: safetensors __metadata__ entry "roskd_state"`);
   if (!meta) throw new Error(`${shown}: not a roskd checkpoint (no roskd_state metadata)`);
+  checkFinite(f.tensors, `${shown}: refusing non-finite weights`);
   copyIntoModel(c.model, subFile(f, 'model.'), shown);
   if (c.ema) copyIntoModel(c.ema, subFile(f, 'ema.'), shown);
   optimizerFromHost(c.opt, meta.optim, f, shown);

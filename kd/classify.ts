@@ -3,12 +3,12 @@
 // file's safetensors __metadata__, so nothing else is needed.
 import { readFileSync } from 'node:fs';
 import * as rk from '../engine/index.ts';
-import { loadSafetensors, copyIntoModel } from '../engine/node/safetensors-file.ts';
+import { loadSafetensors } from '../engine/node/safetensors-file.ts';
 import { prepareImage } from './data/image.ts';
 import { collectImages } from './data/node-files.ts';
 import { predictLogits } from './inference.ts';
 import { probabilities } from './metrics.ts';
-import { buildModel, readModelMeta, type ModelMeta } from './model-file.ts';
+import { buildModel, copyCheckedWeights, readModelMeta, type ModelMeta } from './model-file.ts';
 
 export interface Prediction {
   file: string;
@@ -48,7 +48,7 @@ export async function predictFiles(modelPath: string, inputs: string[], opts: { 
   }
   const model = buildModel(meta, 0);
   try {
-    copyIntoModel(model, file, modelPath);
+    copyCheckedWeights(model, file, modelPath);
     const all = new Uint8Array(good.length * px);
     images.forEach((im, i) => all.set(im, i * px));
     const C = meta.classes.length;

@@ -6,7 +6,9 @@
 //    where the run stopped (all randomness is derived from (seed, model, epoch, step), so a
 //    resumed run replays the same shuffles, augmentations and teacher draws);
 //  - a non-finite loss stops before the optimizer step, naming model/epoch/step, and leaves
-//    the last good checkpoint untouched;
+//    the last good checkpoint untouched; so do non-finite weights or BN statistics found when
+//    a checkpoint or model is about to be written (exit 3, as for the loss);
+//  - a resume must use the batch size and epoch count the checkpoint was made with;
 //  - a finished model leaves its final .safetensors (best-epoch weights, metadata for predict)
 //    and a done record, and is skipped by later calls.
 // Everything it stores goes through a RunStore; it imports no node:* module.
@@ -18,7 +20,8 @@ import type { RunStore } from './run-store.ts';
 import type { Scores, SelectBy } from './metrics.ts';
 import { scoreOf } from './metrics.ts';
 import { evaluateModel } from './inference.ts';
-import { loadWeights, saveModel, type Module } from './model-file.ts';
+import { loadWeights, saveModel, NonFiniteError, type Module } from './model-file.ts';
+import { UsageError } from './cli.ts';
 import { readCheckpoint, writeCheckpoint, type ExtraState } from './checkpoint.ts';
 import { copyWeights, emaUpdate } from './ema.ts';
 import { lrAt, makeOptimizer, type OptimConfig } from './optim-setup.ts';
@@ -64,6 +67,8 @@ export interface TrainSpec {
   finalFile: string;
   run: RunStore;
   resume: boolean;
+  /** the option that sets `epochs`, for messages (default --epochs) */
+  epochsOption?: string;
   progress: Progress;
   hooks?: TrainHooks;
 }
@@ -102,6 +107,9 @@ interface LoopState {
   secs: number;
   images: number;
   optimStep: number;
+  /** the run's batch size and epoch count (absent in checkpoints of older versions) */
+  batchSize?: number;
+  epochs?: number;
 }
 
 /**
@@ -130,7 +138,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   const ema = spec.ema > 0 ? (spec.makeModel ?? (() => { throw new Error('--ema needs makeModel'); }))() : null;
   if (ema) copyWeights(ema, spec.model);
   const opt = makeOptimizer(spec.model.parameters(), spec.optim);
-  const st: LoopState = { epoch: 1, step: 0, lossSum: 0, lossCount: 0, imagesEpoch: 0, secsEpoch: 0, bestEpoch: 0, bestScore: -Infinity, history: [], secs: 0, images: 0, optimStep: 0 };
+  const st: LoopState = { epoch: 1, step: 0, lossSum: 0, lossCount: 0, imagesEpoch: 0, secsEpoch: 0, bestEpoch: 0, bestScore: -Infinity, history: [], secs: 0, images: 0, optimStep: 0, batchSize: spec.batchSize, epochs: spec.epochs };
   let resumedFrom: TrainResult['resumedFrom'];
 
   // ---- resume
@@ -138,6 +146,13 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
     if (!spec.resume)
       throw new Error(`${run.root} holds an interrupted checkpoint of ${name} (${ckptFile}): pass --resume to continue it, or delete the file to start ${name} over`);
     Object.assign(st, await readCheckpoint<LoopState>(run, ckptFile, { model: spec.model, ema, opt, extra: spec.extra }));
+    // the batch size fixes the steps per epoch and every per-step random stream; the epoch count
+    // fixes the LR schedule: a resume with others would silently train another run
+    const keep = (flag: string, was: number | undefined, now: number) => {
+      if (was !== undefined && was !== now) throw new UsageError(`${flag} ${now} differs from ${was} in ${name}'s checkpoint ${ckptFile}: a resume continues the run as it was started; resume with ${flag} ${was}, or delete the checkpoint to start ${name} over`);
+    };
+    keep('--batch-size', st.batchSize, spec.batchSize);
+    keep(spec.epochsOption ?? '--epochs', st.epochs, spec.epochs);
     resumedFrom = { epoch: st.epoch, step: st.step };
     progress.log(`${name}: resuming at epoch ${st.epoch}, step ${st.step}/${stepsPerEpoch}`);
   } else {
@@ -145,7 +160,24 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
     run.remove(bestFile);
   }
 
-  const saveCheckpoint = (): Promise<void> => writeCheckpoint(run, ckptFile, { model: spec.model, ema, opt, extra: spec.extra, loop: st, name });
+  // which checkpoint is on disk, for the stop messages: end of epoch E (step 0 of E + 1) or epoch E step S
+  let ckptAt = resumedFrom ? { ...resumedFrom } : null;
+  const ckptLabel = (): string => (!ckptAt ? '' : ckptAt.step === 0 ? `end of epoch ${ckptAt.epoch - 1}` : `epoch ${ckptAt.epoch}, step ${ckptAt.step}/${stepsPerEpoch}`);
+  const lastGood = (): string => (ckptAt ? `the last good checkpoint ${ckptFile} (${ckptLabel()}) is kept` : 'no checkpoint had been written yet');
+  // a write that finds a non-finite parameter or buffer stops the run as a NaN loss does (nothing written)
+  const guarded = async (where: string, write: () => Promise<void>): Promise<void> => {
+    try {
+      await write();
+    } catch (e) {
+      if (!(e instanceof NonFiniteError)) throw e;
+      throw new NanLossError(`${name}: non-finite weights ${where}: ${e.message}; not saved; ${lastGood()}. Lower the learning rate or check the data.`);
+    }
+  };
+  const saveCheckpoint = (where: string): Promise<void> =>
+    guarded(where, async () => {
+      await writeCheckpoint(run, ckptFile, { model: spec.model, ema, opt, extra: spec.extra, loop: st, name });
+      ckptAt = { epoch: st.epoch, step: st.step };
+    });
 
   const evalModel = ema ?? spec.model;
   let stopping = false;
@@ -203,14 +235,14 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
         lossT.dispose();
         if (!Number.isFinite(lv)) {
           spec.model.zeroGrad();
-          const last = run.exists(ckptFile) ? `the last good checkpoint ${ckptFile} (epoch ${st.epoch - 1}${st.step ? `, step ${st.step}` : ''}) is kept` : 'no checkpoint had been written yet';
-          throw new NanLossError(`${name}: loss is ${lv} at epoch ${epoch}, step ${step + 1}/${stepsPerEpoch}; stopped before the optimizer step; ${last}. Lower the learning rate or check the data.`);
+          throw new NanLossError(`${name}: loss is ${lv} at epoch ${epoch}, step ${step + 1}/${stepsPerEpoch}; stopped before the optimizer step; ${lastGood()}. Lower the learning rate or check the data.`);
         }
         opt.step();
         opt.zeroGrad();
         spec.model.zeroGrad();
         st.optimStep++;
         if (ema) emaUpdate(ema, spec.model, Math.min(spec.ema, (1 + st.optimStep) / (10 + st.optimStep)));
+        spec.hooks?.corruptModel?.({ model: name, epoch, step }, spec.model);
         st.step++;
         st.lossSum += lv * B;
         st.lossCount += B;
@@ -227,7 +259,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
         const hook = spec.hooks?.onStep?.({ model: name, epoch, step: st.step });
         if (hook === 'abort' || isInterruptRequested()) {
           if (st.step < stepsPerEpoch) {
-            await saveCheckpoint();
+            await saveCheckpoint(`at epoch ${epoch}, step ${st.step}/${stepsPerEpoch}`);
             throw new InterruptedError(`${name}: interrupted at epoch ${epoch}, step ${st.step}/${stepsPerEpoch}; checkpoint saved to ${ckptFile} (continue with --resume)`);
           }
           stopping = true; // the epoch is complete: validate and checkpoint it, then stop below
@@ -245,7 +277,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       if (improved) {
         st.bestScore = sc;
         st.bestEpoch = epoch;
-        await saveModel(evalModel, run, bestFile, spec.metadata);
+        await guarded(`after epoch ${epoch}`, () => saveModel(evalModel, run, bestFile, spec.metadata));
       }
       progress.log(
         `${name} epoch ${epoch}/${spec.epochs}: train loss ${rec.loss.toFixed(4)}  val acc ${fmtPct(scores.acc)} f1 ${fmtPct(scores.f1)} auc ${fmtNum(scores.auc)}  ${(rec.images / Math.max(rec.secs, 1e-9)).toFixed(0)} img/s${improved ? '  *best' : ''}`,
@@ -253,7 +285,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       // advance the loop position before saving: a resume starts the next epoch
       const next = { ...st, epoch: epoch + 1, step: 0, lossSum: 0, lossCount: 0, imagesEpoch: 0, secsEpoch: 0 };
       Object.assign(st, next);
-      await saveCheckpoint();
+      await saveCheckpoint(`after epoch ${epoch}`);
       st.epoch = epoch; // the for-loop increments it
       // (an interrupt during the validation stops here too, after the epoch's checkpoint)
       if ((stopping || isInterruptRequested()) && epoch < spec.epochs)
@@ -270,7 +302,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   ema?.dispose();
   const best = st.history.find((h) => h.epoch === st.bestEpoch)!;
   const metadata = { ...spec.metadata, best_epoch: String(st.bestEpoch), val: JSON.stringify(best.val) };
-  await saveModel(spec.model, run, spec.finalFile, metadata);
+  await guarded(`in the best epoch ${st.bestEpoch}`, () => saveModel(spec.model, run, spec.finalFile, metadata));
   const result: TrainResult = { name, bestEpoch: st.bestEpoch, bestVal: best.val, history: st.history, secs: st.secs, images: st.images, skipped: false, resumedFrom };
   run.writeJson(doneFile.slice(run.root.length + 1), result);
   for (const f of [ckptFile, bestFile]) run.remove(f);

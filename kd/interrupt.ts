@@ -1,5 +1,6 @@
 // How a training run stops early: a non-finite loss (NanLossError), an interrupt request (Ctrl-C
 // in the command line, or a test hook) that checkpoints after the current step (InterruptedError).
+import type * as rk from '../engine/index.ts';
 
 export class NanLossError extends Error {
   override name = 'NanLossError';
@@ -34,4 +35,6 @@ export interface TrainHooks {
   onStep?(info: { model: string; epoch: number; step: number }): void | 'abort';
   /** may overwrite the normalised input batch or its labels in place (fault injection) before the forward */
   corruptBatch?(info: { model: string; epoch: number; step: number }, x: Float32Array, labels: Int32Array | Float32Array): void;
+  /** may overwrite the model's parameters or buffers after the optimizer step (fault injection) */
+  corruptModel?(info: { model: string; epoch: number; step: number }, model: rk.nn.Module): void;
 }

@@ -67,16 +67,70 @@ export function modelTensors(model: Module, prefix: string, out: Map<string, rk.
   for (const [n, b] of model.namedIntBuffers()) out.set(prefix + n, { dtype: 'I64', shape: [], data: BigInt64Array.of(BigInt(b.value)) });
 }
 
+/** A NaN or infinity in a tensor that is loaded or about to be saved. */
+export class NonFiniteError extends Error {
+  override name = 'NonFiniteError';
+  constructor(message: string, readonly tensor: string, readonly value: number) {
+    super(message);
+  }
+}
+
+/** The first non-finite value among float tensors: tensor name, index, value; null if all are finite. */
+export function findNonFinite(tensors: Map<string, HostTensor | rk.Tensor>): { tensor: string; index: number; value: number; count: number } | null {
+  for (const [name, t] of tensors) {
+    if (t instanceof rk.Tensor || !(t.data instanceof Float32Array || t.data instanceof Float64Array)) continue;
+    const d = t.data;
+    let first = -1;
+    let count = 0;
+    for (let i = 0; i < d.length; i++)
+      if (!Number.isFinite(d[i])) {
+        if (first < 0) first = i;
+        count++;
+      }
+    if (first >= 0) return { tensor: name, index: first, value: d[first], count };
+  }
+  return null;
+}
+
+/** Throws NonFiniteError naming `source` and the tensor when a float tensor holds NaN or an infinity. */
+export function checkFinite(tensors: Map<string, HostTensor | rk.Tensor>, source: string): void {
+  const bad = findNonFinite(tensors);
+  if (bad) throw new NonFiniteError(`${source}: tensor ${bad.tensor} holds ${bad.value} (${bad.count} non-finite value${bad.count > 1 ? 's' : ''}, first at index ${bad.index})`, bad.tensor, bad.value);
+}
+
+/**
+ * The one way kd/ puts stored weights into a model (predict, attack, study, resume, teacher
+ * reuse): non-finite weights or BN statistics are refused, naming the file and the tensor.
+ */
+export function copyCheckedWeights(model: Module, file: SafetensorsFile, source: string): void {
+  checkFinite(file.tensors, `${source}: refusing non-finite weights`);
+  copyIntoModel(model, file, source);
+}
+
 /** Loads a model-only .safetensors (e.g. a finished teacher) from a store into `model`. */
 export async function loadWeights(model: Module, store: Pick<RunStore, 'loadTensors' | 'path'>, name: string): Promise<SafetensorsFile> {
   const file = await store.loadTensors(name);
-  copyIntoModel(model, file, store.path(name));
+  copyCheckedWeights(model, file, store.path(name));
   return file;
 }
 
-/** Saves a model with metadata (atomic). */
-export async function saveModel(model: Module, store: Pick<RunStore, 'saveTensors'>, name: string, metadata: Record<string, string>): Promise<void> {
+/** f32 GPU tensors read back (all at once, to check them before they are written); the rest pass through. */
+export async function toHostTensors(tensors: Map<string, rk.Tensor | HostTensor>): Promise<Map<string, rk.Tensor | HostTensor>> {
+  const host = await Promise.all(
+    [...tensors].map(async ([n, t]): Promise<[string, rk.Tensor | HostTensor]> => (t instanceof rk.Tensor && t.dtype === 'f32' ? [n, { dtype: 'F32', shape: [...t.shape], data: await t.toArray() }] : [n, t])),
+  );
+  return new Map(host);
+}
+
+/**
+ * Saves a model with metadata (atomic). The host copy being written is checked first: a
+ * non-finite parameter or buffer throws NonFiniteError (naming `what` and the tensor) and
+ * nothing is written.
+ */
+export async function saveModel(model: Module, store: Pick<RunStore, 'saveTensors' | 'path'>, name: string, metadata: Record<string, string>): Promise<void> {
   const t = new Map<string, rk.Tensor | HostTensor>();
   modelTensors(model, '', t);
-  await store.saveTensors(name, t, metadata);
+  const host = await toHostTensors(t);
+  checkFinite(host, store.path(name));
+  await store.saveTensors(name, host, metadata);
 }

@@ -87,8 +87,6 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   run.cleanTemp();
   checkIdentity(run, o);
   const gpu = await rk.init();
-  if (!run.exists('config.json')) // created once, atomically: several jobs may start together
-    run.writeJsonOnce('config.json', { options: optionsJson(o), versions: versions(), adapter: gpu.info, created: new Date().toISOString(), argv: Array.isArray(input) ? input : null });
   print(`run directory: ${run.root}`);
   print(`adapter: ${gpu.info.description || gpu.info.device} (${gpu.info.backend})`);
 
@@ -103,6 +101,10 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   const stats = subsetStats(subsets, ds.train.n);
   run.writeJson('subsets.json', { fraction: o.subsetFraction, n: ds.train.n, seed: o.seed, sizes: stats.sizes, pairOverlap: stats.pairOverlap, unseen: stats.unseen, seenByAll: stats.seenByAll, subsets: subsets.map((s) => Array.from(s)) });
   for (const [i, s] of subsets.entries()) if (s.length < 2) throw new Error(`teacher ${i}: subset of ${s.length} image(s) is too small to train on (--subset-fraction ${o.subsetFraction} of ${ds.train.n})`);
+  // config.json only once the data loaded and the subsets are usable: a run that failed before
+  // training leaves none to refuse its corrected rerun (another process may have written it meanwhile)
+  // created once, atomically: several jobs (cluster array tasks) may get here together
+  if (run.exists('config.json') || !run.writeJsonOnce('config.json', { options: optionsJson(o), versions: versions(), adapter: gpu.info, created: new Date().toISOString(), argv: Array.isArray(input) ? input : null })) checkIdentity(run, o);
 
   const common = {
     ds, trainLabels: noisy, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, augment: augmentOf(o), selectBy: o.selectBy, run, resume: o.resume, progress, hooks,
@@ -123,7 +125,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
         progress.log(`teacher ${i}: ${arch} (width ${o.teacherWidth}, ${(model.numParameters() / 1e3).toFixed(1)}k parameters) on ${subsets[i].length} images`);
         result.teachers[i] = await trainModel({
           ...common, name: `teacher-${i}`, stage: 'teachers', model, makeModel: () => buildModel(meta, teacherSeed(o, i)),
-          trainIdx: subsets[i], epochs: o.teacherEpochs, seed: hashSeed(o.seed, 'teacher', i), ema: 0,
+          trainIdx: subsets[i], epochs: o.teacherEpochs, epochsOption: '--teacher-epochs', seed: hashSeed(o.seed, 'teacher', i), ema: 0,
           optim: { optimizer: o.optimizer, lr: o.teacherLr, momentum: o.momentum, weightDecay: o.weightDecay, normBiasDecay: o.normBiasDecay, warmupEpochs: o.warmupEpochs, schedule: o.schedule },
           metadata: metadataStrings(meta), finalFile: run.teacherFile(i),
         });
@@ -184,7 +186,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
           progress.log(`${name}: ${o.student} (width ${o.studentWidth}, ${(model.numParameters() / 1e3).toFixed(1)}k parameters)${method === 'kd' ? `, teacher ${best}` : method === 'roskd' ? `, ${o.teachersPerBatch} of ${o.teachers} teachers per batch (${o.teacherWeighting})` : ''}`);
           result.students[method] = await trainModel({
             ...common, name, stage: 'student', model, makeModel: () => buildModel(meta, studentSeed(o)),
-            trainIdx: Int32Array.from({ length: ds.train.n }, (_, i) => i), epochs: o.studentEpochs, seed: hashSeed(o.seed, 'student'), ema: o.ema,
+            trainIdx: Int32Array.from({ length: ds.train.n }, (_, i) => i), epochs: o.studentEpochs, epochsOption: '--student-epochs', seed: hashSeed(o.seed, 'student'), ema: o.ema,
             optim: { optimizer: o.optimizer, lr: o.studentLr, momentum: o.momentum, weightDecay: o.weightDecay, normBiasDecay: o.normBiasDecay, warmupEpochs: o.warmupEpochs, schedule: o.schedule },
             metadata: metadataStrings(meta), finalFile: run.studentFile(method),
             kd: method === 'ce' ? undefined : {

@@ -99,7 +99,13 @@ export class RunDir implements RunStore {
    */
   appendMetrics(line: MetricsLine): void {
     const p = this.path('metrics.jsonl');
-    withFileLock(p, () => appendFileSync(p, JSON.stringify(line) + '\n'));
+    withFileLock(p, () => {
+      try {
+        appendFileSync(p, JSON.stringify(line) + '\n');
+      } catch (e) {
+        throw new Error(`${p}: cannot append (${(e as Error).message})`, { cause: e });
+      }
+    });
   }
 
   /** All metrics lines; for a (model, epoch) seen twice (an epoch redone after a resume) the last wins. */
@@ -134,28 +140,42 @@ export class RunDir implements RunStore {
     for (const f of [this.checkpointFile(model)]) if (existsSync(f)) unlinkSync(f);
   }
 
-  /** Leftover temp files of the atomic writer (a crash between write and rename). */
-  cleanTemp(): void {
+  /**
+   * Leftover temp files of the atomic writers (a process killed between write and rename), by
+   * their naming schemes only: NAME.tmp-PID@HOST-RAND (data/node-files.ts writeFileAtomic;
+   * NAME.tmp-PID-RAND before names carried the host) and .NAME.PID.HEX.tmp
+   * (engine/node/safetensors-file.ts writeAtomic). Jobs on other machines sharing the directory
+   * (array jobs on a shared file system) may be writing theirs, under PIDs unknown here.
+   */
+  cleanTemp(minAgeMs = 120_000): void {
     for (const dir of [this.root, this.checkpointDir])
       for (const f of readdirSync(dir)) {
-        const t = parseTempName(f);
+        const t = parseTempName(f) ?? engineTempName(f);
         if (!t) continue;
-        // another process sharing the directory may be writing it right now: on this host its
-        // pid tells; a writer on another node (shared file system) is trusted for a day
-        if (t.host === null || t.host === HOST) {
-          if (pidAlive(t.pid)) continue;
-        } else {
-          try {
-            if (Date.now() - statSync(join(dir, f)).mtimeMs < 86_400_000) continue;
-          } catch {
-            continue;
-          }
+        let age: number;
+        try {
+          age = Date.now() - statSync(join(dir, f)).mtimeMs;
+        } catch {
+          continue;
         }
+        // another process sharing the directory may be writing it right now. A writer on another
+        // node (its host in the name; a shared file system) is trusted for a day: its pid means
+        // nothing here. One on this host is stale once its process is gone; one whose name has no
+        // host (the engine's safetensors writer, older names) also once it is minAgeMs old.
+        if (t.host !== null && t.host !== HOST) {
+          if (age < 86_400_000) continue;
+        } else if (pidAlive(t.pid) || (t.host === null && age < minAgeMs)) continue;
         try {
           unlinkSync(join(dir, f));
         } catch {}
       }
   }
+}
+
+/** .NAME.PID.HEX.tmp, engine/node/safetensors-file.ts writeAtomic's temp name (no host in it). */
+function engineTempName(f: string): { pid: number; host: null } | null {
+  const m = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(f);
+  return m ? { pid: Number(m[1]), host: null } : null;
 }
 
 function pidAlive(pid: number): boolean {

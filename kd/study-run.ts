@@ -13,11 +13,11 @@
 import { copyFileSync, existsSync, linkSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as rk from '../engine/index.ts';
-import { loadSafetensors, copyIntoModel } from '../engine/node/safetensors-file.ts';
+import { loadSafetensors } from '../engine/node/safetensors-file.ts';
 import { UsageError, type Options } from './config.ts';
 import { runPipeline } from './pipeline.ts';
 import { loadData } from './data-source.ts';
-import { buildModel, readModelMeta } from './model-file.ts';
+import { buildModel, copyCheckedWeights, readModelMeta } from './model-file.ts';
 import { evaluateRobustness } from './robustness.ts';
 import { attackLabel } from './adversarial.ts';
 import { RunDir } from './run-dir.ts';
@@ -153,7 +153,7 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
       const meta = readModelMeta(st.metadata, file);
       const model = buildModel(meta, 0);
       try {
-        copyIntoModel(model, st, file);
+        copyCheckedWeights(model, st, file);
         model.eval();
         // the model's own normalisation, as trained
         const space = { ...ds, mean: meta.mean, std: meta.std };

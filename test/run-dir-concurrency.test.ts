@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunDir } from '../kd/run-dir.ts';
@@ -47,23 +47,31 @@ test('run directory: K concurrent writers lose no metrics line or update, tear n
   assert.equal(left, [], 'temp files or locks left behind');
 });
 
-test('run directory: cleanTemp keeps a live writer\'s and another node\'s fresh temp file, removes a dead local one', () => {
+test('run directory: cleanTemp keeps a live writer\'s, another node\'s and a recent host-less temp file, removes dead local and old host-less ones', () => {
   const dir = mkdtempSync(join(tmpdir(), 'roskd-clean-'));
   const run = new RunDir(dir);
   const dead = 2 ** 22 + 12345; // above Linux's default pid_max
   const files = {
     live: `a.json.tmp-${process.pid}@${HOST}-abc`,
     deadHere: `b.json.tmp-${dead}@${HOST}-abc`,
-    deadOld: `c.json.tmp-${dead}-abc`, // a name from before temp names carried the host
+    deadOld: `c.json.tmp-${dead}-abc`, // a name from before temp names carried the host, an hour old
+    recentOld: `e.json.tmp-${dead}-abc`, // the same, a minute old: maybe a job on another machine
     otherNode: `d.json.tmp-${dead}@some-other-node-abc`,
+    otherNodeOld: `f.json.tmp-${dead}@some-other-node-abc`, // two days old: a crash leftover
   };
   for (const f of Object.values(files)) writeFileSync(join(dir, f), 'x');
+  const ago = (ms: number): Date => new Date(Date.now() - ms);
+  utimesSync(join(dir, files.deadOld), ago(3600_000), ago(3600_000));
+  utimesSync(join(dir, files.recentOld), ago(60_000), ago(60_000));
+  utimesSync(join(dir, files.otherNodeOld), ago(2 * 86_400_000), ago(2 * 86_400_000));
   assert.equal(parseTempName(files.otherNode), { pid: dead, host: 'some-other-node' });
   run.cleanTemp();
   assert.ok(existsSync(join(dir, files.live)));
   assert.ok(!existsSync(join(dir, files.deadHere)));
   assert.ok(!existsSync(join(dir, files.deadOld)));
+  assert.ok(existsSync(join(dir, files.recentOld)), 'a recent temp file without a host may be another machine\'s');
   assert.ok(existsSync(join(dir, files.otherNode)), 'a writer on another node may still be writing it');
+  assert.ok(!existsSync(join(dir, files.otherNodeOld)));
 });
 
 test('withFileLock: a stale lock (a crashed holder) is broken; a held one times out naming the lock', () => {

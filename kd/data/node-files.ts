@@ -111,7 +111,8 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     try {
       unlinkSync(tmp);
     } catch {}
-    throw e;
+    // Node's ENOSPC / EFBIG / EIO messages from write() name no file
+    throw new Error(`${path}: cannot write (${(e as Error).message}); any previous file is unchanged`, { cause: e });
   }
 }
 
