@@ -127,30 +127,6 @@ export function attackLabel(s: AttackSpec | ResolvedAttack): string {
 
 // ---------------------------------------------------------------- model guard
 
-/**
- * Runs fn with the model in eval mode and its parameters out of the autograd graph; restores
- * every module's training flag and every parameter's requires-grad flag afterwards. Parameter
- * gradients (.grad) are never touched.
- */
-export async function withFrozenModel<T>(model: Module, fn: () => Promise<T>): Promise<T> {
-  if (!rk.isGradEnabled()) throw new Error('attacks need autograd (gradients w.r.t. the input): do not call them inside noGrad()');
-  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
-  const params = model.parameters();
-  const req = params.map((p) => p.requiresGrad);
-  const grads = params.map((p) => p.grad);
-  model.eval();
-  for (const p of params) if (p.requiresGrad) p.requireGrad(false);
-  try {
-    return await fn();
-  } finally {
-    for (const [m, t] of modes) m.training = t;
-    params.forEach((p, i) => {
-      if (req[i] && !p.disposed) p.requireGrad(true);
-      if (p.grad !== grads[i]) throw new Error(`attack: parameter ${p.describe()} gradient changed (internal error)`);
-    });
-  }
-}
-
 // ---------------------------------------------------------------- core
 
 /** Labels of a batch: class ids (single-label) or 0/1 targets [B*C] (multi-label). */
@@ -262,7 +238,7 @@ export async function attackPixels(model: Module, p0: Float32Array, shape: reado
   if (t.multi && t.multi.length % B !== 0) throw new RangeError(`attack: ${t.multi.length} multi-label targets for a batch of ${B}`);
   const per = C * H * W;
 
-  return withFrozenModel(model, async () => {
+  return rk.nn.withFrozenModel(model, 'attack', async () => {
     const p = Float32Array.from(p0, (v) => Math.min(hi, Math.max(lo, v)));
     const base = Float32Array.from(p);
     const project = (): void => {

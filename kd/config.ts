@@ -64,6 +64,7 @@ export interface Options {
   seed: number;
   attacks: string[];
   progress: 'auto' | 'tty' | 'plain' | 'none';
+  tensorboard: boolean;
   help: boolean;
 }
 
@@ -132,6 +133,7 @@ export const SPECS: Spec[] = [
   S({ key: 'seed', flag: 'seed', kind: 'int', def: 0, group: 'run', help: 'seed of everything random (splits, noise, subsets, init, shuffling, teacher draws)' }),
   S({ key: 'attacks', flag: 'attacks', kind: 'list', def: [], group: 'run', help: 'evaluations to add in --stage eval (fgsm and pgd, kd/evaluators.ts; e.g. fgsm:2/255,pgd:2/255)' }),
   S({ key: 'progress', flag: 'progress', kind: 'string', def: 'auto', group: 'run', choices: ['auto', 'tty', 'plain', 'none'], help: 'progress output: live line on a TTY, plain lines otherwise' }),
+  S({ key: 'tensorboard', flag: 'tensorboard', kind: 'bool', def: false, group: 'run', help: 'also write TensorBoard event files to <out>/tensorboard/<model>/ (tensorboard --logdir <out>/tensorboard)' }),
   S({ key: 'help', flag: 'help', kind: 'bool', def: false, group: 'run', help: 'print this help' }),
 ];
 
@@ -278,7 +280,8 @@ export function helpText(): string {
   lines.push(
     '',
     'run directory: config.json, subsets.json, noise.json, teacher-<i>.safetensors, student-<method>.safetensors,',
-    '  metrics.jsonl (one line per model per epoch), report.json, report.md, *.png plots, checkpoints/ (resume state).',
+    '  metrics.jsonl and metrics.csv (one line per model per epoch), report.json, report.md, *.png and *.svg plots,',
+    '  checkpoints/ (resume state), tensorboard/ (with --tensorboard).',
     '',
     'examples:',
     '  npx tsx kd/train.ts                                              # demo, ~2-3 min on a 2-core CPU',

@@ -4,7 +4,7 @@ import { hashSeed } from '../engine/rng.ts';
 import { UsageError, type Options } from './config.ts';
 import { type Dataset, subsetSplit } from './data/dataset.ts';
 import { makeSynthetic } from './data/synthetic.ts';
-import { loadMedMNIST } from './data/medmnist-files.ts';
+import { loadMedMNIST, type DownloadProgress } from './data/medmnist-files.ts';
 import type { LoadedDataset } from './data/image-set.ts';
 import { loadChestXray14 } from './data/chestxray14.ts';
 import { loadIsic2019 } from './data/isic2019.ts';
@@ -22,7 +22,7 @@ export interface PreparedData {
 }
 
 /** Loads the dataset named by --data (see --help), applies --train-limit. */
-export async function loadData(o: Options, log: (s: string) => void = () => {}): Promise<{ ds: Dataset; load: Record<string, unknown> }> {
+export async function loadData(o: Options, log: (s: string) => void = () => {}, onDownload?: DownloadProgress): Promise<{ ds: Dataset; load: Record<string, unknown> }> {
   const t0 = performance.now();
   const spec = o.data;
   const colon = spec.indexOf(':');
@@ -41,7 +41,7 @@ export async function loadData(o: Options, log: (s: string) => void = () => {}):
   else if (kind === 'ham10000') ds = await loadHam10000({ ...common, csv: arg });
   else if (kind === 'folder') ds = await loadImageFolder({ ...common, root: arg });
   else if (kind) throw new UsageError(`--data: unknown source ${JSON.stringify(kind)} (synthetic, <medmnist name>, file.npz, chestxray14:, isic2019:, ham10000:, folder:)`);
-  else ds = await loadMedMNIST(spec, { size: o.size, log });
+  else ds = await loadMedMNIST(spec, { size: o.size, log, onProgress: onDownload });
   if ('load' in ds) {
     const l = (ds as LoadedDataset).load;
     extra = { source: l.source, fromCache: l.fromCache, decodeMs: Math.round(l.decodeMs), images: l.images, skipped: l.skipped, unassigned: l.unassigned };
@@ -53,8 +53,8 @@ export async function loadData(o: Options, log: (s: string) => void = () => {}):
 }
 
 /** Dataset + noisy training labels (noise.json holds the realised transition matrix). */
-export async function prepareData(o: Options, run: RunStore | null, log: (s: string) => void = () => {}): Promise<PreparedData> {
-  const { ds, load } = await loadData(o, log);
+export async function prepareData(o: Options, run: RunStore | null, log: (s: string) => void = () => {}, onDownload?: DownloadProgress): Promise<PreparedData> {
+  const { ds, load } = await loadData(o, log, onDownload);
   const C = ds.classes.length;
   const nopts = { type: o.noiseType, rate: o.noiseRate, seed: hashSeed(o.seed, 'label-noise') };
   const res = ds.train.labels instanceof Uint8Array ? injectNoise(ds.train.labels, C, nopts) : injectNoise(ds.train.labels, C, nopts);

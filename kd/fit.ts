@@ -112,6 +112,11 @@ interface LoopState {
   epochs?: number;
 }
 
+/** Optimizer steps per epoch for n training images: drop_last, so every batch has the same size (BN). */
+export function stepsPerEpochOf(n: number, batchSize: number): number {
+  return Math.max(1, Math.floor(n / Math.min(batchSize, Math.max(1, n))));
+}
+
 /**
  * Trains spec.model to completion (or resumes it), returning its history and best epoch. On
  * return the model holds the best epoch's weights (EMA weights when --ema is on).
@@ -123,6 +128,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   if (run.exists(doneFile) && run.exists(spec.finalFile)) {
     const done = run.readJson<TrainResult>(doneFile)!;
     await loadWeights(spec.model, run, spec.finalFile);
+    progress.modelDone(name);
     progress.log(`${name}: already trained (best epoch ${done.bestEpoch}, ${spec.finalFile}); skipped`);
     return { ...done, skipped: true };
   }
@@ -133,7 +139,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   const n = spec.trainIdx.length;
   if (n === 0) throw new Error(`${name}: no training images (empty subset)`);
   const B = Math.min(spec.batchSize, n);
-  const stepsPerEpoch = Math.max(1, Math.floor(n / B)); // drop_last: equal-size batches for BN
+  const stepsPerEpoch = stepsPerEpochOf(n, spec.batchSize);
 
   const ema = spec.ema > 0 ? (spec.makeModel ?? (() => { throw new Error('--ema needs makeModel'); }))() : null;
   if (ema) copyWeights(ema, spec.model);
@@ -154,6 +160,8 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
     keep('--batch-size', st.batchSize, spec.batchSize);
     keep(spec.epochsOption ?? '--epochs', st.epochs, spec.epochs);
     resumedFrom = { epoch: st.epoch, step: st.step };
+    // lines of epochs the resume redoes (written before a crash, after the checkpoint) would be duplicates
+    run.resetMetrics(name, st.epoch);
     progress.log(`${name}: resuming at epoch ${st.epoch}, step ${st.step}/${stepsPerEpoch}`);
   } else {
     run.resetMetrics(name);
@@ -271,7 +279,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       const rec: EpochRecord = { epoch, loss: st.lossSum / Math.max(1, st.lossCount), lr: opt.lr, val: scores, secs: st.secsEpoch, images: st.imagesEpoch };
       st.secs += (performance.now() - t0) / 1000;
       st.history.push(rec);
-      run.appendMetrics({ model: name, epoch, loss: rec.loss, lr: rec.lr, val: { acc: scores.acc, f1: scores.f1, auc: scores.auc, loss: scores.loss }, secs: rec.secs, images: rec.images });
+      run.appendMetrics({ model: name, epoch, step: epoch * stepsPerEpoch, loss: rec.loss, lr: rec.lr, val: { acc: scores.acc, f1: scores.f1, auc: scores.auc, loss: scores.loss }, secs: rec.secs, images: rec.images, time: new Date().toISOString() });
       const sc = scoreOf(scores, spec.selectBy);
       const improved = sc > st.bestScore || st.bestEpoch === 0;
       if (improved) {
@@ -305,6 +313,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   await guarded(`in the best epoch ${st.bestEpoch}`, () => saveModel(spec.model, run, spec.finalFile, metadata));
   const result: TrainResult = { name, bestEpoch: st.bestEpoch, bestVal: best.val, history: st.history, secs: st.secs, images: st.images, skipped: false, resumedFrom };
   run.writeJson(doneFile.slice(run.root.length + 1), result);
+  progress.modelDone(name);
   for (const f of [ckptFile, bestFile]) run.remove(f);
   // interrupted during the last epoch: the model is finished and saved, stop before the next stage
   if (isInterruptRequested()) throw new InterruptedError(`${name}: interrupted in its last epoch; finished and saved to ${spec.finalFile} (continue with --resume)`);

@@ -14,6 +14,9 @@
 
 import type { Task } from './data/dataset.ts';
 
+// ECE and the Brier score live in calibration.ts (definitions there); this file is their entry point.
+export * from './calibration.ts';
+
 export interface ClassRow {
   name: string;
   precision: number;

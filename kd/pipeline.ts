@@ -10,12 +10,12 @@ import { RunDir, defaultRunName } from './run-dir.ts';
 import type { Augment } from './data/batch.ts';
 import { prepareData } from './data-source.ts';
 import { drawSubsets, subsetStats, TeacherChooser, teacherProbabilities, bestTeacher, combineTeachers, gatherRows, TargetSmoother } from './roskd.ts';
-import { trainModel, type TrainResult } from './fit.ts';
+import { trainModel, stepsPerEpochOf, type TrainResult } from './fit.ts';
 import type { TrainHooks } from './interrupt.ts';
 import { predictLogits } from './inference.ts';
 import { scoreOf } from './metrics.ts';
 import { buildModel, loadWeights, metadataStrings, modelMeta, teacherArch, teacherSeed, studentSeed, type Module } from './model-file.ts';
-import { Progress, fmtNum } from './progress.ts';
+import { Progress, fmtNum, formatDownload, type PlanItem } from './progress.ts';
 import { writeReport, type ReportData } from './report.ts';
 import { evaluateRun } from './evaluate-run.ts';
 
@@ -83,7 +83,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   const o = parsed.opts;
   const print = hooks.print ?? ((l: string) => console.log(l));
   const progress = new Progress(o.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : o.progress, process.stderr, print);
-  const run = new RunDir(o.out || defaultRunName(o.preset), o.out ? '--out' : 'run directory');
+  const run = new RunDir(o.out || defaultRunName(o.preset), { tensorboard: o.tensorboard, what: o.out ? '--out' : 'run directory' });
   run.cleanTemp();
   checkIdentity(run, o);
   const gpu = await rk.init();
@@ -92,7 +92,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
 
   // ---- data, noise, subsets
   const tData = performance.now();
-  const data = await prepareData(o, run, (s) => progress.log(s));
+  const data = await prepareData(o, run, (s) => progress.log(s), (p) => progress.status(formatDownload(p)));
   const { ds, noisy } = data;
   const C = ds.classes.length;
   const realised = (data.noise as { realisedRate?: number }).realisedRate;
@@ -113,6 +113,11 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   const stages = o.stage === 'all' ? ['teachers', 'student', 'eval'] : [o.stage];
   const teacherIdx = o.teacherIndex >= 0 ? [o.teacherIndex] : Array.from({ length: o.teachers }, (_, i) => i);
   const needTeachers = o.methods.some((m) => m !== 'ce');
+  // the whole run's models and steps, for the run line (model i of n, overall ETA)
+  const plan: PlanItem[] = [];
+  if (stages.includes('teachers')) for (const i of teacherIdx) plan.push({ model: `teacher-${i}`, stage: 'teachers', steps: o.teacherEpochs * stepsPerEpochOf(subsets[i].length, o.batchSize) });
+  if (stages.includes('student')) for (const m of o.methods) plan.push({ model: `student-${m}`, stage: 'student', steps: o.studentEpochs * stepsPerEpochOf(ds.train.n, o.batchSize) });
+  progress.setPlan(plan);
 
   // ---- stage: teachers
   if (stages.includes('teachers')) {

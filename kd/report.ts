@@ -1,11 +1,11 @@
 // The run's report: report.json (everything, machine-readable), report.md (the tables a paper
 // needs: every teacher, every baseline and the student on clean test labels, per-class scores,
 // wall time per stage, the realised label noise) and PNG plots of training loss and validation
-// metrics per epoch (kd/plot.ts).
+// metrics per epoch (kd/plot.ts), each as NAME.png and NAME.svg. No node: imports.
 import type { RunStore, MetricsLine } from './run-store.ts';
 import type { Scores } from './metrics.ts';
 import type { Method } from './config.ts';
-import { renderLinePlotPng } from './plot.ts';
+import { renderFigure, type FigureOptions, type LinePlotOptions } from './plot.ts';
 
 export interface ModelRow {
   name: string;
@@ -156,7 +156,7 @@ function markdown(d: ReportData, plots: string[], plotError: string | null): str
     `- roskd draws ${o['teachers-per-batch']} teacher(s) per mini-batch (${o['teacher-weighting']} probabilities); kd uses the single best teacher on validation; avgkd averages all teachers' softened probabilities every batch; ce uses the noisy labels only.`,
     `- Teacher outputs: ${o['teacher-logits']} (cache = logits on the unaugmented train set computed once); EMA ${o['ema'] || 'off'}; temporal smoothing ${o['smoothing'] || 'off'}; augmentation ${(o['augment'] as string[]).join(',') || 'none'}.`,
   );
-  L.push('', 'Files: config.json, subsets.json, noise.json, metrics.jsonl, teacher-*.safetensors, student-*.safetensors, report.json.', '');
+  L.push('', 'Files: config.json, subsets.json, noise.json, metrics.jsonl, metrics.csv, *.svg (the plots as SVG), teacher-*.safetensors, student-*.safetensors, report.json.', '');
   return L.join('\n');
 }
 
@@ -171,25 +171,59 @@ function series(metrics: MetricsLine[], pick: (m: MetricsLine) => number): { nam
     s.x.push(m.epoch);
     s.y.push(v);
   }
-  return [...by.entries()].map(([name, s]) => ({ name, ...s }));
+  return [...by.entries()].map(([name, s]) => ({ name, ...s })).sort((a, b) => modelOrder(a.name) - modelOrder(b.name) || (a.name < b.name ? -1 : 1));
 }
 
-/** Writes report.json, report.md and the PNG plots into the run directory; fills d.tableText. */
-export function writeReport(run: RunStore, d: ReportData): void {
-  d.tableText = textTable(d.rows, d.selectBy);
-  const plots: string[] = [];
-  let plotError: string | null = null;
+// plots list models in training order: teachers by index, then students ce, kd, avgkd, roskd
+const STUDENT_ORDER = ['ce', 'kd', 'avgkd', 'roskd'];
+function modelOrder(name: string): number {
+  const t = /^teacher-(\d+)$/.exec(name);
+  if (t) return Number(t[1]);
+  const k = STUDENT_ORDER.indexOf(name.replace(/^student-/, ''));
+  return 1e6 + (k < 0 ? STUDENT_ORDER.length : k);
+}
+
+/** Models trained on plain cross-entropy (teachers, the ce student); the others minimise the KD loss. */
+export const isCeModel = (model: string): boolean => model.startsWith('teacher') || model === 'student-ce';
+
+/**
+ * The report's figures: training loss in one panel per objective (cross-entropy models vs KD
+ * students: the KD loss is another quantity, on another scale, and must not share an axis with
+ * CE), and one validation plot per metric. Epoch ticks are whole numbers.
+ */
+export function reportFigures(metrics: MetricsLine[], options: Record<string, unknown> = {}): { file: string; figure: FigureOptions }[] {
+  const lineOf = (s: { name: string; x: number[]; y: number[] }): LinePlotOptions['series'][number] => ({ name: s.name, xs: s.x, ys: s.y, dashed: s.name.startsWith('teacher') });
+  const out: { file: string; figure: FigureOptions }[] = [];
+  const loss = series(metrics, (m) => m.loss);
+  const ce = loss.filter((s) => isCeModel(s.name));
+  const kd = loss.filter((s) => !isCeModel(s.name));
+  const kdTitle = `KD loss (alpha ${options['alpha'] ?? '?'}, T ${options['temperature'] ?? '?'})`;
+  const panels: LinePlotOptions[] = [];
+  if (ce.length) panels.push({ title: 'cross-entropy (noisy labels)', xLabel: 'epoch', yLabel: 'cross-entropy', xInteger: true, series: ce.map(lineOf) });
+  if (kd.length) panels.push({ title: kdTitle, xLabel: 'epoch', yLabel: '(1-a) CE + a T^2 KL', xInteger: true, series: kd.map(lineOf) });
+  if (panels.length) out.push({ file: 'loss.png', figure: { title: 'training loss by objective', panels } });
   const specs: [string, string, string, (m: MetricsLine) => number][] = [
-    ['loss.png', 'training loss (noisy labels)', 'loss', (m) => m.loss],
     ['val-acc.png', 'validation accuracy (clean labels)', 'accuracy', (m) => m.val.acc],
     ['val-auc.png', 'validation macro AUC (clean labels)', 'AUC', (m) => m.val.auc],
     ['val-f1.png', 'validation macro-F1 (clean labels)', 'macro-F1', (m) => m.val.f1],
   ];
+  for (const [file, title, ylabel, pick] of specs) {
+    const s = series(metrics, pick);
+    if (s.length) out.push({ file, figure: { panels: [{ title, xLabel: 'epoch', yLabel: ylabel, xInteger: true, series: s.map(lineOf) }] } });
+  }
+  return out;
+}
+
+/** Writes report.json, report.md and the plots (PNG + SVG) into the run directory; fills d.tableText. */
+export function writeReport(run: RunStore, d: ReportData): void {
+  d.tableText = textTable(d.rows, d.selectBy);
+  const plots: string[] = [];
+  let plotError: string | null = null;
   try {
-    for (const [file, title, ylabel, pick] of specs) {
-      const s = series(d.metrics, pick);
-      if (s.length === 0) continue;
-      run.writeText(file, renderLinePlotPng({ title, xLabel: 'epoch', yLabel: ylabel, series: s.map((x) => ({ name: x.name, xs: x.x, ys: x.y, dashed: x.name.startsWith('teacher') })) }));
+    for (const { file, figure } of reportFigures(d.metrics, d.options)) {
+      const r = renderFigure(figure);
+      run.writeText(file, r.png);
+      run.writeText(file.replace(/\.png$/, '.svg'), r.svg);
       plots.push(file);
     }
   } catch (e) {

@@ -1,10 +1,11 @@
 // Robustness of a model on a split: clean vs attacked accuracy, macro-F1, AUC and loss on the
 // clean labels, and how many clean-correct images each attack flipped (attacks: adversarial.ts).
+import * as rk from '../engine/index.ts';
 import type { Dataset, Split } from './data/dataset.ts';
 import { Rng, hashSeed, permutation } from '../engine/rng.ts';
 import { evaluate, misclassified, probabilities, sampleLosses } from './metrics.ts';
 import {
-  attackLabel, attackName, attackPixels, forwardGrad, formatEps, parseEps, resolveAttack, withFrozenModel,
+  attackLabel, attackName, attackPixels, forwardGrad, formatEps, parseEps, resolveAttack,
   type AttackSpec, type InputSpace, type Module, type Norm, type ResolvedAttack,
 } from './adversarial.ts';
 
@@ -92,7 +93,7 @@ export async function evaluateRobustness(model: Module, split: Pick<Split, 'imag
     }
     const shape = [m, Ch, H, W];
     // clean pass: a zero-epsilon FGSM is exactly one forward at p0 (plus an unused backward); a plain forward is cheaper
-    const clean = await withFrozenModel(model, () => forwardGrad(model, p0, shape, space, multilabel ? { labels: null, multi: lab as Float32Array } : { labels: lab as Int32Array, multi: null }, false));
+    const clean = await rk.nn.withFrozenModel(model, 'attack', () => forwardGrad(model, p0, shape, space, multilabel ? { labels: null, multi: lab as Float32Array } : { labels: lab as Int32Array, multi: null }, false));
     if (clean.logits.length !== m * C) throw new Error(`evaluateRobustness: the model gives ${clean.logits.length / m} outputs, the dataset has ${C} classes`);
     cleanLogits.set(clean.logits, s * C);
     cleanLoss.set(sampleLosses(clean.logits, m, C, lab, multilabel), s);

@@ -2,24 +2,38 @@
 // rename), so an interrupted or crashed run never leaves a half-written file behind, and
 // several processes (one per teacher, --teacher-index; one per student method; cluster jobs
 // on several nodes over NFS/Lustre) can share it: every model's files are written by one
-// process only; the shared files (metrics.jsonl, stages.json) change under a lock
+// process only; the shared files (metrics.jsonl, metrics.csv, stages.json) change under a lock
 // (kd/file-lock.ts); config.json is created once (link, atomic); the inputs every job writes
 // (noise.json, subsets.json) are deterministic, identical, and renamed into place.
 import { appendFileSync, existsSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type * as rk from '../engine/index.ts';
 import { saveSafetensors, loadSafetensors, type HostTensor, type SafetensorsFile } from '../engine/node/safetensors-file.ts';
 import { makeDirs, writeFileAtomic, writeFileOnce, parseTempName, HOST } from './data/node-files.ts';
 import { withFileLock } from './file-lock.ts';
 import type { MetricsLine, RunStore } from './run-store.ts';
+import { metricsCsv, metricsCsvRow } from './metrics-csv.ts';
+import { eventFileHeader, eventFileName, scalarRecord } from './tfevents.ts';
 
 export type { MetricsLine, RunStore };
 
+export interface RunDirOptions {
+  /** also write TensorBoard event files: tensorboard/<model>/events.out.tfevents.* (x axis: epoch) */
+  tensorboard?: boolean;
+  /** names the directory in errors (e.g. '--out') */
+  what?: string;
+}
+
 export class RunDir implements RunStore {
   readonly root: string;
-  /** `what` names the directory in errors (e.g. '--out'). */
-  constructor(root: string, what = 'run directory') {
+  readonly tensorboard: boolean;
+  /** this process's event file per model (each process appends to its own file) */
+  private readonly eventFiles = new Map<string, string>();
+  constructor(root: string, opts: RunDirOptions = {}) {
     this.root = resolve(root);
+    this.tensorboard = opts.tensorboard ?? false;
+    const what = opts.what ?? 'run directory';
     makeDirs(this.root, what);
     makeDirs(this.checkpointDir, what);
   }
@@ -94,8 +108,9 @@ export class RunDir implements RunStore {
   }
 
   /**
-   * One line per model per epoch. O_APPEND alone keeps writers on one machine apart, but not
-   * NFS clients on several nodes (each appends at its cached end of file), hence the lock.
+   * One line per model per epoch, to metrics.jsonl and metrics.csv, and with --tensorboard to
+   * this process's event file. O_APPEND alone keeps writers on one machine apart, but not NFS
+   * clients on several nodes (each appends at its cached end of file), hence the lock.
    */
   appendMetrics(line: MetricsLine): void {
     const p = this.path('metrics.jsonl');
@@ -105,7 +120,32 @@ export class RunDir implements RunStore {
       } catch (e) {
         throw new Error(`${p}: cannot append (${(e as Error).message})`, { cause: e });
       }
+      const csv = this.path('metrics.csv');
+      // a run directory from before metrics.csv existed gets the whole file (this line included), else one row
+      if (existsSync(csv) || !writeFileOnce(csv, metricsCsv(this.readMetrics()))) appendFileSync(csv, metricsCsvRow(line));
     });
+    if (this.tensorboard) this.appendEvent(line);
+  }
+
+  /**
+   * Creates `path` with `text` unless it exists (a complete file appears at once: written to a
+   * temp file, then hard-linked, which fails if another process got there first). False if it existed.
+   */
+  private appendEvent(m: MetricsLine): void {
+    let f = this.eventFiles.get(m.model);
+    const now = Date.now() / 1000;
+    if (!f) {
+      const dir = join(this.root, 'tensorboard', m.model);
+      makeDirs(dir, 'tensorboard folder');
+      f = join(dir, eventFileName(now, hostname(), String(process.pid)));
+      appendFileSync(f, eventFileHeader(now));
+      this.eventFiles.set(m.model, f);
+    }
+    const v = m.val ?? {};
+    appendFileSync(f, scalarRecord({
+      wallTime: now, step: m.epoch,
+      scalars: { 'train/loss': m.loss, 'val/acc': v.acc, 'val/f1': v.f1, 'val/auc': v.auc, 'val/loss': v.loss, lr: m.lr, 'train/images_per_s': m.secs > 0 ? m.images / m.secs : NaN },
+    }));
   }
 
   /** All metrics lines; for a (model, epoch) seen twice (an epoch redone after a resume) the last wins. */
@@ -133,6 +173,7 @@ export class RunDir implements RunStore {
       const keep = all.filter((m) => m.model !== model || m.epoch < fromEpoch);
       if (keep.length === all.length) return;
       writeFileAtomic(this.path('metrics.jsonl'), keep.map((m) => JSON.stringify(m)).join('\n') + (keep.length ? '\n' : ''));
+      writeFileAtomic(this.path('metrics.csv'), metricsCsv(keep));
     });
   }
 

@@ -7,12 +7,16 @@ import type { HostTensor, SafetensorsFile } from '../engine/io/safetensors.ts';
 export interface MetricsLine {
   model: string;
   epoch: number;
+  /** optimizer steps of this model at the end of the epoch (epoch x steps per epoch) */
+  step?: number;
   /** mean training loss of the epoch */
   loss: number;
   lr: number;
   val: Record<string, number>;
   secs: number;
   images: number;
+  /** wall-clock time the line was written (ISO 8601) */
+  time?: string;
   [k: string]: unknown;
 }
 
@@ -43,7 +47,7 @@ export interface RunStore {
   saveTensors(name: string, tensors: Map<string, rk.Tensor | HostTensor>, metadata: Record<string, string>): Promise<void>;
   loadTensors(name: string): Promise<SafetensorsFile>;
 
-  /** one line per model per epoch */
+  /** one line per model per epoch (metrics.jsonl, and its flat twin metrics.csv) */
   appendMetrics(line: MetricsLine): void;
   /** all metrics lines; for a (model, epoch) seen twice (an epoch redone after a resume) the last wins */
   readMetrics(): MetricsLine[];

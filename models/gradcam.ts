@@ -77,25 +77,6 @@ function findLayer(model: AnyModule, name: string): AnyModule {
   throw new Error(`gradCam: ${model.constructor.name} has no module named "${name}"; names are PyTorch's named_modules(), e.g. ${near.join(', ')}${names.length > near.length ? ', ...' : ''}`);
 }
 
-/** Sets every parameter's requires-grad off and the model to eval for fn; restores both (and checks .grad is untouched). */
-async function frozenEval<T>(model: AnyModule, fn: () => Promise<T>): Promise<T> {
-  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
-  const params = model.parameters();
-  const req = params.map((p) => p.requiresGrad);
-  const grads = params.map((p) => p.grad);
-  model.eval();
-  for (const p of params) if (p.requiresGrad) p.requireGrad(false);
-  try {
-    return await fn();
-  } finally {
-    for (const [m, t] of modes) m.training = t;
-    params.forEach((p, i) => {
-      if (req[i] && !p.disposed) p.requireGrad(true);
-      if (p.grad !== grads[i]) throw new Error(`gradCam: parameter ${p.describe()} gradient changed (internal error)`);
-    });
-  }
-}
-
 function resolveClasses(classIndex: GradCamOptions['classIndex'], logits: Float32Array, N: number, K: number): Int32Array {
   const out = new Int32Array(N);
   if (classIndex === undefined) {
@@ -126,7 +107,7 @@ export async function gradCam(model: AnyModule, x: Tensor, opts: GradCamOptions 
   const target = findLayer(model, layer);
   const N = x.shape[0];
 
-  return frozenEval(model, async () => {
+  return rk.nn.withFrozenModel(model, 'gradCam', async () => {
     let leaf: Tensor | null = null;
     let logits: Tensor | null = null;
     const remove = target.registerForwardHook((out: unknown) => {

@@ -33,6 +33,7 @@ test('environment-free files reach no node:* module through kd/ imports', () => 
   const free = [
     'kd/fit.ts', 'kd/checkpoint.ts', 'kd/metrics.ts', 'kd/adversarial.ts', 'kd/robustness.ts', 'kd/roskd.ts', 'kd/report.ts', 'kd/plot.ts',
     'kd/progress.ts', 'kd/inference.ts', 'kd/model-file.ts', 'kd/evaluators.ts', 'kd/run-store.ts',
+    'kd/cam.ts', 'kd/evaluation.ts', 'kd/calibration.ts', 'kd/metrics-csv.ts', 'kd/tfevents.ts',
     'kd/data/noise.ts', 'kd/data/split.ts', 'kd/data/augment.ts', 'kd/data/batch.ts', 'kd/data/image.ts', 'kd/data/npy.ts', 'kd/data/zip.ts',
     'kd/data/medmnist.ts', 'kd/data/csv.ts', 'kd/data/synthetic.ts', 'kd/data/dataset.ts',
   ];

@@ -261,7 +261,7 @@ test('pipeline: teachers stage, interrupted student stage, resume; run directory
   assert.ok(!existsSync(join(dir, 'checkpoints', 'student-roskd.ckpt.safetensors')), 'finished: checkpoint removed');
 
   const files = readdirSync(dir);
-  for (const f of ['config.json', 'subsets.json', 'noise.json', 'teacher-0.safetensors', 'teacher-1.safetensors', 'student-ce.safetensors', 'student-kd.safetensors', 'student-avgkd.safetensors', 'student-roskd.safetensors', 'metrics.jsonl', 'report.json', 'report.md', 'loss.png', 'val-auc.png'])
+  for (const f of ['config.json', 'subsets.json', 'noise.json', 'teacher-0.safetensors', 'teacher-1.safetensors', 'student-ce.safetensors', 'student-kd.safetensors', 'student-avgkd.safetensors', 'student-roskd.safetensors', 'metrics.jsonl', 'metrics.csv', 'report.json', 'report.md', 'loss.png', 'loss.svg', 'val-auc.png', 'val-auc.svg'])
     assert.ok(files.includes(f), `run directory lacks ${f} (has ${files.join(', ')})`);
   const md = readFileSync(join(dir, 'report.md'), 'utf8');
   for (const name of ['teacher-0', 'teacher-1', 'student-ce', 'student-kd', 'student-avgkd', 'student-roskd']) assert.ok(md.includes(`| ${name} (`), `report.md lacks ${name}`);
@@ -276,6 +276,9 @@ test('pipeline: teachers stage, interrupted student stage, resume; run directory
   assert.ok(config.adapter && config.versions.node && config.options['subset-fraction'] === 0.7);
   const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(lines.some((m) => m.model === 'student-roskd' && m.epoch === 1 && Number.isFinite(m.val.acc)));
+  // after the interrupt and resume, metrics.csv still has exactly one row per (model, epoch) line
+  const csvRows = readFileSync(join(dir, 'metrics.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+  assert.equal(csvRows.map((r) => `${r[0]}#${r[1]}`).sort(), lines.map((m) => `${m.model}#${m.epoch}`).sort());
   assert.ok(r3.report && r3.report.tableText.includes('student-roskd'));
 
   // predict recovers architecture, classes and normalisation from the file alone

@@ -37,6 +37,10 @@ test('run directory: K concurrent writers lose no metrics line or update, tear n
     assert.equal(epochs, want, `teacher-${i}: epochs in metrics.jsonl`);
   }
   assert.is(run.readMetrics().length, K * want.length);
+  // metrics.csv changes under the same lock: one row per metrics.jsonl line, header once
+  const csv = readFileSync(join(dir, 'metrics.csv'), 'utf8').split('\n').filter(Boolean);
+  assert.is(csv.length - 1, raw.length, 'metrics.csv rows');
+  assert.is(csv.filter((l) => l === csv[0]).length, 1, 'one header line');
   const stages = run.readJson<Record<string, number>>('stages.json')!;
   assert.is(stages.total, K * rounds, 'no read-modify-write update lost');
   for (let i = 0; i < K; i++) assert.is(stages[`teacher-${i}`], rounds);

@@ -130,7 +130,7 @@ test('micro study: runs, writes study.json / study.md / plots, resumes by skippi
     assert.equal(r.attacks.map((a) => a.label), ['fgsm 2/255', 'fgsm 8/255', 'pgd2 2/255', 'pgd2 8/255']);
   }
   assert.is(cell.teachers.length, 2);
-  for (const f of ['study.json', 'study.md', 'study-config.json', 'clean-accuracy-vs-noise.png', 'fgsm-accuracy-vs-eps-noise0.3.png', 'pgd2-auc-vs-eps-noise0.3.png', `cells/${cell.id}/cell.json`, `teachers/${cell.teacherKey}/teacher-1.safetensors`, `cells/${cell.id}/run/report.md`])
+  for (const f of ['study.json', 'study.md', 'study-config.json', 'clean-accuracy-vs-noise.png', 'clean-accuracy-vs-noise.svg', 'fgsm-accuracy-vs-eps-noise0.3.png', 'pgd2-auc-vs-eps-noise0.3.png', `cells/${cell.id}/cell.json`, `teachers/${cell.teacherKey}/teacher-1.safetensors`, `cells/${cell.id}/run/report.md`])
     assert.ok(existsSync(join(out, f)), `${f} written`);
   const png = readFileSync(join(out, 'clean-accuracy-vs-noise.png'));
   assert.equal([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], 'a PNG');

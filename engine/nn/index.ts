@@ -7,4 +7,5 @@ export { Dropout, dropout, dropoutSeed, type DropoutOptions } from './dropout.ts
 export { Conv2d, type Conv2dOptions, type Pair } from './conv.ts';
 export { BatchNorm2d, type BatchNorm2dOptions } from './batchnorm.ts';
 export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, type PoolOptions } from './pool.ts';
+export { withFrozenModel } from './frozen.ts';
 export * as init from './init.ts';

@@ -49,7 +49,14 @@ export interface ResolveOptions {
   verify?: boolean;
   /** Progress / info messages (default: silent). */
   log?: (msg: string) => void;
+  /** Called as download bytes arrive (kd/progress.ts formatDownload makes a line of it). */
+  onProgress?: DownloadProgress;
+  /** The fetch to use (default: the global one). */
+  fetch?: typeof fetch;
 }
+
+/** Bytes of a download so far; total is the server's Content-Length, when it sent one. */
+export type DownloadProgress = (p: { file: string; received: number; total: number | null; secs: number }) => void;
 
 /** True if the last 64 KiB of a file hold a zip end-of-central-directory record. */
 function hasZipTail(path: string): boolean {
@@ -92,13 +99,18 @@ export async function resolveMedMNIST(name: string, opts: ResolveOptions = {}): 
   const hint = `Offline? Copy ${file} into ${searchDirs[0] ?? cacheDir} or ${cacheDir}, or set ROSKD_MEDMNIST_URL to a mirror.`;
   let res: Response;
   try {
-    res = await fetch(url, { redirect: 'follow' });
+    res = await (opts.fetch ?? fetch)(url, { redirect: 'follow' });
   } catch (e) {
     const cause = (e as { cause?: { message?: string; code?: string } }).cause;
     throw new Error(`could not download ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}. ${hint}`);
   }
   if (!res.ok || !res.body) throw new Error(`could not download ${url}: HTTP ${res.status} ${res.statusText}. ${hint}`);
   const md5 = createHash('md5');
+  const lengthHeader = Number(res.headers.get('content-length'));
+  const total = Number.isFinite(lengthHeader) && lengthHeader > 0 ? lengthHeader : null;
+  const t0 = performance.now();
+  let received = 0;
+  const report = () => opts.onProgress?.({ file, received, total, secs: (performance.now() - t0) / 1000 });
   try {
     // Hash while streaming so multi-GB files are never held in memory.
     await pipeline(
@@ -106,6 +118,8 @@ export async function resolveMedMNIST(name: string, opts: ResolveOptions = {}): 
       async function* (src: AsyncIterable<Buffer>) {
         for await (const chunk of src) {
           md5.update(chunk);
+          received += chunk.length;
+          report();
           yield chunk;
         }
       },
