@@ -14,10 +14,12 @@
 //   --repeat N       timed runs per case (default 5, --quick 3)
 //   --warmup N       untimed runs per case first (default 2, --quick 1)
 //   --list           list the cases and exit
+//   --browser        conv, matmul and a training step in headless Chromium next to Node (bench/browser.ts)
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import * as rk from '../engine/index.ts';
+import { quietDawnWarnings } from '../engine/node/dawn-stderr.ts';
 import { allCases } from './cases.ts';
 import { measureCeilings } from './ceilings.ts';
 import { runCase, type Row } from './harness.ts';
@@ -30,6 +32,8 @@ const LATEST_PARTIAL = new URL('./latest-quick.md', import.meta.url);
 
 /** Runs the bench; `latest: false` leaves bench/latest.md alone (bench/selftest.ts). */
 export async function main(argv: string[], opts: { latest?: boolean } = {}): Promise<number> {
+  // --browser: the same kernels and a training step in a page (Chromium) next to Node: bench/browser.ts
+  if (argv.includes('--browser')) return (await import('./browser.ts')).main();
   const { values: a } = parseArgs({
     args: argv,
     options: {
@@ -120,6 +124,7 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await quietDawnWarnings(); // Dawn's two start-up warnings only with ROSKD_VERBOSE=1
   main(process.argv.slice(2)).then(
     (code) => (process.exitCode = code),
     (err) => {

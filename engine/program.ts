@@ -264,7 +264,7 @@ class Recorder {
       if (prof && prof.names.length > 0) this.resolveProfile(this.encoder, prof);
       for (let i = 0; i <= this.chunk && i < this.chunks.length; i++) {
         const used = i < this.chunk ? UNIFORM_CHUNK : this.slot * UNIFORM_SLOT;
-        if (used > 0) device.queue.writeBuffer(this.chunks[i].buffer, 0, this.chunks[i].data, 0, used / 4);
+        if (used > 0) device.queue.writeBuffer(this.chunks[i].buffer, 0, this.chunks[i].data as Uint32Array<ArrayBuffer>, 0, used / 4);
       }
       device.queue.submit([this.encoder.finish()]);
       this.encoder = null;

@@ -104,6 +104,8 @@ export async function runAttackCli(o: AttackCliOptions, log: (s: string) => void
   if (o.syntheticN ?? runOpts['synthetic-n']) given.syntheticN = (o.syntheticN ?? runOpts['synthetic-n']) as number;
   if (o.dataSeed !== undefined || runOpts['seed'] !== undefined) given.seed = (o.dataSeed ?? runOpts['seed']) as number;
   if (runOpts['channels'] !== undefined) given.channels = runOpts['channels'] as number;
+  // the image folder the run was trained from (--images), for the same CSV set
+  if (runOpts['images'] && data === runOpts['data']) given.images = runOpts['images'] as string;
   if (meta.channels === 1 || meta.channels === 3) given.channels = given.channels || meta.channels;
   const { ds } = await loadData(resolveOptions(given).opts, log);
   if (ds.channels !== meta.channels || ds.height !== meta.height || ds.width !== meta.width)

@@ -5,6 +5,7 @@
 // by kd/train.ts); the dataset options (data, synthetic size, seed) from the run directory's
 // config.json next to the model unless given here. Attacks run in pixel space (see
 // kd/adversarial.ts); the work is kd/attack-run.ts.
+import { quietDawnWarnings } from '../engine/node/dawn-stderr.ts';
 import { parseCommandLine, UsageError } from './cli.ts';
 import { formatRobustness } from './robustness.ts';
 import { parseAttackCli, runAttackCli } from './attack-run.ts';
@@ -37,6 +38,7 @@ w.r.t. the input with the model in eval mode (cross-entropy; BCE for multi-label
 async function main(): Promise<void> {
   const o = parseCommandLine(parseAttackCli, (x) => x.help, () => HELP);
   if (!o) return;
+  await quietDawnWarnings(); // Dawn's two start-up warnings only with ROSKD_VERBOSE=1
   try {
     let last = 0;
     const r = await runAttackCli(o, (s) => {

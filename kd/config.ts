@@ -13,6 +13,7 @@ export interface Options {
   preset: string;
   // data
   data: string;
+  images: string;
   size: number;
   channels: number;
   syntheticN: number;
@@ -29,6 +30,7 @@ export interface Options {
   teacherArchs: string[];
   teacherWidth: number;
   teacherEpochs: number;
+  epochs: number;
   teacherLr: number;
   subsetFraction: number;
   // student
@@ -82,7 +84,8 @@ export const SPECS: Spec[] = [
   S({ key: 'preset', flag: 'preset', kind: 'string', def: 'demo', group: 'general', choices: ['demo', 'medmnist', 'paper'], help: 'bundle of defaults (explicit options override it); see PRESETS below' }),
   // ---- data
   S({ key: 'data', flag: 'data', kind: 'string', def: 'synthetic', group: 'data', help: 'synthetic | <medmnist name, e.g. pneumoniamnist> | path/to/file.npz | chestxray14:<dir or csv> | isic2019:<ground-truth csv> | ham10000:<metadata csv> | folder:<dir of class folders>' }),
-  S({ key: 'size', flag: 'size', kind: 'int', def: 28, min: 8, max: 512, group: 'data', help: 'image side in pixels (images are resized to size x size)' }),
+  S({ key: 'images', flag: 'images', kind: 'string', def: '', group: 'data', help: 'chestxray14:, isic2019:, ham10000: the folder holding the images (searched recursively, symbolic links followed)' }),
+  S({ key: 'size', flag: 'size', kind: 'int', def: 28, min: 8, max: 512, group: 'data', help: 'image side in pixels (images are resized to size x size); without --size, ham10000: and isic2019: use 64 (their images are large photographs), everything else the preset\'s value' }),
   S({ key: 'channels', flag: 'channels', kind: 'int', def: 0, min: 0, max: 3, group: 'data', help: 'input channels for folder/CSV sets (1 gray, 3 RGB; 0 = the loader default)' }),
   S({ key: 'syntheticN', flag: 'synthetic-n', kind: 'int', def: 1200, min: 8, group: 'data', help: 'synthetic set: number of training images (val and test get 1/4 each)' }),
   S({ key: 'syntheticDifficulty', flag: 'synthetic-difficulty', kind: 'number', def: 1, min: 0, max: 4, group: 'data', help: 'synthetic set: how subtle the findings are (0 = all obvious, 1 = a mix of obvious and subtle, 2 = many borderline)' }),
@@ -98,6 +101,7 @@ export const SPECS: Spec[] = [
   S({ key: 'teacherArchs', flag: 'teacher-archs', kind: 'list', def: ['resnet50', 'densenet121', 'mobilenet_v2'], group: 'teachers', paper: true, help: 'teacher architectures, cycled over the K teachers' }),
   S({ key: 'teacherWidth', flag: 'teacher-width', kind: 'number', def: 0.0625, min: 0.01, max: 4, group: 'teachers', help: 'teacher width multiplier (1 = torchvision size)' }),
   S({ key: 'teacherEpochs', flag: 'teacher-epochs', kind: 'int', def: 3, min: 1, group: 'teachers', help: 'epochs per teacher' }),
+  S({ key: 'epochs', flag: 'epochs', kind: 'int', def: 0, min: 0, group: 'teachers', help: 'sets both --teacher-epochs and --student-epochs (0 = unset); an error if given with a different --teacher-epochs or --student-epochs' }),
   S({ key: 'teacherLr', flag: 'teacher-lr', kind: 'number', def: 0.05, min: 0, group: 'teachers', help: 'teacher peak learning rate' }),
   S({ key: 'subsetFraction', flag: 'subset-fraction', kind: 'number', def: 0.7, min: 0, max: 1, group: 'teachers', paper: true, help: 'each teacher trains on its own random subset of this fraction of the (noisy) train set, drawn independently per teacher, so subsets overlap; indices saved to subsets.json' }),
   // ---- student
@@ -164,7 +168,24 @@ export interface Parsed {
   opts: Options;
   /** keys given explicitly on the command line (or by the caller) */
   explicit: Set<keyof Options>;
+  /** the image size in use and where it came from, e.g. "64 px (the ham10000: default; --size changes it)" */
+  sizeNote?: string;
 }
+
+/**
+ * Image side a loader uses when --size is not given: the dermoscopy sets are large photographs
+ * whose lesions lose their structure at 28 px, so they default to 64 px.
+ */
+export const LOADER_DEFAULT_SIZE: Record<string, number> = { ham10000: 64, isic2019: 64 };
+
+/** The loader named by --data: 'ham10000' for ham10000:x.csv, '' for synthetic / MedMNIST / .npz. */
+export function dataKind(data: string): string {
+  const colon = data.indexOf(':');
+  return colon > 1 ? data.slice(0, colon).toLowerCase() : '';
+}
+
+/** Loaders whose images --images points at. */
+const CSV_KINDS = ['chestxray14', 'isic2019', 'ham10000'];
 
 /**
  * Parses argv (`--flag value`, `--flag=value`, bare `--flag` for booleans, `--no-flag`).
@@ -186,11 +207,37 @@ export function resolveOptions(given: Partial<Options>): Parsed {
   Object.assign(opts, p.values, given);
   opts.preset = preset;
   const explicit = new Set(Object.keys(given) as (keyof Options)[]);
+  const sizeNote = resolveSize(opts, explicit, preset);
+  resolveEpochs(opts, explicit);
+  if (opts.images && !CSV_KINDS.includes(dataKind(opts.data)))
+    throw new UsageError(`--images names the image folder of a CSV set (${CSV_KINDS.map((k) => k + ':').join(', ')}); --data ${opts.data} has none`);
   // --method alone means one student, even if the preset lists several.
   if (explicit.has('method') && !explicit.has('methods')) opts.methods = [opts.method];
   if (opts.methods.length === 0) opts.methods = [opts.method];
   validate(opts);
-  return { opts, explicit };
+  return { opts, explicit, sizeNote };
+}
+
+/** Applies the loader's default size when --size is not given; says which size and why. */
+function resolveSize(opts: Options, explicit: Set<keyof Options>, preset: string): string {
+  if (explicit.has('size')) return `${opts.size} px (--size)`;
+  const kind = dataKind(opts.data);
+  const loader = LOADER_DEFAULT_SIZE[kind];
+  if (loader !== undefined) {
+    opts.size = loader;
+    return `${loader} px (the ${kind}: default; --size changes it)`;
+  }
+  const fromPreset = (PRESETS[preset].values as Partial<Options>).size !== undefined;
+  return `${opts.size} px (${fromPreset ? `the ${preset} preset's` : 'the'} default; --size changes it)`;
+}
+
+/** --epochs N sets both stages' epochs; a different explicit --teacher-epochs / --student-epochs is an error. */
+function resolveEpochs(opts: Options, explicit: Set<keyof Options>): void {
+  if (!explicit.has('epochs') || opts.epochs === 0) return;
+  for (const [key, flag] of [['teacherEpochs', 'teacher-epochs'], ['studentEpochs', 'student-epochs']] as const) {
+    if (explicit.has(key) && opts[key] !== opts.epochs) throw new UsageError(`--epochs ${opts.epochs} sets both stages' epochs, but --${flag} ${opts[key]} disagrees: give one or the other`);
+    opts[key] = opts.epochs;
+  }
 }
 
 function validate(o: Options): void {
@@ -224,6 +271,7 @@ function fmtValue(s: Spec, d: unknown): string {
   if (s.kind === 'bool') return d ? 'on' : 'off';
   if (Array.isArray(d)) return d.length ? d.join(',') : 'none';
   if (d === '' && s.key === 'out') return 'runs/<preset>-<timestamp>';
+  if (d === '' && s.key === 'images') return "the CSV's folder";
   return String(d);
 }
 

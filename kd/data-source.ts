@@ -1,5 +1,6 @@
 // The dataset a run trains on, as --data names it (synthetic, MedMNIST, ChestX-ray14, ISIC 2019,
 // HAM10000, class folders), and its noisy training labels. Node side: the loaders read files.
+import { statSync } from 'node:fs';
 import { hashSeed } from '../engine/rng.ts';
 import { UsageError, type Options } from './config.ts';
 import { type Dataset, subsetSplit } from './data/dataset.ts';
@@ -30,15 +31,16 @@ export async function loadData(o: Options, log: (s: string) => void = () => {}, 
   const arg = colon > 1 ? spec.slice(colon + 1) : '';
   const ch: 1 | 3 | undefined = o.channels === 1 || o.channels === 3 ? o.channels : undefined;
   const common = { size: o.size, channels: ch, onBadImage: o.onBadImage, maxPixels: o.maxPixels, seed: o.seed, log };
+  const imageDir = o.images ? checkImagesDir(o.images) : undefined;
   let ds: Dataset;
   let extra: Record<string, unknown> = {};
   if (spec === 'synthetic') {
     const nEval = Math.max(8, Math.ceil(o.syntheticN / 4));
     ds = makeSynthetic({ train: o.syntheticN, val: nEval, test: nEval, size: o.size, seed: o.seed, channels: ch ?? 1, difficulty: o.syntheticDifficulty });
   } else if (kind === 'chestxray14') {
-    ds = await loadChestXray14({ ...common, ...(arg.toLowerCase().endsWith('.csv') ? { csv: arg } : { root: arg }) });
-  } else if (kind === 'isic2019') ds = await loadIsic2019({ ...common, csv: arg });
-  else if (kind === 'ham10000') ds = await loadHam10000({ ...common, csv: arg });
+    ds = await loadChestXray14({ ...common, imageDir, ...(arg.toLowerCase().endsWith('.csv') ? { csv: arg } : { root: arg }) });
+  } else if (kind === 'isic2019') ds = await loadIsic2019({ ...common, imageDir, csv: arg });
+  else if (kind === 'ham10000') ds = await loadHam10000({ ...common, imageDir, csv: arg });
   else if (kind === 'folder') ds = await loadImageFolder({ ...common, root: arg });
   else if (kind) throw new UsageError(`--data: unknown source ${JSON.stringify(kind)} (synthetic, <medmnist name>, file.npz, chestxray14:, isic2019:, ham10000:, folder:)`);
   else ds = await loadMedMNIST(spec, { size: o.size, log, onProgress: onDownload });
@@ -50,6 +52,18 @@ export async function loadData(o: Options, log: (s: string) => void = () => {}, 
   if (o.trainLimit > 0 && o.trainLimit < ds.train.n) ds = { ...ds, train: subsetSplit(ds.train, Int32Array.from({ length: o.trainLimit }, (_, i) => i)) };
   for (const s of ['train', 'val', 'test'] as const) if (ds[s].n === 0) throw new Error(`${ds.name}: the ${s} split is empty`);
   return { ds, load: { name: ds.name, task: ds.task, classes: ds.classes, shape: [ds.channels, ds.height, ds.width], n: { train: ds.train.n, val: ds.val.n, test: ds.test.n }, ms: Math.round(performance.now() - t0), ...extra } };
+}
+
+/** --images must be a folder (or a link to one): a typo would otherwise report every image missing. */
+function checkImagesDir(dir: string): string {
+  let st;
+  try {
+    st = statSync(dir); // follows symbolic links
+  } catch (e) {
+    throw new UsageError(`--images ${dir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such folder (or a broken link)' : (e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`--images ${dir}: not a folder`);
+  return dir;
 }
 
 /** Dataset + noisy training labels (noise.json holds the realised transition matrix). */

@@ -89,6 +89,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   const gpu = await rk.init();
   print(`run directory: ${run.root}`);
   print(`adapter: ${gpu.info.description || gpu.info.device} (${gpu.info.backend})`);
+  print(`image size: ${parsed.sizeNote ?? `${o.size} px`}`);
 
   // ---- data, noise, subsets
   const tData = performance.now();

@@ -4,6 +4,7 @@
 //   npx tsx kd/predict.ts --model runs/demo/student-roskd.safetensors --labels test.npz|labels.csv|folder/
 // (the work is kd/classify.ts, kd/cam.ts and kd/evaluate-labels.ts; this file parses and prints).
 import { writeFileSync } from 'node:fs';
+import { quietDawnWarnings } from '../engine/node/dawn-stderr.ts';
 import { parseCommandLine, parseFlags, UsageError, type OptionSpec } from './cli.ts';
 import { predictFiles, formatTable } from './classify.ts';
 import { evaluateModelFile } from './evaluate-labels.ts';
@@ -88,6 +89,7 @@ export function parsePredictArgs(argv: readonly string[]): PredictCli & { inputs
 async function main(): Promise<void> {
   const o = parseCommandLine(parsePredictArgs, (x) => x.help, () => HELP);
   if (!o) return;
+  await quietDawnWarnings(); // Dawn's two start-up warnings only with ROSKD_VERBOSE=1
   try {
     if (o.labels) {
       const r = await evaluateModelFile(o.model, o.labels, { split: o.split, onBadImage: o.onBadImage, batchSize: o.batchSize });

@@ -2,7 +2,7 @@
 // settings, presets, --help and the command-line parser (options it does not know go to
 // kd/train.ts's parser and apply to every cell).
 import { parseFlags, UsageError, type OptionSpec } from './cli.ts';
-import { parseArgs, resolveOptions, METHODS, SPECS, type Method, type Options } from './config.ts';
+import { dataKind, LOADER_DEFAULT_SIZE, parseArgs, resolveOptions, METHODS, SPECS, type Method, type Options } from './config.ts';
 import { parseEpsList, type Norm } from './adversarial.ts';
 
 export type Choice = 'stochastic' | 'average';
@@ -180,6 +180,9 @@ export function parseStudyArgs(argv: readonly string[]): StudyConfig {
   const explicit = parseArgs(p.rest);
   const train: Partial<Options> = {};
   for (const k of explicit.explicit) (train as Record<string, unknown>)[k] = explicit.opts[k];
+  // what --epochs and the loader's default size resolved to must override the study preset's values
+  if (explicit.explicit.has('epochs') && train.epochs) train.teacherEpochs = train.studentEpochs = train.epochs;
+  if (explicit.explicit.has('data') && !explicit.explicit.has('size') && LOADER_DEFAULT_SIZE[dataKind(explicit.opts.data)]) train.size = explicit.opts.size;
   return resolveStudy(given, train);
 }
 

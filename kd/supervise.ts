@@ -23,7 +23,7 @@
 // ROSKD_NO_SUPERVISOR=1 (and --inspect) runs in one process: the same press policy, without
 // the guarantee under tsx. Cost: one idle Node process (~90 MiB) and the module graph loaded
 // twice at start-up (1-2 s).
-import { spawn } from 'node:child_process';
+import { spawnFiltered } from '../engine/node/dawn-stderr.ts';
 import { constants } from 'node:os';
 
 const WORKER_ENV = 'ROSKD_SUPERVISED';
@@ -79,7 +79,8 @@ const FORCED = 'Ctrl-C pressed ' + FORCE_PRESSES + ' times: quitting without a n
 
 function runSupervisor(): Promise<never> {
   // the same node flags (tsx's loader) and script; the marker makes the child the worker
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+  // spawnFiltered: the worker's native stderr goes through the filter for Dawn's start-up warnings
+  const child = spawnFiltered(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     detached: true, // own session and process group: the terminal's Ctrl-C and tsx's re-sends miss it
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, [WORKER_ENV]: '1' },
@@ -126,7 +127,8 @@ function runSupervisor(): Promise<never> {
       console.error(`error: could not start the worker process: ${e.message}`);
       process.exit(1);
     });
-    child.on('exit', (code, signal) => {
+    // 'close': the worker has exited and its filtered stderr pipe is drained
+    child.on('close', (code, signal) => {
       if (forced) process.exit(130);
       if (signal) {
         // a SIGINT before the worker installed its handler: nothing had started, 130 like Ctrl-C

@@ -1,5 +1,8 @@
 // npm run gpu-info: the adapter roskd would use, its features and the limits in use.
+import { quietDawnWarnings } from '../engine/node/dawn-stderr.ts';
 import { init, GpuError } from '../engine/index.ts';
+
+await quietDawnWarnings(); // Dawn's two start-up warnings only with ROSKD_VERBOSE=1
 
 try {
   const g = await init();

@@ -1,7 +1,9 @@
-// MedMNIST files on disk: find NAME(_SIZE).npz locally or download it into the cache, then read
+// MedMNIST files on disk: find NAME(_SIZE).npz locally ($ROSKD_DATA_DIR, the medmnist Python
+// package's $MEDMNIST_ROOT and ~/.medmnist, the cache) or download it into the cache, then read
 // it into a Dataset (medmnist.ts assembles the arrays). Node only.
 import { createHash } from 'node:crypto';
 import { closeSync, createWriteStream, existsSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join, basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,21 +14,46 @@ import { defaultCacheDir, makeDirs, readNpzFile } from './node-files.ts';
 export const MEDMNIST_DEFAULT_URL = 'https://zenodo.org/records/10519652/files';
 
 
-/** $ROSKD_DATA_DIR: folders (separated by ':') holding downloaded .npz files, searched before the cache. */
+/** $ROSKD_DATA_DIR: folders (separated by ':') holding downloaded .npz files, searched first. */
 function defaultSearchDirs(): string[] {
   return (process.env.ROSKD_DATA_DIR ?? '').split(':').filter(Boolean);
 }
 
-/** Paths checked, in order: each search dir, the cache dir itself, then <cache>/medmnist. */
-function localCandidates(name: string, size: number, opts: Pick<ResolveOptions, 'searchDirs' | 'cacheDir'>): string[] {
+/**
+ * Where the `medmnist` Python package keeps its downloads: $MEDMNIST_ROOT when set, and its
+ * default root ~/.medmnist (same file names: pneumoniamnist.npz, pneumoniamnist_64.npz).
+ */
+function pythonPackageDirs(): { dir: string; where: string }[] {
+  const out: { dir: string; where: string }[] = [];
+  if (process.env.MEDMNIST_ROOT) out.push({ dir: process.env.MEDMNIST_ROOT, where: '$MEDMNIST_ROOT' });
+  out.push({ dir: join(homedir(), '.medmnist'), where: "~/.medmnist, the medmnist Python package's folder" });
+  return out;
+}
+
+/**
+ * Folders checked, in order: $ROSKD_DATA_DIR's (or searchDirs), $MEDMNIST_ROOT, ~/.medmnist, the
+ * cache dir itself, then <cache>/medmnist (where downloads go). Each with why it is searched.
+ */
+function localCandidates(name: string, size: number, opts: Pick<ResolveOptions, 'searchDirs' | 'cacheDir'>): { path: string; where: string }[] {
   const file = `${medmnistStem(name, size)}.npz`;
   const cache = opts.cacheDir ?? defaultCacheDir();
-  return [...(opts.searchDirs ?? defaultSearchDirs()), cache, join(cache, 'medmnist')].map((d) => join(d, file));
+  const dirs = [
+    ...(opts.searchDirs ?? defaultSearchDirs()).map((dir) => ({ dir, where: opts.searchDirs ? 'a search folder' : '$ROSKD_DATA_DIR' })),
+    ...pythonPackageDirs(),
+    { dir: cache, where: 'the cache' },
+    { dir: join(cache, 'medmnist'), where: 'the download cache' },
+  ];
+  return dirs.map(({ dir, where }) => ({ path: join(dir, file), where }));
 }
 
 /** An existing local copy of NAME(_SIZE).npz, or undefined. */
 export function findLocalMedMNIST(name: string, size: number, opts: Pick<ResolveOptions, 'searchDirs' | 'cacheDir'> = {}): string | undefined {
-  return localCandidates(name, size, opts).find((p) => existsSync(p));
+  return findLocal(name, size, opts)?.path;
+}
+
+/** The first existing local copy and why that folder is searched. */
+function findLocal(name: string, size: number, opts: Pick<ResolveOptions, 'searchDirs' | 'cacheDir'>): { path: string; where: string } | undefined {
+  return localCandidates(name, size, opts).find((c) => existsSync(c.path));
 }
 
 /** File stem for a name at a size: pneumoniamnist / pneumoniamnist_64. */
@@ -74,7 +101,7 @@ function hasZipTail(path: string): boolean {
 }
 
 /**
- * Find NAME.npz (or NAME_SIZE.npz): the search dirs, then the cache dir, else
+ * Find NAME.npz (or NAME_SIZE.npz): the search dirs, $MEDMNIST_ROOT, ~/.medmnist, the cache, else
  * download it into the cache (temp file, verified, then renamed).
  */
 export async function resolveMedMNIST(name: string, opts: ResolveOptions = {}): Promise<string> {
@@ -84,9 +111,12 @@ export async function resolveMedMNIST(name: string, opts: ResolveOptions = {}): 
   const file = `${stem}.npz`;
   const searchDirs = opts.searchDirs ?? defaultSearchDirs();
   const cacheDir = join(opts.cacheDir ?? defaultCacheDir(), 'medmnist');
-  const local = findLocalMedMNIST(name, size, opts);
-  if (local) return local;
-  const tried = localCandidates(name, size, opts);
+  const local = findLocal(name, size, opts);
+  if (local) {
+    opts.log?.(`found ${local.path} (${local.where})`);
+    return local.path;
+  }
+  const tried = localCandidates(name, size, opts).map((c) => c.path);
   const allow = opts.allowDownload ?? process.env.ROSKD_OFFLINE !== '1';
   const base = (opts.baseUrl ?? process.env.ROSKD_MEDMNIST_URL ?? MEDMNIST_DEFAULT_URL).replace(/\/+$/, '');
   const url = `${base}/${file}?download=1`;
@@ -170,7 +200,14 @@ export async function loadMedMNIST(pathOrName: string, opts: MedMNISTOptions = {
     // A size MedMNIST does not publish is resampled anyway, so a copy already on disk beats a
     // download (e.g. size 32 offline with only the 28 px file): preferred, larger, then smaller.
     const order = [preferred, ...MEDMNIST_SIZES.filter((s) => s > preferred), ...MEDMNIST_SIZES.filter((s) => s < preferred).reverse()];
-    for (const s of order) if ((path = findLocalMedMNIST(name, s, opts))) break;
+    for (const s of order) {
+      const local = findLocal(name, s, opts);
+      if (local) {
+        opts.log?.(`found ${local.path} (${local.where})`);
+        path = local.path;
+        break;
+      }
+    }
   }
   path ??= await resolveMedMNIST(name, { ...opts, size: preferred });
   opts.log?.(`loading ${path}${opts.size !== undefined ? ` at ${opts.size} px` : ''}`);
