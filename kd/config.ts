@@ -350,6 +350,7 @@ export function helpText(): string {
     '  npx tsx kd/train.ts --data pneumoniamnist --noise-rate 0.4 --out runs/pneu40',
     '  npx tsx kd/train.ts --out runs/x --stage teachers --teacher-index 2   # one teacher per job',
     '  npx tsx kd/train.ts --out runs/x --stage student --resume',
+    '  npx tsx kd/train.ts --submit slurm --out /shared/x --slurm "--gres=gpu:1"   # as Slurm jobs: kd/submit.ts --help',
   );
   return lines.join('\n');
 }

@@ -73,9 +73,12 @@ function versions(): Record<string, string> {
 }
 
 function addStageTime(run: RunDir, stage: string, secs: number): void {
-  const t = run.readJson<StageTimes>('stages.json') ?? {};
-  t[stage] = { secs: (t[stage]?.secs ?? 0) + secs, sessions: (t[stage]?.sessions ?? 0) + 1 };
-  run.writeJson('stages.json', t);
+  // under a lock: concurrent jobs (teachers, per-method students) share stages.json
+  run.updateJson<StageTimes>('stages.json', (prev) => {
+    const t = prev ?? {};
+    t[stage] = { secs: (t[stage]?.secs ?? 0) + secs, sessions: (t[stage]?.sessions ?? 0) + 1 };
+    return t;
+  });
 }
 
 /** Runs the stages selected by the options. Throws UsageError / NanLossError / InterruptedError / Error. */
@@ -105,8 +108,8 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   for (const [i, s] of subsets.entries()) if (s.length < 2) throw new Error(`teacher ${i}: subset of ${s.length} image(s) is too small to train on (--subset-fraction ${o.subsetFraction} of ${ds.train.n})`);
   // config.json only once the data loaded and the subsets are usable: a run that failed before
   // training leaves none to refuse its corrected rerun (another process may have written it meanwhile)
-  if (run.exists('config.json')) checkIdentity(run, o);
-  else run.writeJson('config.json', { options: optionsJson(o), noiseDefinitions: NOISE_DEFINITIONS, versions: versions(), adapter: gpu.info, created: new Date().toISOString(), argv: Array.isArray(input) ? input : null });
+  // created once, atomically: several jobs (cluster array tasks) may get here together
+  if (run.exists('config.json') || !run.writeJsonOnce('config.json', { options: optionsJson(o), noiseDefinitions: NOISE_DEFINITIONS, versions: versions(), adapter: gpu.info, created: new Date().toISOString(), argv: Array.isArray(input) ? input : null })) checkIdentity(run, o);
 
   const common = {
     ds, trainLabels: noisy, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, augment: augmentOf(o), selectBy: o.selectBy, run, resume: o.resume, progress, hooks,

@@ -1,12 +1,17 @@
 // The run directory (the Node RunStore, see run-store.ts): every artefact of a RoS-KD run lives here, written atomically (temp file +
 // rename), so an interrupted or crashed run never leaves a half-written file behind, and
-// several processes (one per teacher, --teacher-index) can share it.
-import { appendFileSync, existsSync, linkSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+// several processes (one per teacher, --teacher-index; one per student method; cluster jobs
+// on several nodes over NFS/Lustre) can share it: every model's files are written by one
+// process only; the shared files (metrics.jsonl, metrics.csv, stages.json) change under a lock
+// (kd/file-lock.ts); config.json is created once (link, atomic); the inputs every job writes
+// (noise.json, subsets.json) are deterministic, identical, and renamed into place.
+import { appendFileSync, existsSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type * as rk from '../engine/index.ts';
 import { saveSafetensors, loadSafetensors, type HostTensor, type SafetensorsFile } from '../engine/node/safetensors-file.ts';
-import { makeDirs, writeFileAtomic } from './data/node-files.ts';
+import { makeDirs, writeFileAtomic, writeFileOnce, parseTempName, HOST } from './data/node-files.ts';
+import { withFileLock } from './file-lock.ts';
 import type { MetricsLine, RunStore } from './run-store.ts';
 import { metricsCsv, metricsCsvRow } from './metrics-csv.ts';
 import { eventFileHeader, eventFileName, scalarRecord } from './tfevents.ts';
@@ -64,6 +69,18 @@ export class RunDir implements RunStore {
   writeJson(name: string, value: unknown): void {
     writeFileAtomic(this.path(name), JSON.stringify(value, null, 2) + '\n');
   }
+  /** Writes `name` unless it exists (several jobs starting at once: the first one's content stays). */
+  writeJsonOnce(name: string, value: unknown): boolean {
+    return writeFileOnce(this.path(name), JSON.stringify(value, null, 2) + '\n');
+  }
+  /** Read-modify-write of a JSON file shared by concurrent jobs, under a lock. */
+  updateJson<T>(name: string, update: (prev: T | null) => T): T {
+    return withFileLock(this.path(name), () => {
+      const next = update(this.readJson<T>(name));
+      this.writeJson(name, next);
+      return next;
+    });
+  }
   writeText(name: string, text: string | Uint8Array): void {
     writeFileAtomic(this.path(name), text);
   }
@@ -91,21 +108,22 @@ export class RunDir implements RunStore {
   }
 
   /**
-   * One line per model per epoch, to metrics.jsonl and metrics.csv (O_APPEND: concurrent writers
-   * do not interleave short lines), and with --tensorboard to this process's event file.
+   * One line per model per epoch, to metrics.jsonl and metrics.csv, and with --tensorboard to
+   * this process's event file. O_APPEND alone keeps writers on one machine apart, but not NFS
+   * clients on several nodes (each appends at its cached end of file), hence the lock.
    */
   appendMetrics(line: MetricsLine): void {
     const p = this.path('metrics.jsonl');
-    try {
-      appendFileSync(p, JSON.stringify(line) + '\n');
-    } catch (e) {
-      throw new Error(`${p}: cannot append (${(e as Error).message})`, { cause: e });
-    }
-    const csv = this.path('metrics.csv');
-    // a run directory from before metrics.csv existed gets the whole file, else one row
-    if (!existsSync(csv) && this.createExclusive(csv, metricsCsv(this.readMetrics()))) {
-      // created, with this line (already in metrics.jsonl) included
-    } else appendFileSync(csv, metricsCsvRow(line));
+    withFileLock(p, () => {
+      try {
+        appendFileSync(p, JSON.stringify(line) + '\n');
+      } catch (e) {
+        throw new Error(`${p}: cannot append (${(e as Error).message})`, { cause: e });
+      }
+      const csv = this.path('metrics.csv');
+      // a run directory from before metrics.csv existed gets the whole file (this line included), else one row
+      if (existsSync(csv) || !writeFileOnce(csv, metricsCsv(this.readMetrics()))) appendFileSync(csv, metricsCsvRow(line));
+    });
     if (this.tensorboard) this.appendEvent(line);
   }
 
@@ -113,20 +131,6 @@ export class RunDir implements RunStore {
    * Creates `path` with `text` unless it exists (a complete file appears at once: written to a
    * temp file, then hard-linked, which fails if another process got there first). False if it existed.
    */
-  private createExclusive(path: string, text: string): boolean {
-    const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    writeFileSync(tmp, text);
-    try {
-      linkSync(tmp, path);
-      return true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw e;
-    } finally {
-      unlinkSync(tmp);
-    }
-  }
-
   private appendEvent(m: MetricsLine): void {
     let f = this.eventFiles.get(m.model);
     const now = Date.now() / 1000;
@@ -163,12 +167,14 @@ export class RunDir implements RunStore {
 
   /** Drops metric lines of a model from `fromEpoch` on (a fresh, non-resumed retrain). */
   resetMetrics(model: string, fromEpoch = 1): void {
-    const all = this.readMetrics();
-    const keep = all.filter((m) => m.model !== model || m.epoch < fromEpoch);
-    // rewrite only when needed: other processes may be appending to the same file
-    if (keep.length === all.length) return;
-    writeFileAtomic(this.path('metrics.jsonl'), keep.map((m) => JSON.stringify(m)).join('\n') + (keep.length ? '\n' : ''));
-    writeFileAtomic(this.path('metrics.csv'), metricsCsv(keep));
+    // under the append lock: a line another job appends meanwhile must not be lost by the rewrite
+    withFileLock(this.path('metrics.jsonl'), () => {
+      const all = this.readMetrics();
+      const keep = all.filter((m) => m.model !== model || m.epoch < fromEpoch);
+      if (keep.length === all.length) return;
+      writeFileAtomic(this.path('metrics.jsonl'), keep.map((m) => JSON.stringify(m)).join('\n') + (keep.length ? '\n' : ''));
+      writeFileAtomic(this.path('metrics.csv'), metricsCsv(keep));
+    });
   }
 
   removeCheckpoint(model: string): void {
@@ -177,26 +183,41 @@ export class RunDir implements RunStore {
 
   /**
    * Leftover temp files of the atomic writers (a process killed between write and rename), by
-   * their naming schemes only: NAME.tmp-PID-RAND (data/node-files.ts writeFileAtomic) and
-   * .NAME.PID.HEX.tmp (engine/node/safetensors-file.ts writeAtomic). A file is stale when its
-   * process is not running here and it has not been written to for `minAgeMs`: jobs on other
-   * machines sharing the directory (array jobs) may be writing theirs, under PIDs unknown here.
+   * their naming schemes only: NAME.tmp-PID@HOST-RAND (data/node-files.ts writeFileAtomic;
+   * NAME.tmp-PID-RAND before names carried the host) and .NAME.PID.HEX.tmp
+   * (engine/node/safetensors-file.ts writeAtomic). Jobs on other machines sharing the directory
+   * (array jobs on a shared file system) may be writing theirs, under PIDs unknown here.
    */
   cleanTemp(minAgeMs = 120_000): void {
     for (const dir of [this.root, this.checkpointDir])
       for (const f of readdirSync(dir)) {
-        const m = TEMP_NAMES.map((re) => re.exec(f)).find((x) => x);
-        // another process sharing the directory may be writing it right now
-        if (!m || pidAlive(Number(m[1]))) continue;
+        const t = parseTempName(f) ?? engineTempName(f);
+        if (!t) continue;
+        let age: number;
         try {
-          if (Date.now() - statSync(join(dir, f)).mtimeMs < minAgeMs) continue;
+          age = Date.now() - statSync(join(dir, f)).mtimeMs;
+        } catch {
+          continue;
+        }
+        // another process sharing the directory may be writing it right now. A writer on another
+        // node (its host in the name; a shared file system) is trusted for a day: its pid means
+        // nothing here. One on this host is stale once its process is gone; one whose name has no
+        // host (the engine's safetensors writer, older names) also once it is minAgeMs old.
+        if (t.host !== null && t.host !== HOST) {
+          if (age < 86_400_000) continue;
+        } else if (pidAlive(t.pid) || (t.host === null && age < minAgeMs)) continue;
+        try {
           unlinkSync(join(dir, f));
         } catch {}
       }
   }
 }
 
-const TEMP_NAMES = [/\.tmp-(\d+)-[a-z0-9]+$/, /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/];
+/** .NAME.PID.HEX.tmp, engine/node/safetensors-file.ts writeAtomic's temp name (no host in it). */
+function engineTempName(f: string): { pid: number; host: null } | null {
+  const m = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(f);
+  return m ? { pid: Number(m[1]), host: null } : null;
+}
 
 function pidAlive(pid: number): boolean {
   try {

@@ -38,6 +38,8 @@ export interface StudyConfig {
   quiet: boolean;
   dryRun: boolean;
   help: boolean;
+  /** run only these cells and leave the study outputs to a later run (one Slurm array task; kd/slurm/study.ts) */
+  cells?: string[];
 }
 
 interface StudyPreset {
@@ -118,6 +120,10 @@ between variants that differ only in student options):
 other:
   --quiet                  only the study's own lines (no per-epoch lines)
   --dry-run                print the grid and exit
+  --cells ID,ID            run only these cells (ids as --dry-run prints them); study.md is left to a
+                           run without --cells (what each Slurm array task does)
+  --submit slurm           run the cells as Slurm jobs (one array task per cell, then the outputs);
+                           --slurm "OPTS", --account, --qos, ... as in npx tsx kd/submit.ts --help
   any kd/train.ts option   (--data, --size, --student-epochs, --teacher-archs, ...) applies to every cell
 
 presets:
@@ -174,6 +180,7 @@ const STUDY_OPTIONS: OptionSpec<keyof StudyConfig | 'seedList'>[] = [
   { key: 'teacherPool', flag: 'teacher-pool', kind: 'list', parse: choiceList(['all', 'out-of-subset'] as const, 'all or out-of-subset') },
   { key: 'quiet', flag: 'quiet', kind: 'bool' },
   { key: 'dryRun', flag: 'dry-run', kind: 'bool' },
+  { key: 'cells', flag: 'cells', kind: 'list' },
 ];
 
 const MANAGED = 'is a kd/train.ts option the study manages itself (it always resumes)';

@@ -21,7 +21,7 @@ import { buildModel, copyCheckedWeights, readModelMeta } from './model-file.ts';
 import { evaluateRobustness } from './robustness.ts';
 import { attackLabel } from './adversarial.ts';
 import { RunDir } from './run-dir.ts';
-import { makeDirs, readJsonFile, writeFileAtomic } from './data/node-files.ts';
+import { makeDirs, readJsonFile, writeFileAtomic, writeFileOnce } from './data/node-files.ts';
 import { identity, sameIdentity, type StudyConfig } from './study-config.ts';
 import { teacherHealth } from './teacher-health.ts';
 import { attackSpecs, baseCellOf, cellsOf, variantsOf, type Cell, type CellResult } from './study-grid.ts';
@@ -75,9 +75,10 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
     const prev = readJsonFile<{ identity: unknown }>(idPath);
     if (!sameIdentity(prev.identity, id))
       throw new UsageError(`${dir} holds a study made with other data/model/attack settings (${idPath}); use another --out, or the same options (grid axes may be extended)\n  was: ${JSON.stringify(prev.identity)}\n  now: ${JSON.stringify(id)}`);
-  } else writeFileAtomic(idPath, JSON.stringify({ identity: id, created: new Date().toISOString() }, null, 2) + '\n');
+  } else writeFileOnce(idPath, JSON.stringify({ identity: id, created: new Date().toISOString() }, null, 2) + '\n'); // array tasks may start together
 
   const cells = cellsOf(cfg);
+  for (const c of cfg.cells ?? []) if (!cells.some((x) => x.id === c)) throw new UsageError(`--cells: ${c} is not a cell of this grid (see --dry-run)`);
   const specs = attackSpecs(cfg);
   const needTeachers = cfg.methods.some((m) => m !== 'ce');
   const results: CellResult[] = [];
@@ -91,6 +92,7 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
     const cellDir = join(dir, 'cells', cell.id);
     const resultFile = join(cellDir, 'cell.json');
     const tag = `[${ci + 1}/${cells.length} ${cell.id}]`;
+    if (cfg.cells && !cfg.cells.includes(cell.id) && !existsSync(resultFile)) continue; // --cells: another task's cell
     if (existsSync(resultFile)) {
       // the variant's label depends on the current grid (which axes have several values)
       const done = readJsonFile<CellResult>(resultFile);
@@ -189,8 +191,9 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
     results.push(result);
     ran.push(cell.id);
     print(`${tag} done in ${result.secs.total.toFixed(0)} s (teachers ${teacherSecs.toFixed(0)} s, students ${studentSecs.toFixed(0)} s, evaluation ${attackSecs.toFixed(0)} s); elapsed ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-    writeStudyOutputs(dir, cfg, results);
+    if (!cfg.cells) writeStudyOutputs(dir, cfg, results);
   }
+  if (cfg.cells) return { dir, cells: results, ran, skipped, summary: [] }; // --cells: a later run (the outputs job) writes them
   const summary = writeStudyOutputs(dir, cfg, results);
   return { dir, cells: results, ran, skipped, summary };
 }

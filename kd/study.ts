@@ -23,8 +23,10 @@ import { supervise } from './supervise.ts';
 import { parseStudyArgs, STUDY_HELP } from './study-config.ts';
 import { attackSpecs, cellsOf } from './study-grid.ts';
 import { runStudy } from './study-run.ts';
+import { submitRequested, submitStudyCommand } from './slurm/command.ts';
 
 async function main(): Promise<void> {
+  if (submitRequested(process.argv.slice(2))) return submitStudyCommand(process.argv.slice(2)); // --submit slurm: a cell array + the outputs job (kd/slurm/)
   const cfg = parseCommandLine(parseStudyArgs, (c) => c.help, () => STUDY_HELP);
   if (!cfg) return;
   if (cfg.dryRun) {

@@ -15,8 +15,10 @@
 // (tsx re-sends, npm forwards its own copy); the FORCE_PRESSES-th distinct press kills the
 // worker without waiting (the last saved checkpoint is kept: every file is written atomically).
 // SIGTERM (Slurm, systemd, kill) is forwarded once and never escalates: its sender sends SIGKILL
-// itself when it stops waiting. If the supervisor dies (SIGKILL, closed terminal), the worker
-// sees its IPC channel close and checkpoints and exits the same way.
+// itself when it stops waiting. SIGUSR1 (Slurm's time-limit warning, which the job scripts of
+// kd/slurm/ forward to node) is handled the same way; the listener also keeps it from starting
+// Node's inspector. If the supervisor dies (SIGKILL, closed terminal), the worker sees its IPC
+// channel close and checkpoints and exits the same way.
 //
 // ROSKD_NO_SUPERVISOR=1 (and --inspect) runs in one process: the same press policy, without
 // the guarantee under tsx. Cost: one idle Node process (~90 MiB) and the module graph loaded
@@ -30,6 +32,8 @@ const OFF_ENV = 'ROSKD_NO_SUPERVISOR';
 export const SAME_PRESS_MS = 1000;
 /** The distinct Ctrl-C press that quits at once, without waiting for the checkpoint. */
 export const FORCE_PRESSES = 3;
+/** Signals that ask once for a checkpoint and never escalate: SIGTERM, and SIGUSR1 from Slurm (kd/slurm/sbatch.ts). */
+export const CHECKPOINT_SIGNALS = ['SIGTERM', 'SIGUSR1'] as const;
 
 export interface SuperviseOptions {
   /** asks the work to checkpoint and stop after its current step (trainer.requestInterrupt) */
@@ -106,10 +110,11 @@ function runSupervisor(): Promise<never> {
     else say(`Ctrl-C: ${AGAIN(FORCE_PRESSES - n)}`);
     forward();
   });
-  process.on('SIGTERM', () => {
-    if (!forwarded) say('SIGTERM: saving a checkpoint after this step, then stopping with exit code 130');
-    forward();
-  });
+  for (const sig of CHECKPOINT_SIGNALS)
+    process.on(sig, () => {
+      if (!forwarded) say(`${sig}: saving a checkpoint after this step, then stopping with exit code 130`);
+      forward();
+    });
   // job control and resizes: the worker is outside the terminal's process group, so pass them on
   process.on('SIGTSTP', () => {
     group('SIGSTOP');
@@ -145,7 +150,7 @@ function installWorker(o: SuperviseOptions): void {
     o.onInterrupt();
   };
   process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  for (const sig of CHECKPOINT_SIGNALS) process.on(sig, stop);
   // the supervisor died (SIGKILL, a closed terminal): checkpoint and stop the same way
   process.on('disconnect', () => {
     say('the supervising process is gone: saving a checkpoint after this step, then stopping');
@@ -170,8 +175,9 @@ function installInProcess(o: SuperviseOptions): void {
     say(`Ctrl-C: ${n === 1 ? FIRST : AGAIN(FORCE_PRESSES - n)}`);
     o.onInterrupt();
   });
-  process.on('SIGTERM', () => {
-    if (!o.training()) process.exit(130);
-    o.onInterrupt();
-  });
+  for (const sig of CHECKPOINT_SIGNALS)
+    process.on(sig, () => {
+      if (!o.training()) process.exit(130);
+      o.onInterrupt();
+    });
 }

@@ -1,13 +1,16 @@
 // RoS-KD end to end from the command line: `npx tsx kd/train.ts [options]` (see --help). Parses
 // the options, runs the pipeline (kd/pipeline.ts), and maps errors to exit codes: 2 bad usage,
-// 3 non-finite loss, 130 interrupted (Ctrl-C saves a checkpoint first), 1 anything else.
+// 3 non-finite loss, 130 interrupted (Ctrl-C, or USR1 from Slurm, saves a checkpoint first), 1
+// anything else. With --submit slurm it writes and submits Slurm jobs instead (kd/slurm/command.ts).
 import { parseCommandLine } from './cli.ts';
 import { parseArgs, helpText, UsageError } from './config.ts';
 import { runPipeline } from './pipeline.ts';
 import { NanLossError, InterruptedError, requestInterrupt, isInterruptRequested, clearInterrupt, isTraining } from './interrupt.ts';
 import { supervise } from './supervise.ts';
+import { submitRequested, submitRunCommand } from './slurm/command.ts';
 
 async function main(): Promise<void> {
+  if (submitRequested(process.argv.slice(2))) return submitRunCommand(process.argv.slice(2)); // --submit slurm: the run as Slurm jobs (kd/slurm/)
   const parsed = parseCommandLine(parseArgs, (p) => p.opts.help, helpText);
   if (!parsed) return;
   // Ctrl-C / SIGTERM: checkpoint after this step, exit 130 (the work runs in a child process)

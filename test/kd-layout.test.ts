@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const kdFiles = (dir: string): string[] => readdirSync(join(root, dir)).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`);
-const files = [...kdFiles('kd'), ...kdFiles('kd/data')];
-const CLI = ['kd/train.ts', 'kd/predict.ts', 'kd/attack.ts', 'kd/study.ts'];
+const files = [...kdFiles('kd'), ...kdFiles('kd/data'), ...kdFiles('kd/slurm')];
+const CLI = ['kd/train.ts', 'kd/predict.ts', 'kd/attack.ts', 'kd/study.ts', 'kd/submit.ts'];
 
 /** Relative imports and node:* imports of a file (type-only imports included: they also couple). */
 function importsOf(file: string): { local: string[]; node: string[] } {

@@ -1,8 +1,8 @@
-// Node file access for the data pipeline: whole-file reads with a clear size error, atomic writes,
+// Node file access for the data pipeline and the run directory: whole-file reads with a clear size error, atomic (and create-once) writes,
 // the node:zlib codec for zip/npz, npz files, the cache directory and image-folder listings. The parsers (zip.ts, npy.ts, image.ts) work on
 // bytes and never import node:*; a browser build supplies bytes and a codec of its own.
-import { mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, type Dirent } from 'node:fs';
-import { homedir } from 'node:os';
+import { linkSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, type Dirent } from 'node:fs';
+import { homedir, hostname } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
 import * as zlib from 'node:zlib';
@@ -85,10 +85,25 @@ export function makeDirs(path: string, what = 'directory'): void {
   }
 }
 
-/** Write a file atomically: temp file in the same directory, then rename, so readers never see half a file. */
+/** This host's short name, as it appears in temp-file names (letters, digits, '_', '-'). */
+export const HOST = hostname().split('.')[0].replace(/[^A-Za-z0-9-]/g, '_') || 'host';
+
+const tempName = (path: string): string => `${path}.tmp-${process.pid}@${HOST}-${Math.random().toString(36).slice(2)}`;
+
+/** Parses a temp name made by writeFileAtomic: the writer's pid and host (host null for old names without one). */
+export function parseTempName(file: string): { pid: number; host: string | null } | null {
+  const m = /\.tmp-(\d+)(?:@([A-Za-z0-9_-]+))?-[a-z0-9]+$/.exec(file);
+  return m ? { pid: Number(m[1]), host: m[2] ?? null } : null;
+}
+
+/**
+ * Write a file atomically: temp file in the same directory, then rename, so readers never see
+ * half a file. The temp name carries pid@host, so a cleaner on another node sharing the
+ * directory (NFS/Lustre) can tell a live writer elsewhere from a crash leftover (RunDir.cleanTemp).
+ */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   makeDirs(dirname(path));
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const tmp = tempName(path);
   try {
     writeFileSync(tmp, data);
     renameSync(tmp, path);
@@ -98,6 +113,37 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     } catch {}
     // Node's ENOSPC / EFBIG / EIO messages from write() name no file
     throw new Error(`${path}: cannot write (${(e as Error).message}); any previous file is unchanged`, { cause: e });
+  }
+}
+
+/**
+ * Like writeFileAtomic, but only if `path` does not exist yet: link() fails on an existing name,
+ * atomically, also over NFS (several jobs starting at once: the first one's content stays).
+ * Returns whether this call created it.
+ */
+export function writeFileOnce(path: string, data: Uint8Array | string): boolean {
+  makeDirs(dirname(path));
+  const tmp = tempName(path);
+  writeFileSync(tmp, data);
+  try {
+    linkSync(tmp, path);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+    // a file system without hard links: O_EXCL creation (exclusive, though not all-or-nothing)
+    try {
+      writeFileSync(path, data, { flag: 'wx' });
+      return true;
+    } catch (e2) {
+      if ((e2 as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e2;
+    }
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {}
   }
 }
 
