@@ -107,7 +107,7 @@ export class TeacherChooser {
   ) {
     if (method !== 'ce' && K < 1) throw new Error(`${method} needs at least one trained teacher`);
     const k = opts.perBatch ?? 1;
-    if (k < 1 || k > K) throw new RangeError(`teachers per batch must lie in [1, ${K}], got ${k}`);
+    if (method !== 'ce' && (k < 1 || k > K)) throw new RangeError(`teachers per batch must lie in [1, ${K}], got ${k}`);
     if (opts.probs && (opts.probs.length !== K || opts.probs.some((p) => !(p >= 0)))) throw new RangeError(`teacher probabilities must be ${K} non-negative numbers`);
   }
 
