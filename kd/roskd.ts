@@ -93,6 +93,27 @@ export function bestTeacher(scores: number[]): number {
   return best;
 }
 
+/** k distinct indices drawn without replacement with probability proportional to w (w > 0 only). */
+export function drawWeighted(rng: Rng, weights: readonly number[], k: number): number[] {
+  const w = [...weights];
+  const out: number[] = [];
+  for (let n = 0; n < k; n++) {
+    const total = w.reduce((a, b) => a + b, 0);
+    if (!(total > 0)) break;
+    let u = rng.next() * total;
+    let pick = -1;
+    for (let i = 0; i < w.length; i++) {
+      if (w[i] <= 0) continue;
+      pick = i;
+      u -= w[i];
+      if (u < 0) break;
+    }
+    out.push(pick);
+    w[pick] = 0;
+  }
+  return out.sort((a, b) => a - b);
+}
+
 /**
  * The teachers a student sees at (epoch, step). Deterministic in (seed, method, epoch, step),
  * so a resumed run replays exactly the same draws.
@@ -121,23 +142,7 @@ export class TeacherChooser {
         return Array.from({ length: this.K }, (_, i) => i);
       case 'roskd': {
         const rng = Rng.keyed('teacher-choice', this.opts.seed, epoch, step);
-        const k = this.opts.perBatch ?? 1;
-        const w = [...(this.opts.probs ?? new Array(this.K).fill(1))];
-        const out: number[] = [];
-        for (let n = 0; n < k; n++) {
-          const total = w.reduce((a, b) => a + b, 0);
-          let u = rng.next() * total;
-          let pick = -1;
-          for (let i = 0; i < w.length; i++) {
-            if (w[i] <= 0) continue;
-            pick = i;
-            u -= w[i];
-            if (u < 0) break;
-          }
-          out.push(pick);
-          w[pick] = 0; // without replacement
-        }
-        return out.sort((a, b) => a - b);
+        return drawWeighted(rng, this.opts.probs ?? new Array(this.K).fill(1), this.opts.perBatch ?? 1);
       }
     }
   }

@@ -4,7 +4,7 @@
 // noise; on images it never saw it does not. Where every teacher saw the sample (subset fraction
 // near 1), the draw falls back to all teachers. Pure (no GPU, no node:*), so it is tested exactly.
 import { Rng } from '../engine/rng.ts';
-import { combineTeachers } from './roskd.ts';
+import { combineTeachers, drawWeighted } from './roskd.ts';
 
 /** seen[t][i] = 1 when teacher t trained on training image i. */
 export function subsetMembership(subsets: readonly Int32Array[], n: number): Uint8Array[] {
@@ -18,26 +18,6 @@ export function subsetMembership(subsets: readonly Int32Array[], n: number): Uin
   });
 }
 
-/** k distinct indices drawn without replacement with probability proportional to w (w > 0 only). */
-function drawWeighted(rng: Rng, weights: readonly number[], k: number): number[] {
-  const w = [...weights];
-  const out: number[] = [];
-  for (let n = 0; n < k; n++) {
-    const total = w.reduce((a, b) => a + b, 0);
-    if (!(total > 0)) break;
-    let u = rng.next() * total;
-    let pick = -1;
-    for (let i = 0; i < w.length; i++) {
-      if (w[i] <= 0) continue;
-      pick = i;
-      u -= w[i];
-      if (u < 0) break;
-    }
-    out.push(pick);
-    w[pick] = 0;
-  }
-  return out.sort((a, b) => a - b);
-}
 
 export interface PoolOptions {
   seed: number;
