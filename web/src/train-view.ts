@@ -18,6 +18,9 @@ const fmtSecs = (s: number): string => (!Number.isFinite(s) ? '?' : s >= 60 ? `$
 let running = false;
 let store: MemoryStore | null = null;
 let lossChart: LiveChart;
+/** KD students' loss ((1 - alpha) CE + alpha T^2 KL) is another objective: its own chart, never on the CE axis */
+let kdChart: LiveChart;
+const isKdModel = (model: string): boolean => /^student-(kd|avgkd|roskd)\b/.test(model);
 let valChart: LiveChart;
 
 /** The form as kd/train.ts options (validated by kd's own option checks). */
@@ -91,6 +94,7 @@ async function start(): Promise<void> {
   $('report-table').textContent = '';
   $('downloads').replaceChildren();
   lossChart.clear();
+  kdChart.clear();
   valChart.clear();
   pageState.run = { state: 'running', message: '', imagesPerSec: 0, secs: 0, images: 0, files: [] };
   const bar = $('run-bar') as HTMLProgressElement;
@@ -111,7 +115,7 @@ async function start(): Promise<void> {
       progress: (p) => {
         const k = (stepOf.get(p.model) ?? 0) + 1;
         stepOf.set(p.model, k);
-        lossChart.add(p.model, k, p.loss);
+        (isKdModel(p.model) ? kdChart : lossChart).add(p.model, k, p.loss);
         const now = performance.now();
         if (now - lastDraw < 100 && p.step !== p.steps) return;
         lastDraw = now;
@@ -140,7 +144,8 @@ async function start(): Promise<void> {
 }
 
 export function initTrain(): void {
-  lossChart = new LiveChart($('chart-loss') as HTMLCanvasElement, 'training loss');
+  lossChart = new LiveChart($('chart-loss') as HTMLCanvasElement, 'cross-entropy');
+  kdChart = new LiveChart($('chart-kd') as HTMLCanvasElement, 'distillation loss');
   valChart = new LiveChart($('chart-val') as HTMLCanvasElement, 'validation accuracy');
   $('train-start').addEventListener('click', () => void start());
   const kind = $('data-kind') as HTMLSelectElement;
