@@ -9,29 +9,18 @@
 // (CI set), where that is a failure.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { build, type Plugin } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { findChromium, launchChromium } from './browser/chromium.ts';
 import { gpuInit, rk } from './helpers.ts';
 import { runWorkload, type Results } from './browser/workload.ts';
 import type { PageReport } from './browser/page.ts';
 
 const TOL = 1e-4; // max |browser - node| over max |node|, per result
 const PAGE_TIMEOUT_MS = 10 * 60_000;
-
-/** The browser binary itself (not /usr/bin/chromium: that shell wrapper fails on /dev/shm in containers). */
-function findChromium(): string | null {
-  if (process.env.ROSKD_CHROMIUM) return process.env.ROSKD_CHROMIUM;
-  const listed = spawnSync('dpkg', ['-L', 'chromium'], { encoding: 'utf8' });
-  const fromDpkg = listed.status === 0 ? listed.stdout.split('\n').find((l) => /\/lib\/chromium\/chromium$/.test(l)) : undefined;
-  for (const p of [fromDpkg, '/usr/lib/chromium/chromium']) if (p && existsSync(p)) return p;
-  return null;
-}
 
 /** Fails the build on any Node built-in, naming the importer (esbuild's own error would only say "could not resolve"). */
 const noNode: Plugin = {
@@ -118,14 +107,9 @@ maybe('Chromium (WebGPU) computes the same kernels and ResNet-18 SGD steps as No
     '/page.js': { type: 'text/javascript', body: page.js },
   });
   const { port } = server.address() as AddressInfo;
-  const browser = await chromium.launch({
-    executablePath: chromiumPath!,
-    headless: true,
-    chromiumSandbox: false,
-    // playwright-core adds --headless, --no-sandbox and a fresh temporary profile (--user-data-dir);
-    // --disable-gpu is not needed, and (measured) would not take WebGPU's SwiftShader adapter away
-    args: ['--enable-unsafe-webgpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  // playwright-core adds --headless, --no-sandbox and a fresh temporary profile (--user-data-dir);
+  // --disable-gpu is not needed, and (measured) would not take WebGPU's SwiftShader adapter away
+  const browser = await launchChromium(chromiumPath!);
   let report: PageReport;
   const consoleLines: string[] = [];
   try {

@@ -1,4 +1,4 @@
-// Finding and launching Debian's Chromium for the page tests (as test/browser.test.ts does).
+// Finding and launching Debian's Chromium for the page tests (browser, web) and the browser bench.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
