@@ -710,6 +710,118 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   {{STORE}}
 }
 `,
+  "conv2d_winograd_input": `// Winograd F(MxM, 3x3) input transform: V[k][p][c] = (Bᵀ d B)[k] for the (M+2)x(M+2) window d of
+// tile p of input channel c, read from the zero-padded input (conv2d_pad) as aligned vec4 rows.
+// One lane owns TT horizontally adjacent tiles (TT * M = 4 columns: the window starts on a vec4)
+// and 4 channels, so every transform value is a vec4 across channels and is stored as one vec4
+// of V's [tiles][Cin4] rows (the GEMM's A operand). Channels past C are written as zeros.
+// BODY (loads, transform, stores) is generated unrolled by engine/ops/conv-winograd.ts:
+// lavapipe keeps only constant-indexed values in registers.
+struct P {
+  Hp: u32, Wp4: u32, C: u32, C4: u32,     // padded rows and row length / 4, channels of x, Cin4 / 4
+  groupsW: u32, tilesW: u32, tilesH: u32, P: u32, // lane groups per tile row, tiles per row / column, tiles per chunk
+  nLanes: u32, n0: u32,                   // lanes of this chunk, its first image
+}
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> v: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let lane = (wg.x + wg.y * nwg.x) * 64u + li;
+  if (lane >= p.nLanes) { return; }
+  let c4 = lane % p.C4;
+  let r = lane / p.C4;
+  let gw = r % p.groupsW;
+  let r2 = r / p.groupsW;
+  let th = r2 % p.tilesH;
+  let n = r2 / p.tilesH; // image within the chunk
+  let tw0 = gw * {{TT}}u;
+  let p0 = (n * p.tilesH + th) * p.tilesW + tw0; // first tile of this lane
+  let plane4 = p.Hp * p.Wp4;
+  let rowOff = th * {{M}}u * p.Wp4 + tw0 * {{M}}u / 4u;
+  // per channel: the window's first vec4 (clamped to a real channel) and whether it is real
+  var xo: array<u32, 4>;
+  var ok: array<f32, 4>;
+  for (var q = 0u; q < 4u; q++) {
+    let c = c4 * 4u + q;
+    xo[q] = ((p.n0 + n) * p.C + min(c, p.C - 1u)) * plane4 + rowOff;
+    ok[q] = select(0.0, 1.0, c < p.C);
+  }
+  let W4 = p.Wp4;
+  {{BODY}}
+}
+`,
+  "conv2d_winograd_output": `// Winograd F(MxM, 3x3) output transform: y tile = Aᵀ m A (+ bias) where m[k] = the GEMM's output
+// row [k][p][co4] (a vec4 across 4 output channels). One lane per (tile, 4 output channels);
+// tiles overhanging Ho / Wo and channels past Cout are not stored. BODY is generated unrolled by
+// engine/ops/conv-winograd.ts (constant indices keep the values in registers on lavapipe).
+struct P {
+  Ho: u32, Wo: u32, Cout: u32, Co4: u32,  // output size and channels, Cout4 / 4
+  tilesW: u32, tilesH: u32, P: u32, nLanes: u32, // tiles per row / column, tiles per chunk
+  n0: u32, hasBias: u32,
+}
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> m: array<vec4f>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let lane = (wg.x + wg.y * nwg.x) * 64u + li;
+  if (lane >= p.nLanes) { return; }
+  let co4 = lane % p.Co4;
+  let t = lane / p.Co4;
+  let tw = t % p.tilesW;
+  let r = t / p.tilesW;
+  let th = r % p.tilesH;
+  let n = p.n0 + r / p.tilesH;
+  let mo = t * p.Co4 + co4;
+  let kStride = p.P * p.Co4;
+  {{BODY}}
+  var bv = vec4f(0.0);
+  if (p.hasBias != 0u) {
+    for (var q = 0u; q < 4u; q++) { bv[q] = bias[min(co4 * 4u + q, p.Cout - 1u)]; }
+  }
+  let oh0 = th * {{M}}u;
+  let ow0 = tw * {{M}}u;
+  for (var q = 0u; q < 4u; q++) {
+    let co = co4 * 4u + q;
+    if (co >= p.Cout) { break; }
+    let yb = ((n * p.Cout + co) * p.Ho + oh0) * p.Wo + ow0;
+    {{STORE}}
+  }
+}
+`,
+  "conv2d_winograd_weight": `// Winograd F(MxM, 3x3) weight transform: U[k][ci][co] = (G g Gᵀ)[k] for the 3x3 filter g from
+// input channel ci to output channel co, as the GEMM's B operand [T][Cin4][Cout4] (zero rows and
+// columns past Cin / Cout). TRANSPOSE (backward-data): ci / co index w's output / input channels
+// and the filter is flipped, so the same pipeline convolves gy into dx.
+// One lane per (ci, 4 output channels); BODY generated unrolled by engine/ops/conv-winograd.ts.
+struct P { Cin: u32, Cout: u32, Cin4: u32, Co4: u32, CinW: u32, transpose: u32, nLanes: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> u: array<vec4f>;
+
+/** Tap (kh, kw) of the filter from channel ci to channel co of the GEMM, zero outside. */
+fn tap(ci: u32, co: u32, k: u32) -> f32 {
+  if (ci >= p.Cin || co >= p.Cout) { return 0.0; }
+  if (p.transpose != 0u) { return w[(ci * p.CinW + co) * 9u + 8u - k]; }
+  return w[(co * p.CinW + ci) * 9u + k];
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let lane = (wg.x + wg.y * nwg.x) * 64u + li;
+  if (lane >= p.nLanes) { return; }
+  let co4 = lane % p.Co4;
+  let ci = lane / p.Co4;
+  let co = co4 * 4u;
+  let kStride = p.Cin4 * p.Co4;
+  let uo = ci * p.Co4 + co4;
+  {{BODY}}
+}
+`,
   "conv2d_wpack": `// Re-lays conv weights w [Cout][CinG][KH][KW] as a GEMM operand [G][TH][TW][S][Fp]: per tap, rows
 // of the fast channel dimension padded with zeros to Fp, so kernels read vec4 runs of them.
 // Forward: fast = output channel, slow = input channel, tap (th, tw) = (kh, kw).

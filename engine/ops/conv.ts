@@ -18,6 +18,7 @@ import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
 import { dispatch, groupsFor, MAX_GROUPS } from '../program.ts';
 import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
+import { winogradConv, winogradForwardJob, winogradBackwardDataJob } from './conv-winograd.ts';
 
 type Pair = number | readonly [number, number];
 export interface Conv2dOptions {
@@ -187,7 +188,7 @@ interface Tile {
 }
 
 /** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
-export const conv2dTuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean }; subgroups?: boolean | number } = {};
+export const conv2dTuning: { winograd?: boolean; tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean }; subgroups?: boolean | number } = {};
 
 /**
  * Generated kernel code, memoised by the few numbers it depends on: the unrolled bodies are
@@ -494,6 +495,8 @@ function forwardJob(g: ConvGeometry): Job {
 
 /** Forward without autograd. */
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
+  const wj = winogradForwardJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
+  if (wj) return winogradConv(x, w, bias, wj, false, padInput);
   const y = new Tensor([g.N, g.Cout, g.Ho, g.Wo], 'f32');
   runJob(x, w, bias, forwardJob(g), allTaps(g.KH, g.KW), false, y);
   return y;
@@ -519,6 +522,8 @@ function phase(a: number, s: number, pad: number, K: number, d: number, outLen: 
 
 /** dx = transposed convolution of gy with w, one stride phase at a time. */
 export function conv2dBackwardData(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const wj = winogradBackwardDataJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
+  if (wj) return winogradConv(gy, w, null, wj, true, padInput);
   const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
   if ((g.sh > 1 || g.sw > 1) && !hot) {
     // rare shapes: one stride-1 conv over gy spread out with zeros (one kernel variant, not one per phase)

@@ -1,0 +1,282 @@
+// Winograd F(MxM, 3x3) convolution for stride-1, dilation-1, ungrouped 3x3 convs (Lavin & Gray,
+// "Fast Algorithms for Convolutional Neural Networks", 2015): y tile = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ) ] A
+// summed over input channels, i.e. T = (M+2)² independent GEMMs V[k] [tiles x Cin] x U[k] [Cin x Cout]
+// between an input transform and an output transform. F(2x2) does 16 multiplies per 4 outputs
+// where the direct conv does 36 (2.25x fewer), F(4x4) 36 per 16 (4x fewer).
+//   1. weight transform (conv2d_winograd_weight): U [T][Cin4][Cout4], once per call;
+//   2. input transform (conv2d_winograd_input) of the zero-padded input: V [T][tiles][Cin4];
+//   3. the T GEMMs: the batched matmul kernel (shaders/matmul.wgsl), M [T][tiles][Cout4];
+//   4. output transform (+ bias) (conv2d_winograd_output) into y (NCHW).
+// Cin4 / Cout4: the channels rounded up to 4 (zero rows / columns), so every operand is read as
+// vec4. Backward-data of such a conv is one of these with the filters flipped and transposed
+// (the weight transform's TRANSPOSE). Large batches run in chunks of images so that V and M stay
+// within one storage binding.
+import { Tensor } from '../tensor.ts';
+import { dispatch, groupsFor } from '../program.ts';
+import { getGpu } from '../device.ts';
+import { matmulRaw } from './matmul.ts';
+import type { ConvGeometry } from './conv.ts';
+
+type Mat = readonly (readonly number[])[];
+
+/** The transform matrices of F(MxM, 3x3): input Bᵀ (α x α), filter G (α x 3), output Aᵀ (M x α), α = M + 2. */
+interface Transforms {
+  M: number;
+  BT: Mat;
+  G: Mat;
+  AT: Mat;
+}
+
+const F2: Transforms = {
+  M: 2,
+  BT: [
+    [1, 0, -1, 0],
+    [0, 1, 1, 0],
+    [0, -1, 1, 0],
+    [0, 1, 0, -1],
+  ],
+  G: [
+    [1, 0, 0],
+    [0.5, 0.5, 0.5],
+    [0.5, -0.5, 0.5],
+    [0, 0, 1],
+  ],
+  AT: [
+    [1, 1, 1, 0],
+    [0, 1, -1, -1],
+  ],
+};
+
+const F4: Transforms = {
+  M: 4,
+  BT: [
+    [4, 0, -5, 0, 1, 0],
+    [0, -4, -4, 1, 1, 0],
+    [0, 4, -4, -1, 1, 0],
+    [0, -2, -1, 2, 1, 0],
+    [0, 2, -1, -2, 1, 0],
+    [0, 4, 0, -5, 0, 1],
+  ],
+  G: [
+    [1 / 4, 0, 0],
+    [-1 / 6, -1 / 6, -1 / 6],
+    [-1 / 6, 1 / 6, -1 / 6],
+    [1 / 24, 1 / 12, 1 / 6],
+    [1 / 24, -1 / 12, 1 / 6],
+    [0, 0, 1],
+  ],
+  AT: [
+    [1, 1, 1, 1, 1, 0],
+    [0, 1, -1, 2, -2, 0],
+    [0, 1, 1, 4, 4, 0],
+    [0, 1, -1, 8, -8, 1],
+  ],
+};
+
+/** Test/bench hook: `M` forces the output tile (2: F(2x2,3x3), 4: F(4x4,3x3)). */
+export const winogradTuning: { M?: 2 | 4 } = {};
+
+const transformsFor = (M: number): Transforms => (M === 4 ? F4 : F2);
+
+/** The conv as Winograd runs it: `Cin` -> `Cout` channels, stride 1, 3x3 taps, padding top/left (negative: crop). */
+export interface WinogradJob {
+  N: number;
+  Cin: number;
+  H: number;
+  W: number;
+  Cout: number;
+  pt: number;
+  pl: number;
+  Ho: number;
+  Wo: number;
+}
+
+// ---- code generation ----------------------------------------------------------------------
+
+const lit = (c: number) => (Number.isInteger(c) ? `${c}.0` : `${c}`);
+
+/** sum_i c[i] * names[i] as WGSL, skipping zero coefficients and multiplies by ±1. */
+function lin(c: readonly number[], names: readonly string[]): string {
+  let s = '';
+  c.forEach((k, i) => {
+    if (k === 0) return;
+    const mag = Math.abs(k) === 1 ? names[i] : `${lit(Math.abs(k))} * ${names[i]}`;
+    s += s === '' ? (k < 0 ? `-${mag}` : mag) : k < 0 ? ` - ${mag}` : ` + ${mag}`;
+  });
+  return s === '' ? 'vec4f(0.0)' : s;
+}
+
+/**
+ * Code for out = L X Rᵀ with X the named a x b values (vec4s): `out(i, j)` names entry (i, j) of
+ * the result. Returns the statements; the result entries are `let` values named `${p}{i}_{j}`.
+ */
+function sandwich(L: Mat, X: readonly (readonly string[])[], R: Mat, p: string): string[] {
+  const out: string[] = [];
+  const tmp = L.map((row, i) => X[0].map((_, c) => `${p}t${i}_${c}`));
+  L.forEach((row, i) => X[0].forEach((_, c) => out.push(`let ${tmp[i][c]} = ${lin(row, X.map((r) => r[c]))};`)));
+  L.forEach((_, i) => R.forEach((rrow, j) => out.push(`let ${p}${i}_${j} = ${lin(rrow, tmp[i])};`)));
+  return out;
+}
+
+/** Output tiles per input-transform lane: TT * M = 4 columns, so each lane's window starts on a vec4. */
+const tilesPerLane = (M: number) => 4 / M;
+
+function inputBody(t: Transforms): string {
+  const a = t.M + 2;
+  const TT = tilesPerLane(t.M);
+  const NV = Math.ceil((TT * t.M + 2) / 4);
+  const L: string[] = [];
+  for (let q = 0; q < 4; q++)
+    for (let r = 0; r < a; r++)
+      for (let v = 0; v < NV; v++) L.push(`let x${q}_${r}_${v} = select(vec4f(0.0), x[xo[${q}] + ${r}u * W4 + ${v}u], ok[${q}] != 0.0);`);
+  L.push('let kS = p.P * p.C4;', 'let vb = p0 * p.C4 + c4;');
+  for (let tt = 0; tt < TT; tt++) {
+    const d = Array.from({ length: a }, (_, r) =>
+      Array.from({ length: a }, (_, c) => {
+        const col = tt * t.M + c;
+        return `vec4f(${[0, 1, 2, 3].map((q) => `x${q}_${r}_${col >> 2}[${col & 3}]`).join(', ')})`;
+      }),
+    );
+    L.push(`if (tw0 + ${tt}u < p.tilesW) {`);
+    for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) L.push(`  let d${tt}_${r}_${c} = ${d[r][c]};`);
+    const names = d.map((row, r) => row.map((_, c) => `d${tt}_${r}_${c}`));
+    for (const s of sandwich(t.BT, names, t.BT, `v${tt}_`)) L.push(`  ${s}`);
+    for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) L.push(`  v[vb + ${tt}u * p.C4 + ${i * a + j}u * kS] = v${tt}_${i}_${j};`);
+    L.push('}');
+  }
+  return L.join('\n  ');
+}
+
+function outputCode(t: Transforms): { BODY: string; STORE: string } {
+  const a = t.M + 2;
+  const L: string[] = [];
+  const names = Array.from({ length: a }, (_, i) => Array.from({ length: a }, (_, j) => `m${i}_${j}`));
+  for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) L.push(`let m${i}_${j} = m[mo + ${i * a + j}u * kStride];`);
+  L.push(...sandwich(t.AT, names, t.AT, 'o'));
+  const S: string[] = [];
+  for (let i = 0; i < t.M; i++) {
+    S.push(`if (oh0 + ${i}u < p.Ho) {`);
+    for (let j = 0; j < t.M; j++) S.push(`  if (ow0 + ${j}u < p.Wo) { y[yb + ${i}u * p.Wo + ${j}u] = o${i}_${j}[q] + bv[q]; }`);
+    S.push('}');
+  }
+  return { BODY: L.join('\n  '), STORE: S.join('\n    ') };
+}
+
+function weightBody(t: Transforms): string {
+  const a = t.M + 2;
+  const L: string[] = [];
+  const names = [0, 1, 2].map((kh) => [0, 1, 2].map((kw) => `g${kh}_${kw}`));
+  for (let k = 0; k < 9; k++) L.push(`let g${Math.floor(k / 3)}_${k % 3} = vec4f(${[0, 1, 2, 3].map((q) => `tap(ci, co + ${q}u, ${k}u)`).join(', ')});`);
+  L.push(...sandwich(t.G, names, t.G, 'u'));
+  for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) L.push(`u[uo + ${i * a + j}u * kStride] = u${i}_${j};`);
+  return L.join('\n  ');
+}
+
+const codeMemo = new Map<string, Record<string, string | number>>();
+/** Generated code by (kernel, M): the same defines object each call, so program.ts finds the pipeline by identity. */
+function code(kind: 'input' | 'output' | 'weight', M: number): Record<string, string | number> {
+  const key = `${kind} ${M}`;
+  let d = codeMemo.get(key);
+  if (!d) {
+    const t = transformsFor(M);
+    d = kind === 'input' ? { M, TT: tilesPerLane(M), BODY: inputBody(t) } : kind === 'output' ? { M, ...outputCode(t) } : { M, BODY: weightBody(t) };
+    codeMemo.set(key, d);
+  }
+  return d;
+}
+
+// ---- running it ---------------------------------------------------------------------------
+
+const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+const lanesGrid = (lanes: number): [number, number] => groupsFor(lanes, 64);
+
+/** Sizes of the tiling. */
+function plan(j: WinogradJob, M: number) {
+  const T = (M + 2) * (M + 2);
+  const tilesH = ceilDiv(j.Ho, M);
+  const tilesW = ceilDiv(j.Wo, M);
+  const TT = tilesPerLane(M);
+  const groupsW = ceilDiv(tilesW, TT);
+  const Cin4 = ceilDiv(j.Cin, 4) * 4;
+  const Cout4 = ceilDiv(j.Cout, 4) * 4;
+  const Hp = tilesH * M + 2;
+  const Wp4 = ((groupsW - 1) * TT * M) / 4 + Math.ceil((TT * M + 2) / 4);
+  const tilesPerImage = tilesH * tilesW;
+  // images per chunk: V [T][tiles][Cin4] and M [T][tiles][Cout4] must each fit one storage binding
+  const limit = getGpu().limits.maxStorageBufferBindingSize;
+  const perImage = T * tilesPerImage * Math.max(Cin4, Cout4) * 4;
+  const chunk = Math.min(j.N, Math.floor(limit / perImage));
+  return { T, tilesH, tilesW, TT, groupsW, Cin4, Cout4, Hp, Wp4, tilesPerImage, chunk, paddedBytes: j.N * j.Cin * Hp * Wp4 * 16 };
+}
+
+/** The output tile in use: `winogradTuning.M`, else 2. */
+export const winogradM = (): number => winogradTuning.M ?? 2;
+
+/** Whether the job's operands fit the device's bindings (one image's V and M, the padded input). */
+export function winogradFits(j: WinogradJob, M = winogradM()): boolean {
+  const p = plan(j, M);
+  return p.chunk >= 1 && p.paddedBytes <= getGpu().limits.maxStorageBufferBindingSize;
+}
+
+/**
+ * y = conv3x3(x, w) (+ bias), stride 1, by Winograd. `transpose`: w is [Cin, Cout, 3, 3] used
+ * flipped (backward-data: x is gy, y is dx); otherwise w is [Cout, Cin, 3, 3].
+ */
+export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: WinogradJob, transpose: boolean, padInput: (x: Tensor, top: number, left: number, Hp: number, Wp: number) => Tensor): Tensor {
+  const M = winogradM();
+  const pl = plan(j, M);
+  const { T, tilesH, tilesW, Cin4, Cout4 } = pl;
+  const y = new Tensor([j.N, j.Cout, j.Ho, j.Wo], 'f32');
+
+  const u = new Tensor([T, Cin4, Cout4], 'f32');
+  const wLanes = Cin4 * (Cout4 / 4);
+  const wu = { Cin: j.Cin, Cout: j.Cout, Cin4, Co4: Cout4 / 4, CinW: w.shape[1], transpose, nLanes: wLanes };
+  dispatch({ name: 'conv2d_winograd_weight', shader: 'conv2d_winograd_weight', defines: code('weight', M) }, wu, [w.binding, u.binding], lanesGrid(wLanes));
+
+  const xp = padInput(x, j.pt, j.pl, pl.Hp, pl.Wp4 * 4);
+  for (let n0 = 0; n0 < j.N; n0 += pl.chunk) {
+    const nc = Math.min(pl.chunk, j.N - n0);
+    const P = nc * pl.tilesPerImage;
+    const v = new Tensor([T, P, Cin4], 'f32');
+    const inLanes = nc * tilesH * pl.groupsW * (Cin4 / 4);
+    const iu = { Hp: pl.Hp, Wp4: pl.Wp4, C: j.Cin, C4: Cin4 / 4, groupsW: pl.groupsW, tilesW, tilesH, P, nLanes: inLanes, n0 };
+    dispatch({ name: 'conv2d_winograd_input', shader: 'conv2d_winograd_input', defines: code('input', M) }, iu, [xp.binding, v.binding], lanesGrid(inLanes));
+    const m = matmulRaw(v, u, false, false, null, 'conv2d_winograd_gemm');
+    v.dispose();
+    const outLanes = P * (Cout4 / 4);
+    const ou = { Ho: j.Ho, Wo: j.Wo, Cout: j.Cout, Co4: Cout4 / 4, tilesW, tilesH, P, nLanes: outLanes, n0, hasBias: bias !== null };
+    dispatch({ name: 'conv2d_winograd_output', shader: 'conv2d_winograd_output', defines: code('output', M) }, ou, [m.binding, (bias ?? m).binding, y.binding], lanesGrid(outLanes));
+    m.dispose();
+  }
+  xp.dispose();
+  u.dispose();
+  return y;
+}
+
+// ---- when to use it -----------------------------------------------------------------------
+
+/** Stride 1, dilation 1, one group, 3x3 taps: the convs Winograd F(M, 3x3) computes. */
+const isPlain3x3 = (g: ConvGeometry) => g.KH === 3 && g.KW === 3 && g.sh === 1 && g.sw === 1 && g.dh === 1 && g.dw === 1 && g.groups === 1;
+
+/**
+ * Whether Winograd beats the direct kernels on a conv of `cin` -> `cout` channels (the GEMM's K
+ * and N): measured on lavapipe (bench/NOTES.md, "Speed round 3: Winograd").
+ */
+const faster = (cin: number, cout: number) => cin >= 16 && cout >= 16;
+
+/** The forward conv as a Winograd job, or null where the direct kernels run it (`force`: conv2dTuning.winograd). */
+export function winogradForwardJob(g: ConvGeometry, force: boolean | undefined): WinogradJob | null {
+  if (force === false || !isPlain3x3(g)) return null;
+  const j: WinogradJob = { N: g.N, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, pt: g.pt, pl: g.pl, Ho: g.Ho, Wo: g.Wo };
+  return (force || faster(g.Cin, g.Cout)) && winogradFits(j) ? j : null;
+}
+
+/**
+ * Backward-data of a stride-1 3x3 conv as a Winograd job: dx = gy convolved with the flipped,
+ * transposed filters, padded by 2 - padding (negative: cropped), so that dx has x's size.
+ */
+export function winogradBackwardDataJob(g: ConvGeometry, force: boolean | undefined): WinogradJob | null {
+  if (force === false || !isPlain3x3(g)) return null;
+  const j: WinogradJob = { N: g.N, Cin: g.Cout, H: g.Ho, W: g.Wo, Cout: g.Cin, pt: 2 - g.pt, pl: 2 - g.pl, Ho: g.H, Wo: g.W };
+  return (force || faster(g.Cout, g.Cin)) && winogradFits(j) ? j : null;
+}
