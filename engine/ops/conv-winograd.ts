@@ -175,14 +175,46 @@ function weightBody(t: Transforms): string {
   return L.join('\n  ');
 }
 
+const transpose = (m: Mat): Mat => m[0].map((_, c) => m.map((row) => row[c]));
+
+/** Weight gradient: the gy tile transform A gy Aᵀ (gy read as scalars, zero past Ho / Wo). */
+function gyBody(t: Transforms): string {
+  const L: string[] = [];
+  for (let i = 0; i < t.M; i++)
+    for (let j = 0; j < t.M; j++) {
+      L.push(`let ok${i}_${j} = oh0 + ${i}u < p.Ho && ow0 + ${j}u < p.Wo; let of${i}_${j} = select(0u, ${i}u * p.Wo + ${j}u, ok${i}_${j});`);
+      L.push(`let y${i}_${j} = vec4f(${[0, 1, 2, 3].map((q) => `select(0.0, gy[gb[${q}] + of${i}_${j}], ok${i}_${j} && cok[${q}])`).join(', ')});`);
+    }
+  const A = transpose(t.AT);
+  const names = Array.from({ length: t.M }, (_, i) => Array.from({ length: t.M }, (_, j) => `y${i}_${j}`));
+  L.push(...sandwich(A, names, A, 'g'));
+  const a = t.M + 2;
+  for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) L.push(`gt[go + ${i * a + j}u * kStride] = g${i}_${j};`);
+  return L.join('\n  ');
+}
+
+/** Weight gradient: dw = Gᵀ dU G per (ci, 4 output channels). */
+function dwCode(t: Transforms): { BODY: string; STORE: string } {
+  const a = t.M + 2;
+  const L: string[] = [];
+  for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) L.push(`let d${i}_${j} = du[uo + ${i * a + j}u * kStride];`);
+  const GT = transpose(t.G);
+  const names = Array.from({ length: a }, (_, i) => Array.from({ length: a }, (_, j) => `d${i}_${j}`));
+  L.push(...sandwich(GT, names, GT, 'w'));
+  const S: string[] = [];
+  for (let kh = 0; kh < 3; kh++) for (let kw = 0; kw < 3; kw++) S.push(`dw[b + ${kh * 3 + kw}u] = w${kh}_${kw}[q];`);
+  return { BODY: L.join('\n  '), STORE: S.join(' ') };
+}
+
 const codeMemo = new Map<string, Record<string, string | number>>();
 /** Generated code by (kernel, M): the same defines object each call, so program.ts finds the pipeline by identity. */
-function code(kind: 'input' | 'output' | 'weight', M: number): Record<string, string | number> {
+function code(kind: 'input' | 'output' | 'weight' | 'gy' | 'dw', M: number): Record<string, string | number> {
   const key = `${kind} ${M}`;
   let d = codeMemo.get(key);
   if (!d) {
     const t = transformsFor(M);
-    d = kind === 'input' ? { M, TT: tilesPerLane(M), BODY: inputBody(t) } : kind === 'output' ? { M, ...outputCode(t) } : { M, BODY: weightBody(t) };
+    const make = { input: () => ({ TT: tilesPerLane(M), BODY: inputBody(t) }), output: () => outputCode(t), weight: () => ({ BODY: weightBody(t) }), gy: () => ({ BODY: gyBody(t) }), dw: () => dwCode(t) };
+    d = { M, ...make[kind]() };
     codeMemo.set(key, d);
   }
   return d;
@@ -256,6 +288,37 @@ export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: Winog
   return y;
 }
 
+/**
+ * dw = Σ over tiles of Gᵀ [(A gy Aᵀ) ⊙ (Bᵀ d B)] G (the transpose of the forward, Lavin & Gray):
+ * the forward's input transform V, the gy transform Ĝ, one GEMM per transform element summing
+ * over the tiles (dU[k] = V[k]ᵀ Ĝ[k], K = tiles: a long inner dimension), then the filter
+ * transform's transpose. All images in one chunk (winogradWeightGradJob checks they fit).
+ */
+export function winogradWeightGrad(x: Tensor, gy: Tensor, j: WinogradJob, padInput: (x: Tensor, top: number, left: number, Hp: number, Wp: number) => Tensor): Tensor {
+  const M = winogradM();
+  const pl = plan(j, M);
+  const { T, tilesH, tilesW, Cin4, Cout4 } = pl;
+  const P = j.N * pl.tilesPerImage;
+  const xp = padInput(x, j.pt, j.pl, pl.Hp, pl.Wp4 * 4);
+  const v = new Tensor([T, P, Cin4], 'f32');
+  const inLanes = j.N * tilesH * pl.groupsW * (Cin4 / 4);
+  const iu = { Hp: pl.Hp, Wp4: pl.Wp4, C: j.Cin, C4: Cin4 / 4, groupsW: pl.groupsW, tilesW, tilesH, P, nLanes: inLanes, n0: 0 };
+  dispatch({ name: 'conv2d_winograd_input', shader: 'conv2d_winograd_input', defines: code('input', M) }, iu, [xp.binding, v.binding], lanesGrid(inLanes));
+  xp.dispose();
+  const gt = new Tensor([T, P, Cout4], 'f32');
+  const gLanes = P * (Cout4 / 4);
+  const gu = { Ho: j.Ho, Wo: j.Wo, Cout: j.Cout, Co4: Cout4 / 4, tilesW, tilesH, P, nLanes: gLanes };
+  dispatch({ name: 'conv2d_winograd_gy', shader: 'conv2d_winograd_gy', defines: code('gy', M) }, gu, [gy.binding, gt.binding], lanesGrid(gLanes));
+  const du = matmulRaw(v, gt, true, false, null, 'conv2d_winograd_gemm');
+  v.dispose();
+  gt.dispose();
+  const dw = new Tensor([j.Cout, j.Cin, 3, 3], 'f32');
+  const dLanes = j.Cin * (Cout4 / 4);
+  dispatch({ name: 'conv2d_winograd_dw', shader: 'conv2d_winograd_dw', defines: code('dw', M) }, { Cin: j.Cin, Cout: j.Cout, Cin4, Co4: Cout4 / 4, nLanes: dLanes }, [du.binding, dw.binding], lanesGrid(dLanes));
+  du.dispose();
+  return dw;
+}
+
 // ---- when to use it -----------------------------------------------------------------------
 
 /** Stride 1, dilation 1, one group, 3x3 taps: the convs Winograd F(M, 3x3) computes. */
@@ -282,4 +345,11 @@ export function winogradBackwardDataJob(g: ConvGeometry, force: boolean | undefi
   if (force === false || !isPlain3x3(g)) return null;
   const j: WinogradJob = { N: g.N, Cin: g.Cout, H: g.Ho, W: g.Wo, Cout: g.Cin, pt: 2 - g.pt, pl: 2 - g.pl, Ho: g.H, Wo: g.W };
   return (force || faster(g.Cout, g.Cin)) && winogradFits(j) ? j : null;
+}
+
+/** The weight gradient as a Winograd job (the forward's), or null; needs every image in one chunk. */
+export function winogradWeightGradJob(g: ConvGeometry, force: boolean | undefined): WinogradJob | null {
+  if (force === false || !isPlain3x3(g)) return null;
+  const j: WinogradJob = { N: g.N, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, pt: g.pt, pl: g.pl, Ho: g.Ho, Wo: g.Wo };
+  return (force || faster(g.Cin, g.Cout)) && winogradFits(j) && plan(j, winogradM()).chunk >= j.N ? j : null;
 }

@@ -18,7 +18,7 @@ import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
 import { dispatch, groupsFor, MAX_GROUPS } from '../program.ts';
 import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
-import { winogradConv, winogradForwardJob, winogradBackwardDataJob } from './conv-winograd.ts';
+import { winogradConv, winogradForwardJob, winogradBackwardDataJob, winogradWeightGrad, winogradWeightGradJob } from './conv-winograd.ts';
 
 type Pair = number | readonly [number, number];
 export interface Conv2dOptions {
@@ -690,6 +690,8 @@ function wgradCode(t: WTile, g: ConvGeometry, S: number): { BODY: string; STORE:
 
 /** dw = sum over pixels of gy (x) shifted x windows, split into chunks of pixel tiles. */
 export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Tensor {
+  const wj = winogradWeightGradJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
+  if (wj) return winogradWeightGrad(x, gy, wj, padInput);
   let xIn = x;
   let gg = g;
   let gyIn = gy;
