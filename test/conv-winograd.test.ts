@@ -56,17 +56,18 @@ test.after.each(() => {
 async function runGpu(c: Case, x: Float64Array, w: Float64Array, b: Float64Array | null, r: Float64Array) {
   return rk.tidyAsync(async () => {
     const xt = rk.tensor(x, c.x).requireGrad();
-    const wt = rk.tensor(w, wShape(c));
+    const wt = rk.tensor(w, wShape(c)).requireGrad();
     const y = rk.conv2d(xt, wt, b ? rk.tensor(b, [c.cout]) : null, { padding: c.pad });
     rk.sum(rk.mul(y, rk.tensor(r, y.shape))).backward();
-    const out = { y: await read64(y), shape: [...y.shape], dx: await read64(xt.grad!) };
+    const out = { y: await read64(y), shape: [...y.shape], dx: await read64(xt.grad!), dw: await read64(wt.grad!) };
     xt.grad!.dispose();
+    wt.grad!.dispose();
     return out;
   });
 }
 
 for (const M of [2, 4] as const)
-  test(`Winograd F(${M}x${M},3x3) forward and backward-data match the float64 reference on odd shapes (rel. L2 < ${TOL})`, async () => {
+  test(`Winograd F(${M}x${M},3x3) forward, backward-data and backward-weight match the float64 reference on odd shapes (rel. L2 < ${TOL})`, async () => {
     for (const c of CASES) {
       conv2dTuning.winograd = true;
       winogradTuning.M = M;
@@ -78,11 +79,13 @@ for (const M of [2, 4] as const)
       const got = await runGpu(c, x, w, b, r);
       assert.equal(got.shape, ref.shape, `${label(c)}: shape`);
       expectClose(got.y, ref.y, TOL, `F(${M}) ${label(c)}: y`);
-      expectClose(got.dx, refConvBackward(x, c.x, w, wShape(c), r, refOpts(c)).dx, TOL, `F(${M}) ${label(c)}: dx`);
+      const rb = refConvBackward(x, c.x, w, wShape(c), r, refOpts(c));
+      expectClose(got.dx, rb.dx, TOL, `F(${M}) ${label(c)}: dx`);
+      expectClose(got.dw, rb.dw, TOL, `F(${M}) ${label(c)}: dw`);
     }
   });
 
-test('Winograd runs a batch in chunks when V / M would exceed the binding limit (chunkBytes)', async () => {
+test('Winograd runs a batch in chunks when V / M would exceed the binding limit (chunkBytes); the weight gradient then runs direct', async () => {
   const c: Case = { x: [5, 4, 6, 7], cout: 5, pad: [1, 1, 1, 1], bias: true };
   for (const M of [2, 4] as const) {
     conv2dTuning.winograd = true;
@@ -97,7 +100,9 @@ test('Winograd runs a batch in chunks when V / M would exceed the binding limit 
     const r = randn(ref.y.length, rng);
     const got = await runGpu(c, x, w, b, r);
     expectClose(got.y, ref.y, TOL, `F(${M}) chunked: y`);
-    expectClose(got.dx, refConvBackward(x, c.x, w, wShape(c), r, refOpts(c)).dx, TOL, `F(${M}) chunked: dx`);
+    const rb = refConvBackward(x, c.x, w, wShape(c), r, refOpts(c));
+    expectClose(got.dx, rb.dx, TOL, `F(${M}) chunked: dx`);
+    expectClose(got.dw, rb.dw, TOL, `F(${M}) chunked: dw`);
   }
 });
 
@@ -137,6 +142,15 @@ test('Winograd conv: gradients match central differences of the op itself and of
       fdX[i] = ((await lossGpu(p, w)) - (await lossGpu(m, w))) / (2 * eps);
     }
     expectClose(dx, fdX, 1e-4, `F(${M}) dx (Winograd backward-data) vs central differences of the Winograd forward`);
+    const fdW = new Float64Array(w.length);
+    for (let i = 0; i < w.length; i++) {
+      const p = Float64Array.from(w);
+      const m = Float64Array.from(w);
+      p[i] += eps;
+      m[i] -= eps;
+      fdW[i] = ((await lossGpu(x, p)) - (await lossGpu(x, m))) / (2 * eps);
+    }
+    expectClose(dw, fdW, 1e-4, `F(${M}) dw (Winograd backward-weight) vs central differences of the Winograd forward`);
     const loss = (xv: Float64Array, wv: Float64Array) => {
       const y = refConv(xv, c.x, wv, wShape(c), b, refOpts(c)).y;
       let s = 0;
@@ -157,28 +171,35 @@ test('Winograd error on ResNet-18 shapes (64 ch 28 px, 256 ch 7 px, 512 ch 4 px)
   for (const c of shapes) {
     const x = randn(numel(c.x), rng);
     const w = randn(numel(wShape(c)), rng, Math.sqrt(2 / (9 * c.x[1]))); // Kaiming scale, as in the models
-    const ref = refConv(x, c.x, w, wShape(c), null, refOpts(c)).y;
-    let refMax = 0;
-    for (const v of ref) refMax = Math.max(refMax, Math.abs(v));
+    const ref = refConv(x, c.x, w, wShape(c), null, refOpts(c));
+    const r = randn(ref.y.length, rng);
+    const rb = refConvBackward(x, c.x, w, wShape(c), r, refOpts(c));
     for (const M of [2, 4] as const) {
       conv2dTuning.winograd = true;
       winogradTuning.M = M;
-      const y = await rk.tidyAsync(async () => read64(rk.conv2d(rk.tensor(x, c.x), rk.tensor(w, wShape(c)), null, { padding: 1 })));
-      let maxErr = 0;
-      for (let i = 0; i < y.length; i++) maxErr = Math.max(maxErr, Math.abs(y[i] - ref[i]));
-      // measured (seed 17; WINOGRAD_ERR=1 prints them): F(2x2) rel. L2 2.7e-7 / 4.9e-7 / 7.3e-7 and
-      // max error / max |y| 3.8e-7 / 6.2e-7 / 7.9e-7 (64 / 256 / 512 ch); F(4x4) rel. L2 1.8e-6 /
-      // 2.5e-6 / 5.2e-6, max 5.7e-6 / 7.4e-6 / 1.5e-5: the error grows with the Cin*36 products
-      // summed in the transformed domain, where values are magnified by Bᵀ (up to 5) and Aᵀ (up to 8).
-      // Bounds with a 3-4x margin over the 512-channel F(4x4) values; a wrong tap gives ~1.
-      if (process.env.WINOGRAD_ERR) console.log(`F(${M}) ${label(c)}: rel. L2 ${relL2(y, ref).toExponential(2)}, max err / max |y| ${(maxErr / refMax).toExponential(2)}`);
-      expectClose(y, ref, RESNET_TOL, `F(${M}) ${label(c)}`);
-      assert.ok(maxErr / refMax < RESNET_MAX, `F(${M}) ${label(c)}: max error ${maxErr.toExponential(2)} vs max |y| ${refMax.toExponential(2)}`);
+      const got = await runGpu(c, x, w, null, r);
+      for (const [what, g, want] of [['y', got.y, ref.y], ['dx', got.dx, rb.dx], ['dw', got.dw, rb.dw]] as const) {
+        let maxErr = 0;
+        let wantMax = 0;
+        for (let i = 0; i < g.length; i++) {
+          maxErr = Math.max(maxErr, Math.abs(g[i] - want[i]));
+          wantMax = Math.max(wantMax, Math.abs(want[i]));
+        }
+        // measured (seed 17; WINOGRAD_ERR=1 prints them), rel. L2 / max error over max |value|,
+        // y of 64 / 256 / 512 ch: F(2x2) 2.7e-7 / 4.9e-7 / 7.3e-7 and 3.8e-7 / 6.2e-7 / 7.9e-7;
+        // F(4x4) 1.8e-6 / 2.5e-6 / 5.2e-6 and 5.7e-6 / 7.4e-6 / 1.5e-5 (dx, dw alike: see
+        // bench/NOTES.md). The error grows with the products summed in the transformed domain,
+        // where values are magnified by Bᵀ (up to 5) and Aᵀ (up to 8); the bounds leave a 3-4x
+        // margin over the 512-channel F(4x4) values, and a wrong tap gives an error of ~1.
+        if (process.env.WINOGRAD_ERR) console.log(`F(${M}) ${label(c)} ${what}: rel. L2 ${relL2(g, want).toExponential(2)}, max err / max |${what}| ${(maxErr / wantMax).toExponential(2)}`);
+        expectClose(g, want, RESNET_TOL, `F(${M}) ${label(c)}: ${what}`);
+        assert.ok(maxErr / wantMax < RESNET_MAX, `F(${M}) ${label(c)}: ${what}: max error ${maxErr.toExponential(2)} vs max |${what}| ${wantMax.toExponential(2)}`);
+      }
     }
   }
 });
 
-test('the default picks Winograd only for stride-1, dilation-1, ungrouped 3x3 convs with >= 64 channels each side', async () => {
+test('the default picks Winograd only for stride-1, dilation-1, ungrouped 3x3 convs with >= 64 channels each side (weight gradient: >= 128)', async () => {
   if (!rk.getGpu().hasTimestamps) {
     console.log('conv-winograd: no timestamp queries on this adapter: kernel choice not checked');
     return;
@@ -204,6 +225,23 @@ test('the default picks Winograd only for stride-1, dilation-1, ungrouped 3x3 co
   }
   conv2dTuning.winograd = false;
   assert.ok(!(await kernelsOf([1, 64, 9, 9], 64, { padding: 1 })).includes('conv2d_winograd_gemm'), 'conv2dTuning.winograd = false turns it off');
+  conv2dTuning.winograd = undefined;
+  // the weight gradient: from 128 channels each side
+  const wgradKernels = async (ch: number) => {
+    rk.setProfiling(true);
+    await rk.tidyAsync(async () => {
+      const w = rk.randn([ch, ch, 3, 3]).requireGrad();
+      rk.sum(rk.conv2d(rk.randn([1, ch, 6, 6]), w, null, { padding: 1 })).backward();
+      await w.grad!.toArray();
+      w.grad!.dispose();
+    });
+    const names = [...(await rk.kernelProfile()).keys()];
+    rk.setProfiling(false);
+    return names;
+  };
+  assert.ok((await wgradKernels(128)).includes('conv2d_winograd_dw'), '128 -> 128: Winograd weight gradient');
+  const w64 = await wgradKernels(64);
+  assert.ok(!w64.includes('conv2d_winograd_dw') && w64.includes('conv2d_wgrad'), `64 -> 64: direct weight gradient (ran ${w64.join(', ')})`);
 });
 
 test('Winograd conv releases its intermediates', async () => {

@@ -329,6 +329,12 @@ const isPlain3x3 = (g: ConvGeometry) => g.KH === 3 && g.KW === 3 && g.sh === 1 &
  * and N): measured on lavapipe (bench/NOTES.md, "Speed round 3: Winograd").
  */
 const faster = (cin: number, cout: number) => cin >= 64 && cout >= 64;
+/**
+ * The weight gradient's GEMMs are Cin4 x Cout4 per transform element; below 128 rows the matmul
+ * kernel's 128-row workgroups run half empty (64 ch 28 px: 0.97x the direct kernel; 128 ch
+ * 14 px: 2.25x, 256 ch 7 px: 3.05x, 512 ch 4 px: 1.76x).
+ */
+const fasterWgrad = (cin: number, cout: number) => cin >= 128 && cout >= 128;
 
 /** The forward conv as a Winograd job, or null where the direct kernels run it (`force`: conv2dTuning.winograd). */
 export function winogradForwardJob(g: ConvGeometry, force: boolean | undefined): WinogradJob | null {
@@ -351,5 +357,5 @@ export function winogradBackwardDataJob(g: ConvGeometry, force: boolean | undefi
 export function winogradWeightGradJob(g: ConvGeometry, force: boolean | undefined): WinogradJob | null {
   if (force === false || !isPlain3x3(g)) return null;
   const j: WinogradJob = { N: g.N, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, pt: g.pt, pl: g.pl, Ho: g.Ho, Wo: g.Wo };
-  return (force || faster(g.Cin, g.Cout)) && winogradFits(j) && plan(j, winogradM()).chunk >= j.N ? j : null;
+  return (force || fasterWgrad(g.Cin, g.Cout)) && winogradFits(j) && plan(j, winogradM()).chunk >= j.N ? j : null;
 }
