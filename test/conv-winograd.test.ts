@@ -199,7 +199,7 @@ test('Winograd error on ResNet-18 shapes (64 ch 28 px, 256 ch 7 px, 512 ch 4 px)
   }
 });
 
-test('the default picks Winograd only for stride-1, dilation-1, ungrouped 3x3 convs with >= 64 channels each side (weight gradient: >= 128)', async () => {
+test('the default picks Winograd only for stride-1, dilation-1, ungrouped 3x3 convs with >= 64 channels each side (weight gradient too)', async () => {
   if (!rk.getGpu().hasTimestamps) {
     console.log('conv-winograd: no timestamp queries on this adapter: kernel choice not checked');
     return;
@@ -226,7 +226,7 @@ test('the default picks Winograd only for stride-1, dilation-1, ungrouped 3x3 co
   conv2dTuning.winograd = false;
   assert.ok(!(await kernelsOf([1, 64, 9, 9], 64, { padding: 1 })).includes('conv2d_winograd_gemm'), 'conv2dTuning.winograd = false turns it off');
   conv2dTuning.winograd = undefined;
-  // the weight gradient: from 128 channels each side
+  // the weight gradient: the same rule
   const wgradKernels = async (ch: number) => {
     rk.setProfiling(true);
     await rk.tidyAsync(async () => {
@@ -239,9 +239,9 @@ test('the default picks Winograd only for stride-1, dilation-1, ungrouped 3x3 co
     rk.setProfiling(false);
     return names;
   };
-  assert.ok((await wgradKernels(128)).includes('conv2d_winograd_dw'), '128 -> 128: Winograd weight gradient');
-  const w64 = await wgradKernels(64);
-  assert.ok(!w64.includes('conv2d_winograd_dw') && w64.includes('conv2d_wgrad'), `64 -> 64: direct weight gradient (ran ${w64.join(', ')})`);
+  assert.ok((await wgradKernels(64)).includes('conv2d_winograd_dw'), '64 -> 64: Winograd weight gradient');
+  const w32 = await wgradKernels(32);
+  assert.ok(!w32.includes('conv2d_winograd_dw') && w32.includes('conv2d_wgrad'), `32 -> 32: direct weight gradient (ran ${w32.join(', ')})`);
 });
 
 test('Winograd conv releases its intermediates', async () => {

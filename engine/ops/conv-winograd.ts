@@ -222,6 +222,14 @@ function code(kind: 'input' | 'output' | 'weight' | 'gy' | 'dw', M: number): Rec
 
 // ---- running it ---------------------------------------------------------------------------
 
+/**
+ * The GEMMs' tile where they have <= 64 rows (the forward on 4 px images: 64 tiles at batch 64;
+ * the weight gradient of 64 channels): the matmul kernel's 128-row workgroups would run half
+ * empty; 64-row ones measured 1.6-2x faster there (and 1.1x slower on tall products).
+ */
+const SHORT_TILE = { TM: 16, TN: 4, WX: 8, WY: 4 };
+const gemm = (a: Tensor, b: Tensor, tA: boolean, rows: number) => matmulRaw(a, b, tA, false, null, 'conv2d_winograd_gemm', rows <= 64 ? SHORT_TILE : undefined);
+
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 const lanesGrid = (lanes: number): [number, number] => groupsFor(lanes, 64);
 
@@ -276,7 +284,7 @@ export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: Winog
     const inLanes = nc * tilesH * pl.groupsW * (Cin4 / 4);
     const iu = { Hp: pl.Hp, Wp4: pl.Wp4, C: j.Cin, C4: Cin4 / 4, groupsW: pl.groupsW, tilesW, tilesH, P, nLanes: inLanes, n0 };
     dispatch({ name: 'conv2d_winograd_input', shader: 'conv2d_winograd_input', defines: code('input', M) }, iu, [xp.binding, v.binding], lanesGrid(inLanes));
-    const m = matmulRaw(v, u, false, false, null, 'conv2d_winograd_gemm');
+    const m = gemm(v, u, false, P);
     v.dispose();
     const outLanes = P * (Cout4 / 4);
     const ou = { Ho: j.Ho, Wo: j.Wo, Cout: j.Cout, Co4: Cout4 / 4, tilesW, tilesH, P, nLanes: outLanes, n0, hasBias: bias !== null };
@@ -309,7 +317,7 @@ export function winogradWeightGrad(x: Tensor, gy: Tensor, j: WinogradJob, padInp
   const gLanes = P * (Cout4 / 4);
   const gu = { Ho: j.Ho, Wo: j.Wo, Cout: j.Cout, Co4: Cout4 / 4, tilesW, tilesH, P, nLanes: gLanes };
   dispatch({ name: 'conv2d_winograd_gy', shader: 'conv2d_winograd_gy', defines: code('gy', M) }, gu, [gy.binding, gt.binding], lanesGrid(gLanes));
-  const du = matmulRaw(v, gt, true, false, null, 'conv2d_winograd_gemm');
+  const du = gemm(v, gt, true, Cin4);
   v.dispose();
   gt.dispose();
   const dw = new Tensor([j.Cout, j.Cin, 3, 3], 'f32');
@@ -329,12 +337,6 @@ const isPlain3x3 = (g: ConvGeometry) => g.KH === 3 && g.KW === 3 && g.sh === 1 &
  * and N): measured on lavapipe (bench/NOTES.md, "Speed round 3: Winograd").
  */
 const faster = (cin: number, cout: number) => cin >= 64 && cout >= 64;
-/**
- * The weight gradient's GEMMs are Cin4 x Cout4 per transform element; below 128 rows the matmul
- * kernel's 128-row workgroups run half empty (64 ch 28 px: 0.97x the direct kernel; 128 ch
- * 14 px: 2.25x, 256 ch 7 px: 3.05x, 512 ch 4 px: 1.76x).
- */
-const fasterWgrad = (cin: number, cout: number) => cin >= 128 && cout >= 128;
 
 /** The forward conv as a Winograd job, or null where the direct kernels run it (`force`: conv2dTuning.winograd). */
 export function winogradForwardJob(g: ConvGeometry, force: boolean | undefined): WinogradJob | null {
@@ -357,5 +359,5 @@ export function winogradBackwardDataJob(g: ConvGeometry, force: boolean | undefi
 export function winogradWeightGradJob(g: ConvGeometry, force: boolean | undefined): WinogradJob | null {
   if (force === false || !isPlain3x3(g)) return null;
   const j: WinogradJob = { N: g.N, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, pt: g.pt, pl: g.pl, Ho: g.Ho, Wo: g.Wo };
-  return (force || fasterWgrad(g.Cin, g.Cout)) && winogradFits(j) && plan(j, winogradM()).chunk >= j.N ? j : null;
+  return (force || faster(g.Cin, g.Cout)) && winogradFits(j) && plan(j, winogradM()).chunk >= j.N ? j : null;
 }

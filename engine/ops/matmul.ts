@@ -182,8 +182,7 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
 const defineCache = new Map<string, Record<string, string | number>>();
 const tileFor = (l: Layout) => (l.share && l.vA ? MATMUL_TILE_SHARED : MATMUL_TILE);
 
-function definesFor(l: Layout): Record<string, string | number> {
-  const t = tileFor(l);
+function definesFor(l: Layout, t = tileFor(l)): Record<string, string | number> {
   const key = `${+l.tA}${+l.tB}${+l.vA}${+l.vB}${+l.bias}${+l.share}|${t.TM}x${t.TN}|${t.WX}x${t.WY}`;
   let d = defineCache.get(key);
   if (!d) defineCache.set(key, (d = matmulDefines(l, t)));
@@ -229,8 +228,12 @@ function batchStrides(s: Shape, batch: number[]): number[] {
 }
 
 
-/** Records op(a)·op(b) (+ bias) into a new tensor of shape [...batch, M, N]; no autograd. */
-export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: Tensor | null = null, name = 'matmul'): Tensor {
+/**
+ * Records op(a)·op(b) (+ bias) into a new tensor of shape [...batch, M, N]; no autograd.
+ * `sharedTile` replaces MATMUL_TILE_SHARED where that kernel runs (conv-winograd.ts: fewer rows
+ * per workgroup for its 64-row products, which the 128-row tile would run half empty).
+ */
+export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: Tensor | null = null, name = 'matmul', sharedTile?: typeof MATMUL_TILE): Tensor {
   const { M, N, K, batch } = matmulDims(name, a.shape, b.shape, tA, tB);
   const out = new Tensor([...batch, M, N], 'f32');
   const nb = numel(batch);
@@ -243,7 +246,8 @@ export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: 
     bias: bias !== null,
     share: matmulTuning.subgroups !== false && getGpu().subgroupSize === MATMUL_TILE_SHARED.WX,
   };
-  const { TM, TN, WX, WY } = tileFor(layout);
+  const tile = sharedTile && layout.share && layout.vA ? sharedTile : tileFor(layout);
+  const { TM, TN, WX, WY } = tile;
   const gx = Math.ceil(N / TN / WX);
   const gy = Math.ceil(M / TM / WY);
   if (gx > MAX_GROUPS || gy > MAX_GROUPS)
@@ -254,7 +258,7 @@ export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: 
   const perLaunch = Math.floor(MAX_GROUPS / gy);
   for (let z0 = 0; z0 < nb; z0 += perLaunch) {
     const items = Math.min(perLaunch, nb - z0);
-    dispatch({ name, shader: 'matmul', defines: definesFor(layout) }, { ...u, z0 }, bindings, [gx, gy * items]);
+    dispatch({ name, shader: 'matmul', defines: definesFor(layout, tile) }, { ...u, z0 }, bindings, [gx, gy * items]);
   }
   return out;
 }
