@@ -7,7 +7,7 @@ struct P {
   tilesW: u32, tilesH: u32, P: u32, nLanes: u32,
 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> gy: array<{{GT}}>; // vec4f: whole tile rows (Wo % 4 == 0)
+@group(0) @binding(1) var<storage, read> gy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> gt: array<vec4f>;
 
 @compute @workgroup_size(64)

@@ -744,7 +744,7 @@ struct P {
   tilesW: u32, tilesH: u32, P: u32, nLanes: u32,
 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> gy: array<{{GT}}>; // vec4f: whole tile rows (Wo % 4 == 0)
+@group(0) @binding(1) var<storage, read> gy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> gt: array<vec4f>;
 
 @compute @workgroup_size(64)
@@ -826,7 +826,7 @@ struct P {
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> m: array<vec4f>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<{{YT}}>; // vec4f: whole tile rows (Wo % 4 == 0)
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {

@@ -150,11 +150,7 @@ function inputBody(t: Transforms): string {
   return L.join('\n  ');
 }
 
-/**
- * `rows4` (M = 4, Wo % 4 == 0): every tile row is one aligned vec4 of y, stored at once (y bound
- * as vec4; lavapipe stores lane by lane, so 4 scalar stores cost about 4 vec4 ones).
- */
-function outputCode(t: Transforms, rows4: boolean): { BODY: string; STORE: string; YT: string } {
+function outputCode(t: Transforms): { BODY: string; STORE: string } {
   const a = t.M + 2;
   const L: string[] = [];
   const names = Array.from({ length: a }, (_, i) => Array.from({ length: a }, (_, j) => `m${i}_${j}`));
@@ -163,11 +159,10 @@ function outputCode(t: Transforms, rows4: boolean): { BODY: string; STORE: strin
   const S: string[] = [];
   for (let i = 0; i < t.M; i++) {
     S.push(`if (oh0 + ${i}u < p.Ho) {`);
-    if (rows4) S.push(`  y[(yb + ${i}u * p.Wo) / 4u] = vec4f(${[0, 1, 2, 3].map((j) => `o${i}_${j}[q]`).join(', ')}) + bv[q];`);
-    else for (let j = 0; j < t.M; j++) S.push(`  if (ow0 + ${j}u < p.Wo) { y[yb + ${i}u * p.Wo + ${j}u] = o${i}_${j}[q] + bv[q]; }`);
+    for (let j = 0; j < t.M; j++) S.push(`  if (ow0 + ${j}u < p.Wo) { y[yb + ${i}u * p.Wo + ${j}u] = o${i}_${j}[q] + bv[q]; }`);
     S.push('}');
   }
-  return { BODY: L.join('\n  '), STORE: S.join('\n    '), YT: rows4 ? 'vec4f' : 'f32' };
+  return { BODY: L.join('\n  '), STORE: S.join('\n    ') };
 }
 
 function weightBody(t: Transforms): string {
@@ -182,30 +177,20 @@ function weightBody(t: Transforms): string {
 
 const transpose = (m: Mat): Mat => m[0].map((_, c) => m.map((row) => row[c]));
 
-/**
- * Weight gradient: the gy tile transform A gy Aᵀ (zero past Ho / Wo). `rows4` (M = 4, Wo % 4 == 0):
- * each tile row is one aligned vec4 of gy, loaded at once; otherwise scalars.
- */
-function gyCode(t: Transforms, rows4: boolean): { BODY: string; GT: string } {
+/** Weight gradient: the gy tile transform A gy Aᵀ (gy read as scalars, zero past Ho / Wo). */
+function gyBody(t: Transforms): string {
   const L: string[] = [];
-  for (let i = 0; i < t.M; i++) {
-    if (rows4) {
-      L.push(`let ok${i} = oh0 + ${i}u < p.Ho; let of${i} = select(0u, ${i}u * p.Wo, ok${i});`);
-      for (let q = 0; q < 4; q++) L.push(`let r${q}_${i} = select(vec4f(0.0), gy[(gb[${q}] + of${i}) / 4u], ok${i} && cok[${q}]);`);
-      for (let j = 0; j < t.M; j++) L.push(`let y${i}_${j} = vec4f(${[0, 1, 2, 3].map((q) => `r${q}_${i}[${j}]`).join(', ')});`);
-      continue;
-    }
+  for (let i = 0; i < t.M; i++)
     for (let j = 0; j < t.M; j++) {
       L.push(`let ok${i}_${j} = oh0 + ${i}u < p.Ho && ow0 + ${j}u < p.Wo; let of${i}_${j} = select(0u, ${i}u * p.Wo + ${j}u, ok${i}_${j});`);
       L.push(`let y${i}_${j} = vec4f(${[0, 1, 2, 3].map((q) => `select(0.0, gy[gb[${q}] + of${i}_${j}], ok${i}_${j} && cok[${q}])`).join(', ')});`);
     }
-  }
   const A = transpose(t.AT);
   const names = Array.from({ length: t.M }, (_, i) => Array.from({ length: t.M }, (_, j) => `y${i}_${j}`));
   L.push(...sandwich(A, names, A, 'g'));
   const a = t.M + 2;
   for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) L.push(`gt[go + ${i * a + j}u * kStride] = g${i}_${j};`);
-  return { BODY: L.join('\n  '), GT: rows4 ? 'vec4f' : 'f32' };
+  return L.join('\n  ');
 }
 
 /** Weight gradient: dw = Gᵀ dU G per (ci, 4 output channels). */
@@ -222,16 +207,13 @@ function dwCode(t: Transforms): { BODY: string; STORE: string } {
 }
 
 const codeMemo = new Map<string, Record<string, string | number>>();
-/**
- * Generated code by (kernel, M, rows4): the same defines object each call, so program.ts finds
- * the pipeline by identity.
- */
-function code(kind: 'input' | 'output' | 'weight' | 'gy' | 'dw', M: number, rows4 = false): Record<string, string | number> {
-  const key = `${kind} ${M} ${rows4}`;
+/** Generated code by (kernel, M): the same defines object each call, so program.ts finds the pipeline by identity. */
+function code(kind: 'input' | 'output' | 'weight' | 'gy' | 'dw', M: number): Record<string, string | number> {
+  const key = `${kind} ${M}`;
   let d = codeMemo.get(key);
   if (!d) {
     const t = transformsFor(M);
-    const make = { input: () => ({ TT: tilesPerLane(M), BODY: inputBody(t) }), output: () => outputCode(t, rows4), weight: () => ({ BODY: weightBody(t) }), gy: () => gyCode(t, rows4), dw: () => dwCode(t) };
+    const make = { input: () => ({ TT: tilesPerLane(M), BODY: inputBody(t) }), output: () => outputCode(t), weight: () => ({ BODY: weightBody(t) }), gy: () => ({ BODY: gyBody(t) }), dw: () => dwCode(t) };
     d = { M, ...make[kind]() };
     codeMemo.set(key, d);
   }
@@ -306,7 +288,7 @@ export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: Winog
     v.dispose();
     const outLanes = P * (Cout4 / 4);
     const ou = { Ho: j.Ho, Wo: j.Wo, Cout: j.Cout, Co4: Cout4 / 4, tilesW, tilesH, P, nLanes: outLanes, n0, hasBias: bias !== null };
-    dispatch({ name: 'conv2d_winograd_output', shader: 'conv2d_winograd_output', defines: code('output', M, M === 4 && j.Wo % 4 === 0) }, ou, [m.binding, (bias ?? m).binding, y.binding], lanesGrid(outLanes));
+    dispatch({ name: 'conv2d_winograd_output', shader: 'conv2d_winograd_output', defines: code('output', M) }, ou, [m.binding, (bias ?? m).binding, y.binding], lanesGrid(outLanes));
     m.dispose();
   }
   xp.dispose();
@@ -334,7 +316,7 @@ export function winogradWeightGrad(x: Tensor, gy: Tensor, j: WinogradJob, padInp
   const gt = new Tensor([T, P, Cout4], 'f32');
   const gLanes = P * (Cout4 / 4);
   const gu = { Ho: j.Ho, Wo: j.Wo, Cout: j.Cout, Co4: Cout4 / 4, tilesW, tilesH, P, nLanes: gLanes };
-  dispatch({ name: 'conv2d_winograd_gy', shader: 'conv2d_winograd_gy', defines: code('gy', M, M === 4 && j.Wo % 4 === 0) }, gu, [gy.binding, gt.binding], lanesGrid(gLanes));
+  dispatch({ name: 'conv2d_winograd_gy', shader: 'conv2d_winograd_gy', defines: code('gy', M) }, gu, [gy.binding, gt.binding], lanesGrid(gLanes));
   const du = gemm(v, gt, true, Cin4);
   v.dispose();
   gt.dispose();
