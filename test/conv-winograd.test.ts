@@ -1,6 +1,6 @@
 // Winograd conv2d (engine/ops/conv-winograd.ts), forced on, vs the float64 reference
-// (test/reference/conv.ts): forward and backward-data for F(2x2,3x3) and F(4x4,3x3) on odd sizes
-// (7x9, 1x1 images, 5x6, 6x8), padding 0, 1 and asymmetric, batch 1 and 3, channel counts that are
+// (test/reference/conv.ts): forward, backward-data and backward-weight for F(2x2,3x3) and F(4x4,3x3) on odd sizes
+// (7x9, 1x1 images, 5x6, 6x8), padding 0, 1, 3 and asymmetric, batch 1 and 3, channel counts that are
 // not multiples of 4; chunked batches; finite differences of the op itself; the error on ResNet
 // shapes; which convs take the Winograd path by default. Output buffers are poisoned (gpuInit).
 import { test } from 'uvu';
@@ -32,6 +32,7 @@ const CASES: Case[] = [
   { x: [3, 8, 11, 10], cout: 12, pad: [2, 1, 0, 2], bias: false },
   { x: [1, 1, 3, 3], cout: 1, pad: [0, 0, 0, 0], bias: true },
   { x: [2, 5, 6, 8], cout: 6, pad: [1, 1, 1, 1], bias: true }, // Wo % 4 == 0, Ho % 4 != 0
+  { x: [1, 4, 5, 7], cout: 3, pad: [3, 0, 1, 3], bias: false }, // padding 3: backward-data crops gy
 ];
 
 /**
