@@ -18,6 +18,7 @@ import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
 import { dispatch, groupsFor, MAX_GROUPS } from '../program.ts';
 import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
+import { depthwiseRows, depthwiseWeightGrad, type DwTuning } from './conv-depthwise.ts';
 
 type Pair = number | readonly [number, number];
 export interface Conv2dOptions {
@@ -187,7 +188,14 @@ interface Tile {
 }
 
 /** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
-export const conv2dTuning: { tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean }; subgroups?: boolean | number } = {};
+export const conv2dTuning: {
+  tile?: Tile;
+  wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean };
+  subgroups?: boolean | number;
+  depthwise?: DwTuning;
+  /** backward-data of strided 1x1 convs by zero fill + strided stores (the older path; comparisons only) */
+  oldStrided1x1?: boolean;
+} = {};
 
 /**
  * Generated kernel code, memoised by the few numbers it depends on: the unrolled bodies are
@@ -443,7 +451,14 @@ function runJob(x: Tensor, w: Tensor, bias: Tensor | null, j: Job, taps: TapSel,
   if (j.CinG === 1 && j.CoutG === 1) {
     const plain = !transpose && taps.TH === j.KH && taps.TW === j.KW && taps.kh0 === 0 && taps.kw0 === 0 && taps.khStep === 1 && taps.kwStep === 1;
     const wk = plain ? w.view([w.size]) : packWeights(w, 1, 1, j.groups, 1, transpose, taps);
-    runDepthwise(x, wk, bias, j, y);
+    if (conv2dTuning.depthwise?.tiles) runDepthwise(x, wk, bias, j, y);
+    else {
+      // zero-insertion (strided backward-data): spread gy out first; the kernel reads it unpadded
+      const W = j.up ? Math.ceil(j.W / 4) * 4 : j.W;
+      const spread = j.up ? padInput(x, 0, 0, j.H, W, 1, 1, j.up) : null;
+      depthwiseRows(spread ?? x, wk, bias, { ...j, W }, y, conv2dTuning.depthwise);
+      spread?.dispose();
+    }
     wk.dispose();
     return;
   }
@@ -546,6 +561,19 @@ export function conv2dBackwardData(gy: Tensor, w: Tensor, g: ConvGeometry): Tens
       up: [g.sh, g.sw],
     };
     runJob(gy, w, null, j, { TH: g.KH, TW: g.KW, kh0: g.KH - 1, khStep: -1, kw0: g.KW - 1, kwStep: -1 }, true, dx);
+    return dx;
+  }
+  if (g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && (g.sh > 1 || g.sw > 1) && g.W % 4 === 0 && !conv2dTuning.oldStrided1x1) {
+    // 1x1 strided: dx is zero but at the sampled pixels. Those come from a flat 1x1 conv of gy
+    // (a GEMM over the Ho*Wo pixels, vec4 stores), then one vec4 pass spreads them out between
+    // zeros, instead of a zero fill plus lane-by-lane strided stores (bench/NOTES.md, round 3).
+    const sub = new Tensor([g.N, g.Cin, g.Ho, g.Wo], 'f32');
+    const j: Job = { ...forwardJob({ ...g, H: g.Ho, W: g.Wo, sh: 1, sw: 1 }), planes: g.Cout, yPlanes: g.Cin, CinG: g.CoutG, CoutG: g.CinG };
+    runJob(gy, w, null, j, allTaps(1, 1), true, sub);
+    const flat = padInput(sub, 0, 0, g.H, g.W, 1, 1, [g.sh, g.sw]);
+    sub.dispose();
+    const dx = flat.view([g.N, g.Cin, g.H, g.W]);
+    flat.dispose();
     return dx;
   }
   const rows = Array.from({ length: g.sh }, (_, a) => phase(a, g.sh, g.pt, g.KH, g.dh, g.H));
@@ -685,6 +713,7 @@ function wgradCode(t: WTile, g: ConvGeometry, S: number): { BODY: string; STORE:
 
 /** dw = sum over pixels of gy (x) shifted x windows, split into chunks of pixel tiles. */
 export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Tensor {
+  if (g.CinG === 1 && g.CoutG === 1 && !conv2dTuning.depthwise?.tiles) return depthwiseWeightGrad(x, gy, forwardJob(g), conv2dTuning.depthwise);
   let xIn = x;
   let gg = g;
   let gyIn = gy;

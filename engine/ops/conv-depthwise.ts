@@ -1,0 +1,180 @@
+// Depthwise conv2d (groups == Cin == Cout) on lavapipe's terms: forward / backward-data
+// (shaders/conv2d_depthwise_rows.wgsl) and backward-weight (shaders/conv2d_depthwise_wgrad.wgsl).
+//
+// A depthwise conv does 2*KH*KW flops per output, so it is bound by loads and stores, and on
+// lavapipe every non-constant-address load or store runs lane by lane (bench/NOTES.md). The
+// kernels therefore count accesses: one invocation walks a TM-column strip of one plane down a
+// chunk of rows, keeps the window's rows in named registers and moves them up one stride at a
+// time, so each input row is loaded once per strip (vec4 loads when rows are whole vec4s) and
+// each output row is stored as it is finished (vec4 stores where aligned). Per output row of a
+// 28-wide strip at stride 1: 9 vec4 loads (the window's 30 columns) and 7 vec4 stores, against
+// 7 + 7 for a plain copy. The bodies are unrolled here (constant register names only).
+import { Tensor } from '../tensor.ts';
+import { dispatch, groupsFor } from '../program.ts';
+import { sum } from './reduce.ts';
+
+/** The conv as the depthwise kernels see it (a subset of conv.ts's Job). */
+export interface DwJob {
+  N: number;
+  /** channels per image (= groups) */
+  planes: number;
+  H: number;
+  W: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  pt: number;
+  pl: number;
+  Ho: number;
+  Wo: number;
+  /** output pixel (oh, ow) goes to y[yr0 + oh*ysh][yc0 + ow*ysw] of a yH x yW plane */
+  place: { yH: number; yW: number; yr0: number; yc0: number; ysh: number; ysw: number };
+}
+
+/** Benchmark hook (conv2dTuning.depthwise): strip width cap and rows per chunk. */
+export interface DwTuning {
+  /** use conv.ts's older tile kernel instead (comparisons only) */
+  tiles?: boolean;
+  TM?: number;
+  RC?: number;
+}
+
+const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+const mod = (a: number, m: number) => ((a % m) + m) % m;
+
+const codeMemo = new Map<string, Record<string, string | number>>();
+function memo(key: string, make: () => Record<string, string | number>): Record<string, string | number> {
+  let d = codeMemo.get(key);
+  if (!d) codeMemo.set(key, (d = make()));
+  return d;
+}
+
+/** Strips and chunks: TM columns per strip (a multiple of 4 when rows load as vec4), RC rows per chunk. */
+function layout(j: DwJob, tune: DwTuning | undefined) {
+  const vecRows = j.W % 4 === 0;
+  // strips up to 32 wide, as even as the row allows (56 px: 2 x 28; 112: 4 x 28; 14: 1 x 14)
+  const cap = tune?.TM ?? 32;
+  let tilesW = ceilDiv(j.Wo, cap);
+  let TM = ceilDiv(j.Wo, tilesW);
+  if (vecRows) TM = ceilDiv(TM, 4) * 4;
+  tilesW = ceilDiv(j.Wo, TM);
+  // split the rows only when the planes give too few lanes (keeps both cores busy), >= 8 rows each
+  const lanes = j.N * j.planes * tilesW;
+  const want = tune?.RC ? ceilDiv(j.Ho, tune.RC) : Math.min(ceilDiv(4096, lanes), Math.max(1, Math.floor(j.Ho / 8)));
+  const RC = ceilDiv(j.Ho, Math.max(1, want));
+  const chunks = ceilDiv(j.Ho, RC);
+  // window offset within its first vec4 (the same in every strip: TM * sw is a multiple of 4)
+  const a = vecRows ? mod(-j.pl, 4) : -1;
+  return { TM, tilesW, RC, chunks, a };
+}
+
+/**
+ * The window code shared by both kernels: SETUP declares the window registers and loads the
+ * rows the first output row shares with earlier ones; LOAD fills the rows new to an output row,
+ * SHIFT moves the window down one stride; at(r, col) names window element (r, col).
+ */
+function windowCode(j: DwJob, TM: number, a: number) {
+  const NR = (j.KH - 1) * j.dh + 1;
+  const J = (TM - 1) * j.sw + (j.KW - 1) * j.dw + 1;
+  const fresh = Math.min(j.sh, NR); // rows each output row loads
+  const kept = NR - fresh;
+  const setup: string[] = [];
+  const NV = a >= 0 ? ceilDiv(a + J, 4) : 0;
+  if (a >= 0) {
+    // first vec4 of the window: (iw0 - a) / 4, exact
+    setup.push(`let v0 = (iw0 - ${a}) / 4; let W4 = p.W / 4u; let xb4 = xb / 4u;`);
+    for (let k = 0; k < NV; k++) setup.push(`let vok${k} = v0 + ${k} >= 0 && v0 + ${k} < i32(W4); let vi${k} = u32(select(0, v0 + ${k}, vok${k}));`);
+    for (let r = 0; r < NR; r++) setup.push(Array.from({ length: NV }, (_, k) => `var x${r}_${k} = vec4f(0.0);`).join(' '));
+  } else {
+    for (let c = 0; c < J; c++) setup.push(`let cok${c} = iw0 + ${c} >= 0 && iw0 + ${c} < i32(p.W); let ci${c} = u32(select(0, iw0 + ${c}, cok${c}));`);
+    for (let r = 0; r < NR; r++) setup.push(Array.from({ length: J }, (_, c) => `var x${r}_${c} = 0.0;`).join(' '));
+  }
+  const loadRow = (r: number): string => {
+    const L = [`{ let ih = ih0 + ${r}; let ok = ih >= 0 && ih < i32(p.H);`];
+    if (a >= 0) {
+      L.push(`let rb = xb4 + u32(select(0, ih, ok)) * W4;`);
+      for (let k = 0; k < NV; k++) L.push(`x${r}_${k} = select(vec4f(0.0), x[rb + vi${k}], ok && vok${k});`);
+    } else {
+      L.push(`let rb = xb + u32(select(0, ih, ok)) * p.W;`);
+      for (let c = 0; c < J; c++) L.push(`x${r}_${c} = select(0.0, x[rb + ci${c}], ok && cok${c});`);
+    }
+    L.push('}');
+    return L.join(' ');
+  };
+  if (kept > 0) {
+    setup.push(`{ let ih0 = i32(oh0 * ${j.sh}u) - p.pt;`);
+    for (let r = 0; r < kept; r++) setup.push(loadRow(r));
+    setup.push('}');
+  }
+  const load: string[] = [];
+  for (let r = kept; r < NR; r++) load.push(loadRow(r));
+  const shift: string[] = [];
+  const n = a >= 0 ? NV : J;
+  for (let r = 0; r < kept; r++) shift.push(Array.from({ length: n }, (_, v) => `x${r}_${v} = x${r + j.sh}_${v};`).join(' '));
+  const at = (r: number, col: number) => (a >= 0 ? `x${r}_${(a + col) >> 2}[${(a + col) & 3}]` : `x${r}_${col}`);
+  return { setup, load, shift, at };
+}
+
+/** y[place] = depthwise conv of x with weights [C][KH*KW] (+ bias), by row strips. */
+export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, tune?: DwTuning): void {
+  const { TM, tilesW, RC, chunks, a } = layout(j, tune);
+  const pl = j.place;
+  // whole aligned vec4s out: identity placement, Wo % 4 == 0 (TM is a multiple of 4 then too)
+  const vec4Out = a >= 0 && pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && pl.yH === j.Ho && j.Wo % 4 === 0;
+  const nLanes = j.N * j.planes * chunks * tilesW;
+  const u = { H: j.H, W: j.W, C: j.planes, Ho: j.Ho, Wo: j.Wo, tilesW, chunks, RC, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw, pt: j.pt, pl: j.pl };
+  const key = `dwrows ${TM} ${a} ${vec4Out} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw}`;
+  const defines = memo(key, () => {
+    const win = windowCode(j, TM, a);
+    const KK = j.KH * j.KW;
+    const setup = [...Array.from({ length: KK }, (_, k) => `let w${k} = w[wo + ${k}u];`), ...win.setup];
+    const row = [...win.load];
+    for (let m = 0; m < TM; m++) {
+      let e = '0.0';
+      for (let kh = 0; kh < j.KH; kh++) for (let kw = 0; kw < j.KW; kw++) e = `fma(${win.at(kh * j.dh, m * j.sw + kw * j.dw)}, w${kh * j.KW + kw}, ${e})`;
+      row.push(`let o${m} = ${e};`);
+    }
+    if (vec4Out) for (let m = 0; m < TM; m += 4) row.push(`if (live && ow0 + ${m}u < p.Wo) { y[(ybase + ${m}u) / 4u] = vec4f(o${m}, o${m + 1}, o${m + 2}, o${m + 3}) + b; }`);
+    else for (let m = 0; m < TM; m++) row.push(`if (live && ow0 + ${m}u < p.Wo) { y[ybase + ${m}u * p.ysw] = o${m} + b; }`);
+    row.push(...win.shift);
+    return { TM, KK, SH: j.sh, SW: j.sw, XT: a >= 0 ? 'vec4f' : 'f32', YT: vec4Out ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
+  });
+  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, 64));
+}
+
+/** dw [C, 1, KH, KW] of a depthwise conv: per-strip partial sums of gy * x, then one sum. */
+export function depthwiseWeightGrad(x: Tensor, gy: Tensor, j: DwJob, tune?: DwTuning): Tensor {
+  const { TM, tilesW, RC, chunks, a } = layout(j, tune);
+  const C = j.planes;
+  const KK = j.KH * j.KW;
+  const vecG = a >= 0 && j.Wo % 4 === 0; // gy rows as whole vec4s (TM is a multiple of 4 then)
+  const per = j.N * chunks * tilesW; // partials per channel
+  const nLanes = C * per;
+  const part = new Tensor([C, per, KK], 'f32');
+  const u = { H: j.H, W: j.W, C, Ho: j.Ho, Wo: j.Wo, tilesW, chunks, RC, nLanes, N: j.N, pt: j.pt, pl: j.pl };
+  const key = `dwgrad ${TM} ${a} ${vecG} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw}`;
+  const defines = memo(key, () => {
+    const win = windowCode(j, TM, a);
+    const setup = [...Array.from({ length: KK }, (_, k) => `var a${k} = 0.0;`), ...win.setup];
+    const row = [...win.load];
+    // gy beyond the row's end reads as 0, so the strip's spare columns add nothing
+    if (vecG) for (let q = 0; q < TM / 4; q++) row.push(`let g${q} = select(vec4f(0.0), gy[gbase / 4u + ${q}u], ow0 + ${4 * q}u < p.Wo);`);
+    else for (let m = 0; m < TM; m++) row.push(`let g${m} = select(0.0, gy[gbase + ${m}u], ow0 + ${m}u < p.Wo);`);
+    const g = (m: number) => (vecG ? `g${m >> 2}[${m & 3}]` : `g${m}`);
+    // pixel-major: the KK accumulators' FMAs are independent of each other
+    for (let m = 0; m < TM; m++)
+      for (let kh = 0; kh < j.KH; kh++) for (let kw = 0; kw < j.KW; kw++) row.push(`a${kh * j.KW + kw} = fma(${g(m)}, ${win.at(kh * j.dh, m * j.sw + kw * j.dw)}, a${kh * j.KW + kw});`);
+    row.push(...win.shift);
+    const store = Array.from({ length: KK }, (_, k) => `part[L * ${KK}u + ${k}u] = a${k};`);
+    return { TM, SH: j.sh, SW: j.sw, XT: a >= 0 ? 'vec4f' : 'f32', GT: vecG ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    '), STORE: store.join('\n  ') };
+  });
+  dispatch({ name: 'conv2d_depthwise_wgrad', shader: 'conv2d_depthwise_wgrad', defines }, u, [x.binding, gy.binding, part.binding], groupsFor(nLanes, 64));
+  const flat = per === 1 ? part.view([C * KK]) : sum(part, [1]);
+  part.dispose();
+  const dw = flat.view([C, 1, j.KH, j.KW]);
+  flat.dispose();
+  return dw;
+}
