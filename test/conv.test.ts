@@ -83,8 +83,10 @@ const GRID: Case[] = [
   // depthwise row strips: several strips and row chunks per plane (vec4 rows; scalar rows, stride 2, a partial last strip)
   { x: [2, 4, 40, 72], cout: 4, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 4, bias: true },
   { x: [1, 3, 33, 70], cout: 3, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 3, bias: false },
-  // 1x1 stride 2 with rows of whole vec4s (backward-data as a flat GEMM, then spread out)
-  { x: [2, 8, 10, 16], cout: 12, k: [1, 1], stride: [2, 2], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: true },
+  // 1x1 stride 2 with rows of whole vec4s (forward on the matmul kernel; backward-data as a flat
+  // GEMM, then spread out), and with a bias (forward on the conv kernel)
+  { x: [2, 8, 10, 16], cout: 12, k: [1, 1], stride: [2, 2], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: false },
+  { x: [1, 4, 9, 8], cout: 8, k: [1, 1], stride: [2, 2], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: true },
   // wide enough for the subgroup-shared weight-gradient tiles (CinG a multiple of 8 or 32)
   { x: [2, 32, 6, 8], cout: 20, k: [1, 1], stride: [1, 1], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: false },
   { x: [2, 16, 10, 10], cout: 8, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 2, bias: true },

@@ -7,8 +7,8 @@
 // chunk of rows, keeps the window's rows in named registers and moves them up one stride at a
 // time, so each input row is loaded once per strip (vec4 loads when rows are whole vec4s) and
 // each output row is stored as it is finished (vec4 stores where aligned). Per output row of a
-// 28-wide strip at stride 1: 9 vec4 loads (the window's 30 columns) and 7 vec4 stores, against
-// 7 + 7 for a plain copy. The bodies are unrolled here (constant register names only).
+// 16-wide strip at stride 1: 6 vec4 loads (the window's 18 columns) and 4 vec4 stores, against
+// 4 + 4 for a plain copy. The bodies are unrolled here (constant register names only).
 import { Tensor } from '../tensor.ts';
 import { dispatch, groupsFor } from '../program.ts';
 import { sum } from './reduce.ts';
@@ -55,8 +55,10 @@ function memo(key: string, make: () => Record<string, string | number>): Record<
 /** Strips and chunks: TM columns per strip (a multiple of 4 when rows load as vec4), RC rows per chunk. */
 function layout(j: DwJob, tune: DwTuning | undefined) {
   const vecRows = j.W % 4 === 0;
-  // strips up to 32 wide, as even as the row allows (56 px: 2 x 28; 112: 4 x 28; 14: 1 x 14)
-  const cap = tune?.TM ?? 32;
+  // strips up to 16 wide, as even as the row allows (56 px: 4 x 16; 28: 2 x 16; 14: 1 x 14).
+  // CPU time per dispatch, 144 ch b16 56 px: cap 8 / 16 / 32 = 7.9 / 7.0 / 7.6 ms forward, 16 best
+  // for backward-data and stride 2 as well (bench/NOTES.md, round 3): wider strips spill more.
+  const cap = tune?.TM ?? 16;
   let tilesW = ceilDiv(j.Wo, cap);
   let TM = ceilDiv(j.Wo, tilesW);
   if (vecRows) TM = ceilDiv(TM, 4) * 4;

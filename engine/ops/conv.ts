@@ -18,6 +18,7 @@ import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
 import { dispatch, groupsFor, MAX_GROUPS } from '../program.ts';
 import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
+import { matmulRaw } from './matmul.ts';
 import { depthwiseRows, depthwiseWeightGrad, type DwTuning } from './conv-depthwise.ts';
 
 type Pair = number | readonly [number, number];
@@ -195,6 +196,8 @@ export const conv2dTuning: {
   depthwise?: DwTuning;
   /** backward-data of strided 1x1 convs by zero fill + strided stores (the older path; comparisons only) */
   oldStrided1x1?: boolean;
+  /** false: 1x1 convs on the conv kernel's flat tiles instead of the matmul kernel (comparisons only) */
+  gemm1x1?: boolean;
 } = {};
 
 /**
@@ -243,8 +246,9 @@ function pickTile(j: Job, flat1x1: boolean): Tile {
   const hot = j.KH <= 3 && j.KW <= 3 && j.sh <= 2 && j.sw <= 2 && j.dh === 1 && j.dw === 1;
   if (!hot) return { TM: 4, R: 1, TN: 4, rowLoop: j.KH > 1 };
   // With weights shared across the subgroup they are cheap, so 8 channels per lane halve the
-  // input loads per FMA (3x3 s1: 4x2x8 39 GFLOP/s vs 4x4x4 29; s2: 4x1x8 23 vs 4x7x4 14).
-  if (sharedLanes() > 0) return { TM: 4, R: j.sh === 2 ? 1 : 2, TN: pickTN(j.CoutG, 8) };
+  // input loads per FMA (3x3 s1: 4x2x8 39 GFLOP/s vs 4x4x4 29; s2: 4x1x8 23 vs 4x7x4 14), and
+  // at stride 2, whose windows overlap less, 16 (round 3, CPU time: 4x1x16 1.17x 4x1x8).
+  if (sharedLanes() > 0) return j.sh === 2 ? { TM: 4, R: 1, TN: pickTN(j.CoutG, 16) } : { TM: 4, R: 2, TN: pickTN(j.CoutG, 8) };
   // stride 2 (ResNet's 28/14/7 px downsampling): 7-row tiles read less of the window twice
   return { TM: 4, R: j.sh === 2 && j.Ho % 7 === 0 ? 7 : 4, TN: 4 };
 }
@@ -509,9 +513,43 @@ function forwardJob(g: ConvGeometry): Job {
 
 /** Forward without autograd. */
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
+  if (!bias && gemm1x1(g)) return gemm1x1Forward(x, w, g);
   const y = new Tensor([g.N, g.Cout, g.Ho, g.Wo], 'f32');
   runJob(x, w, bias, forwardJob(g), allTaps(g.KH, g.KW), false, y);
   return y;
+}
+
+// ---- 1x1 convs as matrix products ------------------------------------------------------------
+
+/**
+ * A 1x1 conv without padding is y[n] = w [Cout x Cin] . x[n] [Cin x Ho*Wo] (x subsampled first
+ * when strided). Forward, the matmul kernel (weight rows shared across the subgroup, no weight
+ * packing, no pixel padding) ran 1.14-1.30x faster than the conv kernel's flat tiles; backward
+ * (wᵀ . gy, gy . xᵀ) it did not win, so those keep the conv kernels (bench/NOTES.md, round 3).
+ * Channel counts that are multiples of 4 keep its vec4 loads.
+ */
+function gemm1x1(g: ConvGeometry): boolean {
+  if (conv2dTuning.gemm1x1 === false || conv2dTuning.tile) return false;
+  const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
+  return g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && g.groups === 1 && g.Cin % 4 === 0 && g.Cout % 4 === 0 && (!strided || g.Wo % 4 === 0);
+}
+
+/** x as [N, Cin, Ho*Wo]: the sampled pixels of a strided 1x1 conv (a copy), else a view. */
+function pixels1x1(x: Tensor, g: ConvGeometry): Tensor {
+  const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
+  const s = strided ? padInput(x, 0, 0, g.Ho, g.Wo, g.sh, g.sw) : x;
+  const v = s.view([g.N, g.Cin, g.Ho * g.Wo]);
+  if (s !== x) s.dispose();
+  return v;
+}
+
+function gemm1x1Forward(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const xv = pixels1x1(x, g);
+  const wv = w.view([1, g.Cout, g.Cin]);
+  const y = matmulRaw(wv, xv, false, false, null, 'conv2d_matmul');
+  const out = y.view([g.N, g.Cout, g.Ho, g.Wo]);
+  for (const t of [xv, wv, y]) t.dispose();
+  return out;
 }
 
 // ---- backward-data ------------------------------------------------------------------------
