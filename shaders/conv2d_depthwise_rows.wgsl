@@ -39,9 +39,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let rowStep = p.ysh * p.yW;
   var ybase = (plane * p.yH + p.yr0 + oh0 * p.ysh) * p.yW + p.yc0 + ow0 * p.ysw;
   {{SETUP}}
-  for (var oh = oh0; oh < oh1; oh++) {
+  for (var oh = oh0; oh < oh1; oh += {{STEP}}u) { // STEP > 1: rows in groups (see conv-depthwise.ts)
     let ih0 = i32(oh * {{SH}}u) - p.pt; // first input row of this output row's window
     {{ROW}}
-    ybase += rowStep;
+    ybase += rowStep * {{STEP}}u;
   }
 }

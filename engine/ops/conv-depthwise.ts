@@ -36,8 +36,8 @@ export interface DwJob {
 
 /** Benchmark hook (conv2dTuning.depthwise): strip width cap and rows per chunk. */
 export interface DwTuning {
-  /** use conv.ts's older tile kernel instead (comparisons only) */
-  tiles?: boolean;
+  /** no row groups (rowGroup): 14 px planes on scalar strips (comparisons only) */
+  noGroups?: boolean;
   TM?: number;
   RC?: number;
 }
@@ -120,12 +120,84 @@ function windowCode(j: DwJob, TM: number, a: number) {
   return { setup, load, shift, at };
 }
 
+/**
+ * Rows whose width is not a multiple of 4 (MobileNet's 14 px) would load and store lane by lane,
+ * one scalar at a time. When the plane is a multiple of 4 and the conv keeps its size ("same"
+ * padding, stride 1), p = 4 / gcd(W, 4) rows make whole vec4s: the strip is the full row, the
+ * kernel steps p rows at a time, loads and stores p*W/4 vec4s per step (a copy's count), and
+ * the out-of-row columns of the window are known zeros at compile time. Returns p, or 0.
+ */
+function rowGroup(j: DwJob, vec4Out: boolean): number {
+  const p = 4 / gcd(j.W, 4);
+  const ok = j.W % 4 !== 0 && j.W <= 32 && (j.H * j.W) % 4 === 0 && j.sh === 1 && j.sw === 1 && j.dh === 1 && j.dw === 1 && j.Ho === j.H && j.Wo === j.W && vec4Out;
+  return ok ? p : 0;
+}
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/** SETUP and ROW for row groups of p rows (see rowGroup). */
+function groupCode(j: DwJob, p: number): { setup: string[]; row: string[] } {
+  const W = j.W;
+  const GV = (p * W) / 4; // vec4s per group
+  const ptal = Math.ceil(j.pt / p) * p; // the window starts this many rows above the step's first row: a group boundary
+  const NG = Math.ceil((ptal - j.pt + p + j.KH - 1) / p); // groups in the window
+  const KK = j.KH * j.KW;
+  const setup = Array.from({ length: KK }, (_, k) => `let w${k} = w[wo + ${k}u];`);
+  setup.push(`let xb4 = xb / 4u;`);
+  for (let g = 0; g < NG; g++) setup.push(Array.from({ length: GV }, (_, v) => `var F${g}_${v} = vec4f(0.0);`).join(' '));
+  const load = (g: number) => {
+    const L = [`{ let ig = i32(oh) - ${ptal} + ${g * p}; let ok = ig >= 0 && ig < i32(p.H); let gb = xb4 + u32(select(0, ig, ok)) / ${p}u * ${GV}u;`];
+    for (let v = 0; v < GV; v++) L.push(`F${g}_${v} = select(vec4f(0.0), x[gb + ${v}u], ok);`);
+    L.push('}');
+    return L.join(' ');
+  };
+  if (NG > 1) {
+    setup.push(`{ let oh = oh0;`);
+    for (let g = 0; g < NG - 1; g++) setup.push(load(g));
+    setup.push('}');
+  }
+  const row = [load(NG - 1)];
+  const el = (R: number, c: number) => {
+    if (c < 0 || c >= W) return null; // outside the row: zero padding
+    const e = (R % p) * W + c;
+    return `F${Math.floor(R / p)}_${e >> 2}[${e & 3}]`;
+  };
+  for (let r = 0; r < p; r++)
+    for (let c = 0; c < W; c++) {
+      let e = '0.0';
+      for (let kh = 0; kh < j.KH; kh++)
+        for (let kw = 0; kw < j.KW; kw++) {
+          const v = el(ptal - j.pt + r + kh, c - j.pl + kw);
+          if (v) e = `fma(${v}, w${kh * j.KW + kw}, ${e})`;
+        }
+      row.push(`let o${r * W + c} = ${e};`);
+    }
+  for (let v = 0; v < GV; v++) row.push(`if (live) { y[ybase / 4u + ${v}u] = vec4f(o${4 * v}, o${4 * v + 1}, o${4 * v + 2}, o${4 * v + 3}) + b; }`);
+  for (let g = 0; g < NG - 1; g++) row.push(Array.from({ length: GV }, (_, v) => `F${g}_${v} = F${g + 1}_${v};`).join(' '));
+  return { setup, row };
+}
+
 /** y[place] = depthwise conv of x with weights [C][KH*KW] (+ bias), by row strips. */
 export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, tune?: DwTuning): void {
-  const { TM, tilesW, RC, chunks, a } = layout(j, tune);
   const pl = j.place;
+  const identity = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && pl.yH === j.Ho;
+  const group = tune?.noGroups ? 0 : rowGroup(j, identity);
+  if (group) {
+    // one strip per plane, chunks of whole groups
+    const chunks = Math.max(1, Math.min(ceilDiv(4096, j.N * j.planes), Math.floor(j.Ho / 8)));
+    const RC = ceilDiv(ceilDiv(j.Ho, chunks), group) * group;
+    const nCh = ceilDiv(j.Ho, RC);
+    const nLanes = j.N * j.planes * nCh;
+    const u = { H: j.H, W: j.W, C: j.planes, Ho: j.Ho, Wo: j.Wo, tilesW: 1, chunks: nCh, RC, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: 0, yc0: 0, ysh: 1, ysw: 1, pt: j.pt, pl: j.pl };
+    const defines = memo(`dwgroup ${group} ${j.W} ${j.KH} ${j.KW} ${j.pt} ${j.pl}`, () => {
+      const { setup, row } = groupCode(j, group);
+      return { TM: j.W, KK: j.KH * j.KW, SH: 1, SW: 1, STEP: group, XT: 'vec4f', YT: 'vec4f', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
+    });
+    dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, 64));
+    return;
+  }
+  const { TM, tilesW, RC, chunks, a } = layout(j, tune);
   // whole aligned vec4s out: identity placement, Wo % 4 == 0 (TM is a multiple of 4 then too)
-  const vec4Out = a >= 0 && pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && pl.yH === j.Ho && j.Wo % 4 === 0;
+  const vec4Out = a >= 0 && identity && j.Wo % 4 === 0;
   const nLanes = j.N * j.planes * chunks * tilesW;
   const u = { H: j.H, W: j.W, C: j.planes, Ho: j.Ho, Wo: j.Wo, tilesW, chunks, RC, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw, pt: j.pt, pl: j.pl };
   const key = `dwrows ${TM} ${a} ${vec4Out} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw}`;
@@ -142,7 +214,7 @@ export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJ
     if (vec4Out) for (let m = 0; m < TM; m += 4) row.push(`if (live && ow0 + ${m}u < p.Wo) { y[(ybase + ${m}u) / 4u] = vec4f(o${m}, o${m + 1}, o${m + 2}, o${m + 3}) + b; }`);
     else for (let m = 0; m < TM; m++) row.push(`if (live && ow0 + ${m}u < p.Wo) { y[ybase + ${m}u * p.ysw] = o${m} + b; }`);
     row.push(...win.shift);
-    return { TM, KK, SH: j.sh, SW: j.sw, XT: a >= 0 ? 'vec4f' : 'f32', YT: vec4Out ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
+    return { TM, KK, SH: j.sh, SW: j.sw, STEP: 1, XT: a >= 0 ? 'vec4f' : 'f32', YT: vec4Out ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
   });
   dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, 64));
 }

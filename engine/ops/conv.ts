@@ -2,17 +2,19 @@
 //
 // Every path is a direct implicit GEMM on lavapipe's terms (bench/NOTES.md): the input goes
 // through a zero-padded copy (conv2d_pad) so the kernels read aligned vec4 windows without bounds
-// checks, and the hot loops are unrolled here (fwdBody, wgradCode, depthwiseCode) because
+// checks, and the hot loops are unrolled here (fwdBody, wgradCode; conv-depthwise.ts) because
 // lavapipe scalarises every non-constant-address load per SIMD lane and only keeps
 // constant-indexed values in registers.
-//  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation), a depthwise
-//    kernel for groups == Cin == Cout (reads x directly: it is memory-bound), and 1x1 convs run
-//    as one long row per image (strided ones on a subsampled copy).
+//  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation); depthwise
+//    (groups == Cin == Cout) by row strips in conv-depthwise.ts (reads x directly: it is
+//    memory-bound); bias-free 1x1 convs on the matmul kernel, others as one long row per image
+//    (strided ones on a subsampled copy).
 //  - backward-data: the transposed convolution split into stride phases: output phase (a, b) of
 //    dx is an ordinary stride-1 conv of gy with a flipped, transposed subset of the taps, run by
-//    the same forward kernels writing a strided output (stride 1 is the one-phase case).
+//    the same forward kernels writing a strided output (stride 1 is the one-phase case); strided
+//    1x1 convs compute the sampled pixels flat and spread them out between zeros.
 //  - backward-weight: conv2d_wgrad, a GEMM over the output pixels split into chunks (partial sums
-//    per chunk, then summed); the bias gradient sums gy.
+//    per chunk, then summed), depthwise its own strip kernel; the bias gradient sums gy.
 import { defineOp, expectDtype, expectRank } from '../op.ts';
 import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
 import { dispatch, groupsFor, MAX_GROUPS } from '../program.ts';
@@ -376,93 +378,16 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
   xp.dispose();
 }
 
-/**
- * Depthwise body and stores, unrolled (one channel, R x TM pixels, KK taps per invocation): the
- * window's rows and columns are checked once (zero outside x), each element loaded once.
- */
-/**
- * `a` >= 0: x rows are read as aligned vec4s (W % 4 == 0 and every lane's window starts at the
- * same offset a within a vec4, since TM * sw % 4 == 0): ceil((a + J) / 4) vec4 loads per row
- * instead of J scalar ones, each vec4 wholly inside or outside the row.
- */
-function depthwiseCode(TM: number, R: number, j: Job, vec4Out: boolean, a: number): { BODY: string; STORE: string; YT: string; XT: string } {
-  const NR = (R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
-  const J = (TM - 1) * j.sw + (j.KW - 1) * j.dw + 1;
-  const L: string[] = [];
-  for (let k = 0; k < j.KH * j.KW; k++) L.push(`let w${k} = w[wo + ${k}u];`);
-  const xAt = (r: number, c: number) => (a >= 0 ? `xv${r}_${(a + c) >> 2}[${(a + c) & 3}]` : `x${r}_${c}`);
-  if (a >= 0) {
-    const NV = Math.ceil((a + J) / 4);
-    // first vec4 of the window: (iw0 - a) / 4, exact (iw0 - a is a multiple of 4)
-    L.push(`let v0 = (iw0 - ${a}) / 4; let W4 = i32(p.W / 4u);`);
-    for (let k = 0; k < NV; k++) L.push(`let vok${k} = v0 + ${k} >= 0 && v0 + ${k} < W4; let vi${k} = u32(select(0, v0 + ${k}, vok${k}));`);
-    for (let r = 0; r < NR; r++) {
-      L.push(`let rok${r} = ih0 + ${r} >= 0 && ih0 + ${r} < i32(p.H); let rb${r} = xb / 4u + u32(select(0, ih0 + ${r}, rok${r})) * (p.W / 4u);`);
-      for (let k = 0; k < NV; k++) L.push(`let xv${r}_${k} = select(vec4f(0.0), x[rb${r} + vi${k}], rok${r} && vok${k});`);
-    }
-  } else {
-    for (let c = 0; c < J; c++) L.push(`let cok${c} = iw0 + ${c} >= 0 && iw0 + ${c} < i32(p.W); let ci${c} = u32(select(0, iw0 + ${c}, cok${c}));`);
-    for (let r = 0; r < NR; r++) {
-      L.push(`let rok${r} = ih0 + ${r} >= 0 && ih0 + ${r} < i32(p.H); let rb${r} = xb + u32(select(0, ih0 + ${r}, rok${r})) * p.W;`);
-      for (let c = 0; c < J; c++) L.push(`let x${r}_${c} = select(0.0, x[rb${r} + ci${c}], rok${r} && cok${c});`);
-    }
-  }
-  for (let rr = 0; rr < R; rr++)
-    for (let m = 0; m < TM; m++) {
-      const terms: string[] = [];
-      for (let kh = 0; kh < j.KH; kh++)
-        for (let kw = 0; kw < j.KW; kw++) terms.push(`s = fma(${xAt(rr * j.sh + kh * j.dh, m * j.sw + kw * j.dw)}, w${kh * j.KW + kw}, s);`);
-      L.push(`{ var s = 0.0; ${terms.join(' ')} acc[${rr * TM + m}] = s; }`);
-    }
-  const S: string[] = [`var out = acc;`, `for (var rr = 0u; rr < ${R}u; rr++) {`, `  if (oh0 + rr >= p.Ho) { break; }`];
-  if (vec4Out)
-    for (let m = 0; m < TM; m += 4) {
-      const o = (k: number) => `out[rr * ${TM}u + ${m + k}u]`;
-      S.push(`  if (ow0 + ${m}u < p.Wo) { y[(ybase + rr * rowStep + ${m}u) / 4u] = vec4f(${o(0)}, ${o(1)}, ${o(2)}, ${o(3)}) + b; }`);
-    }
-  else for (let m = 0; m < TM; m++) S.push(`  if (ow0 + ${m}u < p.Wo) { y[ybase + rr * rowStep + ${m}u * p.ysw] = out[rr * ${TM}u + ${m}u] + b; }`);
-  S.push('}');
-  return { BODY: L.join('\n  '), STORE: S.join('\n  '), YT: vec4Out ? 'vec4f' : 'f32', XT: a >= 0 ? 'vec4f' : 'f32' };
-}
-
-/** y[place] = depthwise conv (CinG = CoutG = 1) with weights [C][KH*KW]. */
-function runDepthwise(x: Tensor, wk: Tensor, bias: Tensor | null, j: Job, y: Tensor): void {
-  const hot = j.KH <= 3 && j.KW <= 3 && j.sh <= 2 && j.sw <= 2 && j.dh === 1 && j.dw === 1;
-  // 16-wide tiles where the rows allow (56 px depthwise: 8x8 17.7 ms, 16x8 11.7, 16x16 21, 32x8 18.8)
-  const TM = hot ? (j.Wo >= 16 ? 16 : 8) : 4;
-  const R = hot ? 8 : 1;
-  const pl = j.place;
-  // whole aligned vec4 rows out: identity placement and Wo % 4 == 0 (TM is a multiple of 4)
-  const vec4Out = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && j.Wo % 4 === 0;
-  // zero-insertion (strided backward-data): spread gy out first; the kernel then reads it unpadded
-  const spread = j.up ? padInput(x, 0, 0, j.H, Math.ceil(j.W / 4) * 4, 1, 1, j.up) : null;
-  const H = j.H;
-  const W = spread ? Math.ceil(j.W / 4) * 4 : j.W;
-  const tilesW = ceilDiv(j.Wo, TM);
-  const tilesH = ceilDiv(j.Ho, R);
-  const C = j.planes;
-  const nLanes = j.N * C * tilesH * tilesW;
-  const u = { H, W, C, Ho: j.Ho, Wo: j.Wo, tilesW, tilesH, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw, pt: j.pt, pl: j.pl, sh: j.sh, sw: j.sw, dh: j.dh, dw: j.dw };
-  // vec4 input rows: whole-vec4 rows and the same window offset in every lane (TM * sw % 4 == 0)
-  const a = W % 4 === 0 && (TM * j.sw) % 4 === 0 ? (((-j.pl) % 4) + 4) % 4 : -1;
-  const defines = memoCode(`dw ${TM} ${R} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${vec4Out} ${a}`, () => ({ TM, R, KK: j.KH * j.KW, ...depthwiseCode(TM, R, j, vec4Out, a) }));
-  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise', defines }, u, [(spread ?? x).binding, wk.binding, (bias ?? wk).binding, y.binding], lanesGrid(nLanes));
-  spread?.dispose();
-}
-
 /** Runs one conv job with weights selected by `taps` (forward: all, in order). */
 function runJob(x: Tensor, w: Tensor, bias: Tensor | null, j: Job, taps: TapSel, transpose: boolean, y: Tensor): void {
   if (j.CinG === 1 && j.CoutG === 1) {
     const plain = !transpose && taps.TH === j.KH && taps.TW === j.KW && taps.kh0 === 0 && taps.kw0 === 0 && taps.khStep === 1 && taps.kwStep === 1;
     const wk = plain ? w.view([w.size]) : packWeights(w, 1, 1, j.groups, 1, transpose, taps);
-    if (conv2dTuning.depthwise?.tiles) runDepthwise(x, wk, bias, j, y);
-    else {
-      // zero-insertion (strided backward-data): spread gy out first; the kernel reads it unpadded
-      const W = j.up ? Math.ceil(j.W / 4) * 4 : j.W;
-      const spread = j.up ? padInput(x, 0, 0, j.H, W, 1, 1, j.up) : null;
-      depthwiseRows(spread ?? x, wk, bias, { ...j, W }, y, conv2dTuning.depthwise);
-      spread?.dispose();
-    }
+    // zero-insertion (strided backward-data): spread gy out first; the kernel reads it unpadded
+    const W = j.up ? Math.ceil(j.W / 4) * 4 : j.W;
+    const spread = j.up ? padInput(x, 0, 0, j.H, W, 1, 1, j.up) : null;
+    depthwiseRows(spread ?? x, wk, bias, { ...j, W }, y, conv2dTuning.depthwise);
+    spread?.dispose();
     wk.dispose();
     return;
   }
@@ -669,7 +594,6 @@ const pow2AtMost = (n: number, cap: number) => {
 function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
   if (conv2dTuning.wtile) return conv2dTuning.wtile;
   const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
-  if (g.CinG === 1 && g.CoutG === 1) return hot ? { TM: 8, R: 4, TCO: 1, TCI: 1 } : { TM: 4, R: 1, TCO: 1, TCI: 1, rowLanes: g.KH > 1 };
   // Shared gy loads (subgroups) need CinG / TCI to be a multiple of the subgroup size; they make
   // gy cheap, so fewer input channels per lane win (3x3 64->64: wgrad 4x2x8x1 ~36 ms vs 109
   // unshared; 1x1 256->128: 4x1x16x4 best).
@@ -751,7 +675,7 @@ function wgradCode(t: WTile, g: ConvGeometry, S: number): { BODY: string; STORE:
 
 /** dw = sum over pixels of gy (x) shifted x windows, split into chunks of pixel tiles. */
 export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Tensor {
-  if (g.CinG === 1 && g.CoutG === 1 && !conv2dTuning.depthwise?.tiles) return depthwiseWeightGrad(x, gy, forwardJob(g), conv2dTuning.depthwise);
+  if (g.CinG === 1 && g.CoutG === 1) return depthwiseWeightGrad(x, gy, forwardJob(g), conv2dTuning.depthwise);
   let xIn = x;
   let gg = g;
   let gyIn = gy;
