@@ -134,15 +134,25 @@ function rowGroup(j: DwJob, vec4Out: boolean): number {
 }
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
-/** SETUP and ROW for row groups of p rows (see rowGroup). */
-function groupCode(j: DwJob, p: number): { setup: string[]; row: string[] } {
+/** Row chunks of whole groups (split only when the planes give too few lanes, >= 8 rows each). */
+function groupChunks(j: DwJob, p: number): { chunks: number; RC: number } {
+  const want = Math.max(1, Math.min(ceilDiv(4096, j.N * j.planes), Math.floor(j.Ho / 8)));
+  const RC = ceilDiv(ceilDiv(j.Ho, want), p) * p;
+  return { chunks: ceilDiv(j.Ho, RC), RC };
+}
+
+/**
+ * The window of row groups (see rowGroup): NG groups of GV vec4s in named registers, SETUP loads
+ * all but the last for the first step, LOAD the last, SHIFT moves them up one group; el(R, c)
+ * names window row R (from the group boundary at or above the first tap row), column c, or null
+ * outside the row (zero padding).
+ */
+function groupWindow(j: DwJob, p: number) {
   const W = j.W;
-  const GV = (p * W) / 4; // vec4s per group
-  const ptal = Math.ceil(j.pt / p) * p; // the window starts this many rows above the step's first row: a group boundary
-  const NG = Math.ceil((ptal - j.pt + p + j.KH - 1) / p); // groups in the window
-  const KK = j.KH * j.KW;
-  const setup = Array.from({ length: KK }, (_, k) => `let w${k} = w[wo + ${k}u];`);
-  setup.push(`let xb4 = xb / 4u;`);
+  const GV = (p * W) / 4;
+  const ptal = Math.ceil(j.pt / p) * p; // the window starts this many rows above the step's first row
+  const NG = Math.ceil((ptal - j.pt + p + j.KH - 1) / p);
+  const setup = [`let xb4 = xb / 4u;`];
   for (let g = 0; g < NG; g++) setup.push(Array.from({ length: GV }, (_, v) => `var F${g}_${v} = vec4f(0.0);`).join(' '));
   const load = (g: number) => {
     const L = [`{ let ig = i32(oh) - ${ptal} + ${g * p}; let ok = ig >= 0 && ig < i32(p.H); let gb = xb4 + u32(select(0, ig, ok)) / ${p}u * ${GV}u;`];
@@ -155,24 +165,35 @@ function groupCode(j: DwJob, p: number): { setup: string[]; row: string[] } {
     for (let g = 0; g < NG - 1; g++) setup.push(load(g));
     setup.push('}');
   }
-  const row = [load(NG - 1)];
-  const el = (R: number, c: number) => {
-    if (c < 0 || c >= W) return null; // outside the row: zero padding
+  const shift = Array.from({ length: NG - 1 }, (_, g) => Array.from({ length: GV }, (_, v) => `F${g}_${v} = F${g + 1}_${v};`).join(' '));
+  const el = (R: number, c: number): string | null => {
+    if (c < 0 || c >= W) return null;
     const e = (R % p) * W + c;
     return `F${Math.floor(R / p)}_${e >> 2}[${e & 3}]`;
   };
+  // window row of output row r (of the step), kernel row kh
+  const wr = (r: number, kh: number) => ptal - j.pt + r + kh;
+  return { GV, setup, load: load(NG - 1), shift, el, wr };
+}
+
+/** SETUP and ROW of the forward kernel for row groups of p rows. */
+function groupCode(j: DwJob, p: number): { setup: string[]; row: string[] } {
+  const win = groupWindow(j, p);
+  const KK = j.KH * j.KW;
+  const setup = [...Array.from({ length: KK }, (_, k) => `let w${k} = w[wo + ${k}u];`), ...win.setup];
+  const row = [win.load];
   for (let r = 0; r < p; r++)
-    for (let c = 0; c < W; c++) {
+    for (let c = 0; c < j.W; c++) {
       let e = '0.0';
       for (let kh = 0; kh < j.KH; kh++)
         for (let kw = 0; kw < j.KW; kw++) {
-          const v = el(ptal - j.pt + r + kh, c - j.pl + kw);
+          const v = win.el(win.wr(r, kh), c - j.pl + kw);
           if (v) e = `fma(${v}, w${kh * j.KW + kw}, ${e})`;
         }
-      row.push(`let o${r * W + c} = ${e};`);
+      row.push(`let o${r * j.W + c} = ${e};`);
     }
-  for (let v = 0; v < GV; v++) row.push(`if (live) { y[ybase / 4u + ${v}u] = vec4f(o${4 * v}, o${4 * v + 1}, o${4 * v + 2}, o${4 * v + 3}) + b; }`);
-  for (let g = 0; g < NG - 1; g++) row.push(Array.from({ length: GV }, (_, v) => `F${g}_${v} = F${g + 1}_${v};`).join(' '));
+  for (let v = 0; v < win.GV; v++) row.push(`if (live) { y[ybase / 4u + ${v}u] = vec4f(o${4 * v}, o${4 * v + 1}, o${4 * v + 2}, o${4 * v + 3}) + b; }`);
+  row.push(...win.shift);
   return { setup, row };
 }
 
@@ -183,9 +204,7 @@ export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJ
   const group = tune?.noGroups ? 0 : rowGroup(j, identity);
   if (group) {
     // one strip per plane, chunks of whole groups
-    const chunks = Math.max(1, Math.min(ceilDiv(4096, j.N * j.planes), Math.floor(j.Ho / 8)));
-    const RC = ceilDiv(ceilDiv(j.Ho, chunks), group) * group;
-    const nCh = ceilDiv(j.Ho, RC);
+    const { chunks: nCh, RC } = groupChunks(j, group);
     const nLanes = j.N * j.planes * nCh;
     const u = { H: j.H, W: j.W, C: j.planes, Ho: j.Ho, Wo: j.Wo, tilesW: 1, chunks: nCh, RC, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: 0, yc0: 0, ysh: 1, ysw: 1, pt: j.pt, pl: j.pl };
     const defines = memo(`dwgroup ${group} ${j.W} ${j.KH} ${j.KW} ${j.pt} ${j.pl}`, () => {
