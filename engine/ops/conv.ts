@@ -20,7 +20,7 @@ import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
 import { dispatch, groupsFor, MAX_GROUPS } from '../program.ts';
 import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
-import { matmulRaw } from './matmul.ts';
+import { matmulRaw, matmulTuning, MATMUL_TILE_SHARED } from './matmul.ts';
 import { depthwiseRows, depthwiseWeightGrad, type DwTuning } from './conv-depthwise.ts';
 
 type Pair = number | readonly [number, number];
@@ -455,6 +455,9 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
  */
 function gemm1x1(g: ConvGeometry): boolean {
   if (conv2dTuning.gemm1x1 === false || conv2dTuning.tile) return false;
+  // measured only where matmul shares its A rows across 8-lane subgroups (lavapipe); elsewhere
+  // (SwiftShader's 4 lanes, no subgroups) the flat conv tiles stay
+  if (getGpu().subgroupSize !== MATMUL_TILE_SHARED.WX || matmulTuning.subgroups === false || conv2dTuning.subgroups === false) return false;
   const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
   return g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && g.groups === 1 && g.Cin % 4 === 0 && g.Cout % 4 === 0 && (!strided || g.Wo % 4 === 0);
 }
