@@ -36,7 +36,7 @@ export interface DwJob {
 
 /** Benchmark hook (conv2dTuning.depthwise): strip width cap and rows per chunk. */
 export interface DwTuning {
-  /** no row groups (rowGroup): 14 px planes on scalar strips (comparisons only) */
+  /** no row or plane groups (rowGroup, planeGroup): scalar strips (comparisons only) */
   noGroups?: boolean;
   TM?: number;
   RC?: number;
@@ -197,10 +197,56 @@ function groupCode(j: DwJob, p: number): { setup: string[]; row: string[] } {
   return { setup, row };
 }
 
+/**
+ * Small planes whose rows are not whole vec4s (7 px: 49 values, 2 px: 4): Q = 1, 2 or 4
+ * neighbouring planes per invocation, the fewest that are whole vec4s in and out, all in
+ * registers (conv2d_depthwise_planes.wgsl). Returns Q, or 0 where the row kernels apply.
+ */
+function planeGroup(j: DwJob, identity: boolean): number {
+  if (!identity || j.W % 4 === 0 || j.H * j.W > 64) return 0;
+  for (const q of [1, 2, 4]) if ((q * j.H * j.W) % 4 === 0 && (q * j.Ho * j.Wo) % 4 === 0) return j.planes % q === 0 ? q : 0;
+  return 0;
+}
+
+function runPlanes(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, Q: number): void {
+  const HW = j.H * j.W;
+  const HWo = j.Ho * j.Wo;
+  const KK = j.KH * j.KW;
+  const nLanes = (j.N * j.planes) / Q;
+  const key = `dwplanes ${Q} ${j.H} ${j.W} ${j.Ho} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl}`;
+  const defines = memo(key, () => {
+    const B: string[] = [];
+    for (let v = 0; v < (Q * HW) / 4; v++) B.push(`let X${v} = x[xb + ${v}u];`);
+    for (let q = 0; q < Q; q++) {
+      B.push(`let b${q} = select(0.0, bias[min(c0 + ${q}u, arrayLength(&bias) - 1u)], p.hasBias != 0u);`);
+      for (let k = 0; k < KK; k++) B.push(`let w${q}_${k} = w[(c0 + ${q}u) * ${KK}u + ${k}u];`);
+    }
+    const out = (q: number, oh: number, ow: number): string => {
+      let e = `b${q}`;
+      for (let kh = 0; kh < j.KH; kh++)
+        for (let kw = 0; kw < j.KW; kw++) {
+          const ih = oh * j.sh - j.pt + kh * j.dh;
+          const iw = ow * j.sw - j.pl + kw * j.dw;
+          if (ih < 0 || ih >= j.H || iw < 0 || iw >= j.W) continue; // zero padding
+          const el = q * HW + ih * j.W + iw;
+          e = `fma(X${el >> 2}[${el & 3}], w${q}_${kh * j.KW + kw}, ${e})`;
+        }
+      return e;
+    };
+    const outs: string[] = [];
+    for (let q = 0; q < Q; q++) for (let oh = 0; oh < j.Ho; oh++) for (let ow = 0; ow < j.Wo; ow++) outs.push(out(q, oh, ow));
+    for (let v = 0; v < outs.length / 4; v++) B.push(`y[yb + ${v}u] = vec4f(${outs.slice(4 * v, 4 * v + 4).join(', ')});`);
+    return { Q, XV: (Q * HW) / 4, YV: (Q * HWo) / 4, BODY: B.join('\n  ') };
+  });
+  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_planes', defines }, { C: j.planes, nLanes, hasBias: bias !== null }, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, 64));
+}
+
 /** y[place] = depthwise conv of x with weights [C][KH*KW] (+ bias), by row strips. */
 export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, tune?: DwTuning): void {
   const pl = j.place;
   const identity = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && pl.yH === j.Ho;
+  const planes = tune?.noGroups ? 0 : planeGroup(j, identity);
+  if (planes) return runPlanes(x, wk, bias, j, y, planes);
   const group = tune?.noGroups ? 0 : rowGroup(j, identity);
   if (group) {
     // one strip per plane, chunks of whole groups
