@@ -70,6 +70,8 @@ function convCase(s: Shape, part: Part): Case {
     name: `${s.label} ${PART_NAME[part]}`,
     kind: 'compute',
     work: flops(g),
+    // depthwise is memory-bound: also report its traffic (one input and one output tensor) against the copy ceiling
+    bytes: g.groups === g.Cin && g.Cin === g.Cout ? 4 * g.N * g.Cin * (g.H * g.W + convOut(g)[0] * convOut(g)[1]) : undefined,
     quick: s.quick?.includes(part),
     needs: () => (part === 'fwd' ? ops.missing('conv2d') : ops.missingGrad('conv2d')),
     torch: { op: 'conv', part, N: g.N, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, k: g.k, stride: g.stride, pad: g.pad, groups: g.groups },
@@ -139,8 +141,8 @@ function convCase(s: Shape, part: Part): Case {
 
 /**
  * ResNet-18 basic-block convs at 56 and 28 px, its stride-2 3x3 and 1x1 projection,
- * MobileNet-V2's depthwise 3x3 on 144 channels, and DenseNet's 1x1 bottleneck over a
- * 256-channel concatenated input. Batch sizes keep one run near a second on a CPU adapter.
+ * MobileNet-V2's depthwise 3x3 on 144 channels (stride 1 and 2) and its 14 px block, and
+ * DenseNet's 1x1 bottleneck over a 256-channel concatenated input. Batch sizes keep one run near a second on a CPU adapter.
  */
 const SHAPES: Shape[] = [
   { label: 'conv3x3 64->64 b8 56px', N: 8, Cin: 64, H: 56, W: 56, Cout: 64, k: 3, stride: 1, pad: 1, groups: 1, quick: ['fwd', 'bwd_data', 'bwd_weight'] },
@@ -150,6 +152,12 @@ const SHAPES: Shape[] = [
   { label: 'conv1x1 s2 64->128 b16 56px', N: 16, Cin: 64, H: 56, W: 56, Cout: 128, k: 1, stride: 2, pad: 0, groups: 1, quick: ['fwd'] },
   { label: 'dwconv3x3 144 b16 56px', N: 16, Cin: 144, H: 56, W: 56, Cout: 144, k: 3, stride: 1, pad: 1, groups: 144, quick: ['fwd'] },
   { label: 'conv1x1 256->128 b16 28px (DenseNet)', N: 16, Cin: 256, H: 28, W: 28, Cout: 128, k: 1, stride: 1, pad: 0, groups: 1 },
+  // MobileNet-V2 at 14 px: an inverted residual's expand and project 1x1s and its depthwise 3x3,
+  // and the stride-2 depthwise that opens a stage
+  { label: 'conv1x1 96->576 b16 14px (MobileNet-V2 expand)', N: 16, Cin: 96, H: 14, W: 14, Cout: 576, k: 1, stride: 1, pad: 0, groups: 1 },
+  { label: 'conv1x1 576->96 b16 14px (MobileNet-V2 project)', N: 16, Cin: 576, H: 14, W: 14, Cout: 96, k: 1, stride: 1, pad: 0, groups: 1 },
+  { label: 'dwconv3x3 576 b16 14px', N: 16, Cin: 576, H: 14, W: 14, Cout: 576, k: 3, stride: 1, pad: 1, groups: 576 },
+  { label: 'dwconv3x3 s2 144 b16 56px', N: 16, Cin: 144, H: 56, W: 56, Cout: 144, k: 3, stride: 2, pad: 1, groups: 144 },
 ];
 
 export function convCases(): Case[] {

@@ -50,6 +50,8 @@ export interface Case {
   setup(ctx: CaseCtx): Promise<Bench>;
   /** the same op for the optional PyTorch CPU column */
   torch?: TorchSpec;
+  /** least bytes a memory-bound compute case must move (read + write): noted against the copy ceiling */
+  bytes?: number;
 }
 
 export interface Timing {
@@ -224,6 +226,12 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
     const last = rs[rs.length - 1].kernels;
     if (last) row.kernels = [...last].sort((x, y) => y[1].ms - x[1].ms).map(([k, e]) => ({ name: k, ms: e.ms, calls: e.calls }));
     if (b.extra) row.extra = { ...row.extra, ...(await b.extra(last)) };
+    if (c.bytes) {
+      const gbs = c.bytes / sec / 1e9;
+      const m = `${gbs.toFixed(1)} GB/s of its least traffic = ${((100 * gbs) / o.ceilings.gbs).toFixed(1)}% of the copy ceiling`;
+      const prev = row.extra?.note;
+      row.extra = { ...row.extra, note: typeof prev === 'string' ? `${prev}; ${m}` : m };
+    }
     o.log(`  ok    ${c.name} (${((now() - t0) / 1e3).toFixed(0)} s): roskd ${row.roskd.medianMs.toFixed(2)} ms (${row.roskd.basis})${row.tfjs ? `, tfjs ${row.tfjs.medianMs.toFixed(2)} ms (${row.tfjs.basis})` : ''}  [${chk.detail}]`);
     return row;
   } catch (err) {

@@ -479,18 +479,42 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   out[o * p.out_row + p.at + (i - o * p.row)] = x[i];
 }
 `,
-  "conv2d_depthwise": `// Depthwise conv2d (one input and one output channel per group), reading x directly: a padded copy
-// would cost as much as the conv itself, which is memory-bound. One invocation computes an R x TM
-// tile of one channel: its KH*KW weights and the tile's input window (NR rows x J columns, zero
-// outside x) are loaded once, then every tap runs from registers (BODY and STORE are unrolled by
-// conv.ts:depthwiseCode; loads and stores are vec4 when the rows allow).
+  "conv2d_depthwise_planes": `// Depthwise conv2d on small planes (up to 64 pixels) whose rows are not whole vec4s (MobileNet's
+// 7 px and 2 px): one invocation computes Q whole neighbouring planes (channels c0 .. c0+Q-1 of one
+// image), Q chosen so that they are whole vec4s in and out. BODY (engine/ops/conv-depthwise.ts)
+// loads them as Q*H*W/4 vec4s, runs every tap from registers (every index, padding included, is
+// a compile-time constant) and stores Q*Ho*Wo/4 vec4s: a copy's count of loads and stores.
+struct P { C: u32, nLanes: u32, hasBias: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let L0 = (wg.x + wg.y * nwg.x) * 64u + li;
+  if (L0 >= p.nLanes) { return; }
+  let c0 = (L0 * {{Q}}u) % p.C; // first channel of the group (C % Q == 0: one image)
+  let xb = L0 * {{XV}}u;
+  let yb = L0 * {{YV}}u;
+  {{BODY}}
+}
+`,
+  "conv2d_depthwise_rows": `// Depthwise conv2d (one input and one output channel per group) as a row stream, reading x
+// directly (a padded copy would cost as much as the conv, which is memory-bound). One invocation
+// owns a TM-column strip of one channel plane and walks down a chunk of its output rows: the
+// kernel's window rows stay in named registers and move up as the strip advances, so each input
+// row is loaded once per strip (not once per kernel row) and each output row is written at once,
+// with no accumulator array (a runtime-indexed private array is read lane by lane on lavapipe).
+// SETUP (weights, column offsets, the window's first rows) and ROW (load the new rows, the
+// unrolled taps, the stores, the shift) come from engine/ops/conv-depthwise.ts.
 struct P {
   H: u32, W: u32, C: u32, Ho: u32,
-  Wo: u32, tilesW: u32, tilesH: u32, nLanes: u32,
-  hasBias: u32, yH: u32, yW: u32, yr0: u32,
-  yc0: u32, ysh: u32, ysw: u32, pt: i32,
-  pl: i32, sh: u32, sw: u32, dh: u32,
-  dw: u32,
+  Wo: u32, tilesW: u32, chunks: u32, RC: u32,
+  nLanes: u32, hasBias: u32, yH: u32, yW: u32,
+  yr0: u32, yc0: u32, ysh: u32, ysw: u32,
+  pt: i32, pl: i32,
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<{{XT}}>; // vec4f when rows are whole vec4s
@@ -498,9 +522,48 @@ struct P {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<{{YT}}>; // vec4f when rows are whole vec4s
 
-const TM = {{TM}}u;
-const R = {{R}}u;
-const KK = {{KK}}u;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let L0 = (wg.x + wg.y * nwg.x) * 64u + li;
+  let live = L0 < p.nLanes; // lanes past the end redo the last strip and skip the stores
+  let L = min(L0, p.nLanes - 1u);
+  let tw = L % p.tilesW;
+  let r1 = L / p.tilesW;
+  let chunk = r1 % p.chunks;
+  let plane = r1 / p.chunks; // n * C + c
+  let c = plane % p.C;
+  let ow0 = tw * {{TM}}u;
+  let oh0 = chunk * p.RC;
+  let oh1 = min(oh0 + p.RC, p.Ho);
+  let iw0 = i32(ow0 * {{SW}}u) - p.pl; // first input column of the window
+  let xb = plane * p.H * p.W;
+  let wo = c * {{KK}}u;
+  let b = select(0.0, bias[min(c, arrayLength(&bias) - 1u)], p.hasBias != 0u);
+  let rowStep = p.ysh * p.yW;
+  var ybase = (plane * p.yH + p.yr0 + oh0 * p.ysh) * p.yW + p.yc0 + ow0 * p.ysw;
+  {{SETUP}}
+  for (var oh = oh0; oh < oh1; oh += {{STEP}}u) { // STEP > 1: rows in groups (see conv-depthwise.ts)
+    let ih0 = i32(oh * {{SH}}u) - p.pt; // first input row of this output row's window
+    {{ROW}}
+    ybase += rowStep * {{STEP}}u;
+  }
+}
+`,
+  "conv2d_depthwise_wgrad": `// Depthwise conv2d weight gradient as a row stream (the layout of conv2d_depthwise_rows): one
+// invocation owns a TM-column strip of one (image, channel) plane and a chunk of output rows,
+// keeps the window rows in named registers as it walks down, loads each gy row once and sums
+// gy * x per tap into KK scalar accumulators. part[lane][tap] holds one partial per strip and
+// chunk; the lanes of one channel are consecutive (channel slowest), so conv-depthwise.ts sums
+// them over one axis. SETUP and ROW are generated by engine/ops/conv-depthwise.ts.
+struct P {
+  H: u32, W: u32, C: u32, Ho: u32,
+  Wo: u32, tilesW: u32, chunks: u32, RC: u32,
+  nLanes: u32, N: u32, pt: i32, pl: i32,
+}
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<{{XT}}>;
+@group(0) @binding(2) var<storage, read> gy: array<{{GT}}>;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -508,21 +571,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let L = min(L0, p.nLanes - 1u);
   let tw = L % p.tilesW;
   let r1 = L / p.tilesW;
-  let th = r1 % p.tilesH;
-  let plane = r1 / p.tilesH; // n * C + c
-  let c = plane % p.C;
-  let oh0 = th * R;
-  let ow0 = tw * TM;
-  let ih0 = i32(oh0 * p.sh) - p.pt; // first input row / column of the window
-  let iw0 = i32(ow0 * p.sw) - p.pl;
+  let chunk = r1 % p.chunks;
+  let r2 = r1 / p.chunks;
+  let n = r2 % p.N;
+  let c = r2 / p.N;
+  let plane = n * p.C + c;
+  let ow0 = tw * {{TM}}u;
+  let oh0 = chunk * p.RC;
+  let oh1 = min(oh0 + p.RC, p.Ho);
+  let iw0 = i32(ow0 * {{SW}}u) - p.pl;
   let xb = plane * p.H * p.W;
-  let wo = c * KK;
-  var acc: array<f32, R * TM>;
-  {{BODY}}
+  var gbase = (plane * p.Ho + oh0) * p.Wo + ow0;
+  {{SETUP}}
+  for (var oh = oh0; oh < oh1; oh++) {
+    let ih0 = i32(oh * {{SH}}u) - p.pt;
+    {{ROW}}
+    gbase += p.Wo;
+  }
   if (L0 >= p.nLanes) { return; }
-  let b = select(0.0, bias[min(c, arrayLength(&bias) - 1u)], p.hasBias != 0u);
-  let ybase = (plane * p.yH + p.yr0 + oh0 * p.ysh) * p.yW + p.yc0 + ow0 * p.ysw;
-  let rowStep = p.ysh * p.yW;
   {{STORE}}
 }
 `,

@@ -80,6 +80,21 @@ const GRID: Case[] = [
   // depthwise with rows of whole vec4s (vec4 loads) and without, both wide enough for 16-column tiles
   { x: [2, 8, 20, 24], cout: 8, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 8, bias: true },
   { x: [1, 3, 17, 19], cout: 3, k: [3, 3], stride: [1, 1], pad: [1, 1, 2, 0], dil: [1, 1], groups: 3, bias: false },
+  // depthwise row strips: several strips and row chunks per plane (vec4 rows; scalar rows, stride 2, a partial last strip)
+  { x: [2, 4, 40, 72], cout: 4, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 4, bias: true },
+  { x: [1, 3, 33, 70], cout: 3, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 3, bias: false },
+  // depthwise "same" convs on planes of whole vec4s but rows that are not: row groups (2 rows of 14 or 10, 4 rows of 7)
+  { x: [2, 6, 14, 14], cout: 6, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 6, bias: true },
+  { x: [1, 4, 12, 10], cout: 4, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 4, bias: false },
+  { x: [1, 3, 8, 7], cout: 3, k: [5, 5], stride: [1, 1], pad: [2, 2, 2, 2], dil: [1, 1], groups: 3, bias: true },
+  // depthwise on small planes whose rows are not whole vec4s: 4 planes of 7x7 per lane (stride 1 and 2), 1 plane of 2x2
+  { x: [2, 8, 7, 7], cout: 8, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 8, bias: true },
+  { x: [1, 4, 7, 7], cout: 4, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 4, bias: false },
+  { x: [3, 4, 2, 2], cout: 4, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 4, bias: true },
+  // 1x1 stride 2 with rows of whole vec4s (forward on the matmul kernel; backward-data as a flat
+  // GEMM, then spread out), and with a bias (forward on the conv kernel)
+  { x: [2, 8, 10, 16], cout: 12, k: [1, 1], stride: [2, 2], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: false },
+  { x: [1, 4, 9, 8], cout: 8, k: [1, 1], stride: [2, 2], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: true },
   // wide enough for the subgroup-shared weight-gradient tiles (CinG a multiple of 8 or 32)
   { x: [2, 32, 6, 8], cout: 20, k: [1, 1], stride: [1, 1], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: false },
   { x: [2, 16, 10, 10], cout: 8, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 2, bias: true },

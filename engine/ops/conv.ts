@@ -2,23 +2,27 @@
 //
 // Every path is a direct implicit GEMM on lavapipe's terms (bench/NOTES.md): the input goes
 // through a zero-padded copy (conv2d_pad) so the kernels read aligned vec4 windows without bounds
-// checks, and the hot loops are unrolled here (fwdBody, wgradCode, depthwiseCode) because
+// checks, and the hot loops are unrolled here (fwdBody, wgradCode; conv-depthwise.ts) because
 // lavapipe scalarises every non-constant-address load per SIMD lane and only keeps
 // constant-indexed values in registers.
-//  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation), a depthwise
-//    kernel for groups == Cin == Cout (reads x directly: it is memory-bound), and 1x1 convs run
-//    as one long row per image (strided ones on a subsampled copy).
+//  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation); depthwise
+//    (groups == Cin == Cout) by row strips in conv-depthwise.ts (reads x directly: it is
+//    memory-bound); bias-free 1x1 convs on the matmul kernel, others as one long row per image
+//    (strided ones on a subsampled copy).
 //  - backward-data: the transposed convolution split into stride phases: output phase (a, b) of
 //    dx is an ordinary stride-1 conv of gy with a flipped, transposed subset of the taps, run by
-//    the same forward kernels writing a strided output (stride 1 is the one-phase case).
+//    the same forward kernels writing a strided output (stride 1 is the one-phase case); strided
+//    1x1 convs compute the sampled pixels flat and spread them out between zeros.
 //  - backward-weight: conv2d_wgrad, a GEMM over the output pixels split into chunks (partial sums
-//    per chunk, then summed); the bias gradient sums gy.
+//    per chunk, then summed), depthwise its own strip kernel; the bias gradient sums gy.
 import { defineOp, expectDtype, expectRank } from '../op.ts';
 import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
 import { dispatch, groupsFor, MAX_GROUPS } from '../program.ts';
 import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
 import { winogradConv, winogradForwardJob, winogradBackwardDataJob, winogradWeightGrad, winogradWeightGradJob } from './conv-winograd.ts';
+import { matmulRaw, matmulTuning, MATMUL_TILE_SHARED } from './matmul.ts';
+import { depthwiseRows, depthwiseWeightGrad, type DwTuning } from './conv-depthwise.ts';
 
 type Pair = number | readonly [number, number];
 export interface Conv2dOptions {
@@ -188,7 +192,18 @@ interface Tile {
 }
 
 /** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
-export const conv2dTuning: { winograd?: boolean; tile?: Tile; wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean }; subgroups?: boolean | number } = {};
+export const conv2dTuning: {
+  /** force Winograd (conv-winograd.ts) on or off for stride-1 3x3 convs; unset: chosen by shape */
+  winograd?: boolean;
+  tile?: Tile;
+  wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean };
+  subgroups?: boolean | number;
+  depthwise?: DwTuning;
+  /** backward-data of strided 1x1 convs by zero fill + strided stores (the older path; comparisons only) */
+  oldStrided1x1?: boolean;
+  /** false: 1x1 convs on the conv kernel's flat tiles instead of the matmul kernel (comparisons only) */
+  gemm1x1?: boolean;
+} = {};
 
 /**
  * Generated kernel code, memoised by the few numbers it depends on: the unrolled bodies are
@@ -236,8 +251,9 @@ function pickTile(j: Job, flat1x1: boolean): Tile {
   const hot = j.KH <= 3 && j.KW <= 3 && j.sh <= 2 && j.sw <= 2 && j.dh === 1 && j.dw === 1;
   if (!hot) return { TM: 4, R: 1, TN: 4, rowLoop: j.KH > 1 };
   // With weights shared across the subgroup they are cheap, so 8 channels per lane halve the
-  // input loads per FMA (3x3 s1: 4x2x8 39 GFLOP/s vs 4x4x4 29; s2: 4x1x8 23 vs 4x7x4 14).
-  if (sharedLanes() > 0) return { TM: 4, R: j.sh === 2 ? 1 : 2, TN: pickTN(j.CoutG, 8) };
+  // input loads per FMA (3x3 s1: 4x2x8 39 GFLOP/s vs 4x4x4 29; s2: 4x1x8 23 vs 4x7x4 14), and
+  // at stride 2, whose windows overlap less, 16 (round 3, CPU time: 4x1x16 1.17x 4x1x8).
+  if (sharedLanes() > 0) return j.sh === 2 ? { TM: 4, R: 1, TN: pickTN(j.CoutG, 16) } : { TM: 4, R: 2, TN: pickTN(j.CoutG, 8) };
   // stride 2 (ResNet's 28/14/7 px downsampling): 7-row tiles read less of the window twice
   return { TM: 4, R: j.sh === 2 && j.Ho % 7 === 0 ? 7 : 4, TN: 4 };
 }
@@ -365,86 +381,16 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
   xp.dispose();
 }
 
-/**
- * Depthwise body and stores, unrolled (one channel, R x TM pixels, KK taps per invocation): the
- * window's rows and columns are checked once (zero outside x), each element loaded once.
- */
-/**
- * `a` >= 0: x rows are read as aligned vec4s (W % 4 == 0 and every lane's window starts at the
- * same offset a within a vec4, since TM * sw % 4 == 0): ceil((a + J) / 4) vec4 loads per row
- * instead of J scalar ones, each vec4 wholly inside or outside the row.
- */
-function depthwiseCode(TM: number, R: number, j: Job, vec4Out: boolean, a: number): { BODY: string; STORE: string; YT: string; XT: string } {
-  const NR = (R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
-  const J = (TM - 1) * j.sw + (j.KW - 1) * j.dw + 1;
-  const L: string[] = [];
-  for (let k = 0; k < j.KH * j.KW; k++) L.push(`let w${k} = w[wo + ${k}u];`);
-  const xAt = (r: number, c: number) => (a >= 0 ? `xv${r}_${(a + c) >> 2}[${(a + c) & 3}]` : `x${r}_${c}`);
-  if (a >= 0) {
-    const NV = Math.ceil((a + J) / 4);
-    // first vec4 of the window: (iw0 - a) / 4, exact (iw0 - a is a multiple of 4)
-    L.push(`let v0 = (iw0 - ${a}) / 4; let W4 = i32(p.W / 4u);`);
-    for (let k = 0; k < NV; k++) L.push(`let vok${k} = v0 + ${k} >= 0 && v0 + ${k} < W4; let vi${k} = u32(select(0, v0 + ${k}, vok${k}));`);
-    for (let r = 0; r < NR; r++) {
-      L.push(`let rok${r} = ih0 + ${r} >= 0 && ih0 + ${r} < i32(p.H); let rb${r} = xb / 4u + u32(select(0, ih0 + ${r}, rok${r})) * (p.W / 4u);`);
-      for (let k = 0; k < NV; k++) L.push(`let xv${r}_${k} = select(vec4f(0.0), x[rb${r} + vi${k}], rok${r} && vok${k});`);
-    }
-  } else {
-    for (let c = 0; c < J; c++) L.push(`let cok${c} = iw0 + ${c} >= 0 && iw0 + ${c} < i32(p.W); let ci${c} = u32(select(0, iw0 + ${c}, cok${c}));`);
-    for (let r = 0; r < NR; r++) {
-      L.push(`let rok${r} = ih0 + ${r} >= 0 && ih0 + ${r} < i32(p.H); let rb${r} = xb + u32(select(0, ih0 + ${r}, rok${r})) * p.W;`);
-      for (let c = 0; c < J; c++) L.push(`let x${r}_${c} = select(0.0, x[rb${r} + ci${c}], rok${r} && cok${c});`);
-    }
-  }
-  for (let rr = 0; rr < R; rr++)
-    for (let m = 0; m < TM; m++) {
-      const terms: string[] = [];
-      for (let kh = 0; kh < j.KH; kh++)
-        for (let kw = 0; kw < j.KW; kw++) terms.push(`s = fma(${xAt(rr * j.sh + kh * j.dh, m * j.sw + kw * j.dw)}, w${kh * j.KW + kw}, s);`);
-      L.push(`{ var s = 0.0; ${terms.join(' ')} acc[${rr * TM + m}] = s; }`);
-    }
-  const S: string[] = [`var out = acc;`, `for (var rr = 0u; rr < ${R}u; rr++) {`, `  if (oh0 + rr >= p.Ho) { break; }`];
-  if (vec4Out)
-    for (let m = 0; m < TM; m += 4) {
-      const o = (k: number) => `out[rr * ${TM}u + ${m + k}u]`;
-      S.push(`  if (ow0 + ${m}u < p.Wo) { y[(ybase + rr * rowStep + ${m}u) / 4u] = vec4f(${o(0)}, ${o(1)}, ${o(2)}, ${o(3)}) + b; }`);
-    }
-  else for (let m = 0; m < TM; m++) S.push(`  if (ow0 + ${m}u < p.Wo) { y[ybase + rr * rowStep + ${m}u * p.ysw] = out[rr * ${TM}u + ${m}u] + b; }`);
-  S.push('}');
-  return { BODY: L.join('\n  '), STORE: S.join('\n  '), YT: vec4Out ? 'vec4f' : 'f32', XT: a >= 0 ? 'vec4f' : 'f32' };
-}
-
-/** y[place] = depthwise conv (CinG = CoutG = 1) with weights [C][KH*KW]. */
-function runDepthwise(x: Tensor, wk: Tensor, bias: Tensor | null, j: Job, y: Tensor): void {
-  const hot = j.KH <= 3 && j.KW <= 3 && j.sh <= 2 && j.sw <= 2 && j.dh === 1 && j.dw === 1;
-  // 16-wide tiles where the rows allow (56 px depthwise: 8x8 17.7 ms, 16x8 11.7, 16x16 21, 32x8 18.8)
-  const TM = hot ? (j.Wo >= 16 ? 16 : 8) : 4;
-  const R = hot ? 8 : 1;
-  const pl = j.place;
-  // whole aligned vec4 rows out: identity placement and Wo % 4 == 0 (TM is a multiple of 4)
-  const vec4Out = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && j.Wo % 4 === 0;
-  // zero-insertion (strided backward-data): spread gy out first; the kernel then reads it unpadded
-  const spread = j.up ? padInput(x, 0, 0, j.H, Math.ceil(j.W / 4) * 4, 1, 1, j.up) : null;
-  const H = j.H;
-  const W = spread ? Math.ceil(j.W / 4) * 4 : j.W;
-  const tilesW = ceilDiv(j.Wo, TM);
-  const tilesH = ceilDiv(j.Ho, R);
-  const C = j.planes;
-  const nLanes = j.N * C * tilesH * tilesW;
-  const u = { H, W, C, Ho: j.Ho, Wo: j.Wo, tilesW, tilesH, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw, pt: j.pt, pl: j.pl, sh: j.sh, sw: j.sw, dh: j.dh, dw: j.dw };
-  // vec4 input rows: whole-vec4 rows and the same window offset in every lane (TM * sw % 4 == 0)
-  const a = W % 4 === 0 && (TM * j.sw) % 4 === 0 ? (((-j.pl) % 4) + 4) % 4 : -1;
-  const defines = memoCode(`dw ${TM} ${R} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${vec4Out} ${a}`, () => ({ TM, R, KK: j.KH * j.KW, ...depthwiseCode(TM, R, j, vec4Out, a) }));
-  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise', defines }, u, [(spread ?? x).binding, wk.binding, (bias ?? wk).binding, y.binding], lanesGrid(nLanes));
-  spread?.dispose();
-}
-
 /** Runs one conv job with weights selected by `taps` (forward: all, in order). */
 function runJob(x: Tensor, w: Tensor, bias: Tensor | null, j: Job, taps: TapSel, transpose: boolean, y: Tensor): void {
   if (j.CinG === 1 && j.CoutG === 1) {
     const plain = !transpose && taps.TH === j.KH && taps.TW === j.KW && taps.kh0 === 0 && taps.kw0 === 0 && taps.khStep === 1 && taps.kwStep === 1;
     const wk = plain ? w.view([w.size]) : packWeights(w, 1, 1, j.groups, 1, transpose, taps);
-    runDepthwise(x, wk, bias, j, y);
+    // zero-insertion (strided backward-data): spread gy out first; the kernel reads it unpadded
+    const W = j.up ? Math.ceil(j.W / 4) * 4 : j.W;
+    const spread = j.up ? padInput(x, 0, 0, j.H, W, 1, 1, j.up) : null;
+    depthwiseRows(spread ?? x, wk, bias, { ...j, W }, y, conv2dTuning.depthwise);
+    spread?.dispose();
     wk.dispose();
     return;
   }
@@ -497,9 +443,46 @@ function forwardJob(g: ConvGeometry): Job {
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
   const wj = winogradForwardJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
   if (wj) return winogradConv(x, w, bias, wj, false, padInput);
+  if (!bias && gemm1x1(g)) return gemm1x1Forward(x, w, g);
   const y = new Tensor([g.N, g.Cout, g.Ho, g.Wo], 'f32');
   runJob(x, w, bias, forwardJob(g), allTaps(g.KH, g.KW), false, y);
   return y;
+}
+
+// ---- 1x1 convs as matrix products ------------------------------------------------------------
+
+/**
+ * A 1x1 conv without padding is y[n] = w [Cout x Cin] . x[n] [Cin x Ho*Wo] (x subsampled first
+ * when strided). Forward, the matmul kernel (weight rows shared across the subgroup, no weight
+ * packing, no pixel padding) ran 1.14-1.30x faster than the conv kernel's flat tiles; backward
+ * (wᵀ . gy, gy . xᵀ) it did not win, so those keep the conv kernels (bench/NOTES.md, round 3).
+ * Channel counts that are multiples of 4 keep its vec4 loads.
+ */
+function gemm1x1(g: ConvGeometry): boolean {
+  if (conv2dTuning.gemm1x1 === false || conv2dTuning.tile) return false;
+  // measured only where matmul shares its A rows across 8-lane subgroups (lavapipe); elsewhere
+  // (SwiftShader's 4 lanes, no subgroups) the flat conv tiles stay
+  if (getGpu().subgroupSize !== MATMUL_TILE_SHARED.WX || matmulTuning.subgroups === false || conv2dTuning.subgroups === false) return false;
+  const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
+  return g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && g.groups === 1 && g.Cin % 4 === 0 && g.Cout % 4 === 0 && (!strided || g.Wo % 4 === 0);
+}
+
+/** x as [N, Cin, Ho*Wo]: the sampled pixels of a strided 1x1 conv (a copy), else a view. */
+function pixels1x1(x: Tensor, g: ConvGeometry): Tensor {
+  const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
+  const s = strided ? padInput(x, 0, 0, g.Ho, g.Wo, g.sh, g.sw) : x;
+  const v = s.view([g.N, g.Cin, g.Ho * g.Wo]);
+  if (s !== x) s.dispose();
+  return v;
+}
+
+function gemm1x1Forward(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const xv = pixels1x1(x, g);
+  const wv = w.view([1, g.Cout, g.Cin]);
+  const y = matmulRaw(wv, xv, false, false, null, 'conv2d_matmul');
+  const out = y.view([g.N, g.Cout, g.Ho, g.Wo]);
+  for (const t of [xv, wv, y]) t.dispose();
+  return out;
 }
 
 // ---- backward-data ------------------------------------------------------------------------
@@ -551,6 +534,19 @@ export function conv2dBackwardData(gy: Tensor, w: Tensor, g: ConvGeometry): Tens
       up: [g.sh, g.sw],
     };
     runJob(gy, w, null, j, { TH: g.KH, TW: g.KW, kh0: g.KH - 1, khStep: -1, kw0: g.KW - 1, kwStep: -1 }, true, dx);
+    return dx;
+  }
+  if (g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && (g.sh > 1 || g.sw > 1) && g.W % 4 === 0 && !conv2dTuning.oldStrided1x1) {
+    // 1x1 strided: dx is zero but at the sampled pixels. Those come from a flat 1x1 conv of gy
+    // (a GEMM over the Ho*Wo pixels, vec4 stores), then one vec4 pass spreads them out between
+    // zeros, instead of a zero fill plus lane-by-lane strided stores (bench/NOTES.md, round 3).
+    const sub = new Tensor([g.N, g.Cin, g.Ho, g.Wo], 'f32');
+    const j: Job = { ...forwardJob({ ...g, H: g.Ho, W: g.Wo, sh: 1, sw: 1 }), planes: g.Cout, yPlanes: g.Cin, CinG: g.CoutG, CoutG: g.CinG };
+    runJob(gy, w, null, j, allTaps(1, 1), true, sub);
+    const flat = padInput(sub, 0, 0, g.H, g.W, 1, 1, [g.sh, g.sw]);
+    sub.dispose();
+    const dx = flat.view([g.N, g.Cin, g.H, g.W]);
+    flat.dispose();
     return dx;
   }
   const rows = Array.from({ length: g.sh }, (_, a) => phase(a, g.sh, g.pt, g.KH, g.dh, g.H));
@@ -608,7 +604,6 @@ const pow2AtMost = (n: number, cap: number) => {
 function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
   if (conv2dTuning.wtile) return conv2dTuning.wtile;
   const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
-  if (g.CinG === 1 && g.CoutG === 1) return hot ? { TM: 8, R: 4, TCO: 1, TCI: 1 } : { TM: 4, R: 1, TCO: 1, TCI: 1, rowLanes: g.KH > 1 };
   // Shared gy loads (subgroups) need CinG / TCI to be a multiple of the subgroup size; they make
   // gy cheap, so fewer input channels per lane win (3x3 64->64: wgrad 4x2x8x1 ~36 ms vs 109
   // unshared; 1x1 256->128: 4x1x16x4 best).
@@ -692,6 +687,7 @@ function wgradCode(t: WTile, g: ConvGeometry, S: number): { BODY: string; STORE:
 export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Tensor {
   const wj = winogradWeightGradJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
   if (wj) return winogradWeightGrad(x, gy, wj, padInput);
+  if (g.CinG === 1 && g.CoutG === 1) return depthwiseWeightGrad(x, gy, forwardJob(g), conv2dTuning.depthwise);
   let xIn = x;
   let gg = g;
   let gyIn = gy;
