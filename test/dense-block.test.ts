@@ -193,6 +193,22 @@ test('the float64 reference backward agrees with central differences (input and 
   expectClose(an.grads![0].g1, fd, 1e-5, 'reference dL/dnorm1.weight vs central differences');
 });
 
+test('a gradient whose storage is shared (a backward seed) is read, never accumulated into', async () => {
+  const g: Geo = { N: 2, C0: 3, H: 4, W: 4, growth: 2, mid: 4 };
+  const { blk, ref } = await makeBlock(g, 3);
+  const x64 = randn(g.N * g.C0 * 16, rng);
+  const r64 = randn(g.N * (g.C0 + 3 * g.growth) * 16, rng);
+  const x = rk.tensor(x64, [g.N, g.C0, 4, 4]).requireGrad();
+  const y = blk.call(x);
+  const seed = rk.tensor(r64, y.shape);
+  const seedBefore = await read64(seed);
+  y.backward(seed); // the root's gradient is a view of seed's storage
+  assert.equal(await read64(seed), seedBefore, 'the seed is unchanged');
+  expectClose(await read64(x.grad!), refBlock(x64, g, ref, true, r64).dx!, 1e-4, 'dL/dx');
+  for (const t of [x, y, seed]) t.dispose();
+  blk.dispose();
+});
+
 test('eval forward uses the running statistics and leaves them alone', async () => {
   const g: Geo = { N: 2, C0: 4, H: 4, W: 4, growth: 2, mid: 4 };
   const { blk, ref } = await makeBlock(g, 3);

@@ -99,9 +99,12 @@ const denseBlockOp = defineOp<Params>({
     const [F] = saved;
     const ls = layerShapes(inputShapes[0], inputShapes.slice(1), layers.length);
     const grads: (Tensor | null)[] = new Array(inputShapes.length).fill(null);
-    // G accumulates every layer's input gradient; it starts as the block output's gradient
-    const G = new Tensor(dF.shape, 'f32');
-    writeAt(G, dF, 1, 0);
+    // G accumulates every layer's input gradient; it starts as the block output's gradient. dF
+    // itself serves when no other handle shares its storage (autograd hands one gradient to
+    // several parents as views of one buffer, which must then stay as they are).
+    const own = dF.storage.refs === 1;
+    const G = own ? dF : new Tensor(dF.shape, 'f32');
+    if (!own) writeAt(G, dF, 1, 0);
     for (let i = ls.length - 1; i >= 0; i--) {
       const l = ls[i];
       const [a, s1, h, b, s2, c1w, c2w] = saved.slice(1 + SAVED * i, 1 + SAVED * (i + 1));
@@ -125,7 +128,7 @@ const denseBlockOp = defineOp<Params>({
       grads[base + 4] = want(4) ? p2.dbeta : (p2.dbeta?.dispose(), null);
     }
     if (inputNeedsGrad[0]) grads[0] = readAt(G, 1, 0, inputShapes[0][1]);
-    G.dispose();
+    if (!own) G.dispose();
     return grads;
   },
 });
