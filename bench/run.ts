@@ -25,7 +25,7 @@ import { measureCeilings, fmaLabel } from './ceilings.ts';
 import { runCase, type Row } from './harness.ts';
 import { initTfjs, type TfPeer } from './tfjs.ts';
 import { markdown, type Report } from './report.ts';
-import { runTorch, torchAvailable, type TorchCase } from './torch.ts';
+import { attachTorch, runTorch, torchAvailable, type TorchCase } from './torch.ts';
 
 const LATEST = new URL('./latest.md', import.meta.url);
 const LATEST_PARTIAL = new URL('./latest-quick.md', import.meta.url);
@@ -103,16 +103,7 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
     const res = runTorch(todo, quick ? 120_000 : 1_800_000);
     if (res) {
       torchInfo = { version: res.version, threads: res.threads };
-      for (const r of rows) if (res.rows[r.name]) r.torch = res.rows[r.name];
-      for (const r of rows) {
-        // both sides must train the same network: a different parameter count voids the comparison
-        const t = r.torch;
-        const ours = r.extra?.params;
-        if (t && 'params' in t && typeof t.params === 'number' && typeof ours === 'number' && t.params !== ours) {
-          r.torch = { error: `parameter count differs: roskd ${ours}, PyTorch ${t.params}` };
-          console.error(`  ERROR ${r.name}: PyTorch column: ${r.torch.error}`);
-        }
-      }
+      for (const line of attachTorch(rows, res)) console.error(line);
     } else console.log('PyTorch column: the python process failed or timed out; no PyTorch numbers');
   }
 

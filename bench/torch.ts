@@ -7,6 +7,7 @@
 // bench/run.ts compares with ours.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { Row } from './harness.ts';
 
 export type TorchSpec =
   | { op: 'matmul'; M: number; K: number; N: number }
@@ -162,4 +163,23 @@ export function runTorch(cases: TorchCase[], timeoutMs: number): TorchResult | n
   } catch {
     return null;
   }
+}
+
+/**
+ * Puts each PyTorch result on its row. Both sides must train the same network: where a training
+ * row's parameter counts differ, the PyTorch time is replaced by an error. Returns those errors.
+ */
+export function attachTorch(rows: Row[], res: TorchResult): string[] {
+  const errors: string[] = [];
+  for (const r of rows) {
+    const t = res.rows[r.name];
+    if (!t) continue;
+    r.torch = t;
+    const ours = r.extra?.params;
+    if ('params' in t && typeof t.params === 'number' && typeof ours === 'number' && t.params !== ours) {
+      r.torch = { error: `parameter count differs: roskd ${ours}, PyTorch ${t.params}` };
+      errors.push(`  ERROR ${r.name}: PyTorch column: ${r.torch.error}`);
+    }
+  }
+  return errors;
 }
