@@ -3,7 +3,7 @@
 import * as rk from '../engine/index.ts';
 import { tfDrain, type TfPeer, type Tf } from './tfjs.ts';
 import type { Check } from './check.ts';
-import type { TorchSpec } from './torch.ts';
+import type { TorchSpec, TorchRow } from './torch.ts';
 
 export type Kind = 'compute' | 'memory' | 'train' | 'run';
 
@@ -78,7 +78,7 @@ export interface Row {
   throughput?: number;
   unit?: string;
   pctCeiling?: number;
-  torch?: { medianMs: number; minMs: number } | { error: string };
+  torch?: TorchRow;
   extra?: Record<string, number | string>;
   /** roskd's kernels in the last timed run: what the time is made of */
   kernels?: { name: string; ms: number; calls: number }[];

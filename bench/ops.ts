@@ -66,3 +66,13 @@ export function adamW(params: rk.Tensor[], o: AdamWHyper): rk.optim.AdamW {
   return new rk.optim.AdamW(params, { lr: o.lr, betas: [o.beta1, o.beta2], eps: o.eps, weightDecay: o.weightDecay });
 }
 export const haveAdamW = (): boolean => typeof (rk.optim as Record<string, unknown>).AdamW === 'function';
+
+export interface SgdHyper {
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+}
+export function sgd(params: rk.Tensor[], o: SgdHyper): rk.optim.SGD {
+  return new rk.optim.SGD(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
+}
+export const haveSGD = (): boolean => typeof (rk.optim as Record<string, unknown>).SGD === 'function';

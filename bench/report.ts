@@ -15,10 +15,14 @@ export interface Report {
 const f = (x: number | undefined, digits = 1): string => (x === undefined || !Number.isFinite(x) ? '' : x >= 100 ? x.toFixed(0) : x.toFixed(digits));
 const ms = (t: Timing | undefined): string => (t ? `${f(t.medianMs, 2)} / ${f(t.minMs, 2)}${t.basis === 'wall' ? ' †' : ''}` : '');
 
+/** A table cell: no pipes, at most 70 characters. */
+function cell(s: string): string {
+  const t = s.replace(/\|/g, '/');
+  return t.length > 70 ? `${t.slice(0, 67)}...` : t;
+}
+
 function status(r: Row): string {
-  if (r.status === 'ok') return 'ok';
-  const why = (r.reason ?? '').replace(/\|/g, '/');
-  return `${r.status}: ${why.length > 70 ? `${why.slice(0, 67)}...` : why}`;
+  return r.status === 'ok' ? 'ok' : `${r.status}: ${cell(r.reason ?? '')}`;
 }
 
 function notes(r: Row): string {
@@ -37,24 +41,33 @@ function notes(r: Row): string {
 }
 
 export function markdown(rep: Report): string {
-  const withTorch = rep.rows.some((r) => r.torch && 'medianMs' in r.torch);
+  const withTorch = rep.rows.some((r) => r.torch);
+  // training steps: PyTorch's images/s and roskd's speed relative to it (both wall clock)
+  const withTorchTrain = rep.rows.some((r) => r.kind === 'train' && r.torch);
+  const trainThreads = [...new Set(rep.rows.flatMap((r) => (r.kind === 'train' && r.torch && 'threads' in r.torch ? [r.torch.threads] : [])))];
   const c = rep.ceilings;
   const lines = [
     `Adapter: ${rep.adapter.description} (${rep.adapter.vendor}, ${rep.adapter.architecture}, ${rep.adapter.backend}; ` +
       `${rep.adapter.subgroupSize ? `subgroup-shared loads on, ${rep.adapter.subgroupSize} lanes` : 'subgroup-shared loads off'}); ` +
       `ceilings: FMA ${f(c.gflops)} GFLOP/s, copy ${f(c.gbs)} GB/s. ${rep.peer ?? 'tfjs: not run'}` +
-      `${rep.torch ? `; PyTorch ${rep.torch.version} CPU, ${rep.torch.threads} threads` : ''}.`,
+      `${rep.torch ? `; PyTorch ${rep.torch.version} CPU, ${rep.torch.threads} threads${trainThreads.length ? ` (training steps: ${trainThreads.join('/')})` : ''}` : ''}.`,
     `${rep.date}, ${rep.options.quick ? '--quick, ' : ''}median / min of ${rep.options.repeat} runs after ${rep.options.warmup} warm-up` +
       `${rep.options.filter ? `, filter "${rep.options.filter}"` : ''}. Times are GPU kernel time from timestamp queries (summed over the case's kernels) unless marked † (wall clock around a queue sync).` +
-      ` tfjs/roskd > 1 means roskd is faster. Every case passed a float64 CPU reference check before timing unless its status says otherwise.`,
+      ` tfjs/roskd > 1 means roskd is faster${withTorchTrain ? '; roskd/PyTorch is images/s over images/s (> 1: roskd faster)' : ''}. Every case passed a float64 CPU reference check before timing unless its status says otherwise.`,
     '',
-    `| case | roskd ms | throughput | % of ceiling | tfjs ms | tfjs/roskd |${withTorch ? ' PyTorch CPU ms (wall) |' : ''} status | notes |`,
-    `|---|---:|---:|---:|---:|---:|${withTorch ? '---:|' : ''}---|---|`,
+    `| case | roskd ms | throughput | % of ceiling | tfjs ms | tfjs/roskd |${withTorch ? ' PyTorch CPU ms (wall) |' : ''}${withTorchTrain ? ' PyTorch img/s | roskd/PyTorch |' : ''} status | notes |`,
+    `|---|---:|---:|---:|---:|---:|${withTorch ? '---:|' : ''}${withTorchTrain ? '---:|---:|' : ''}---|---|`,
   ];
   for (const r of rep.rows) {
     const th = r.throughput !== undefined ? `${f(r.throughput)} ${r.unit}` : '';
-    const torch = r.torch ? ('medianMs' in r.torch ? `${f(r.torch.medianMs, 2)} / ${f(r.torch.minMs, 2)}` : 'error') : '';
-    lines.push(`| ${r.name} | ${ms(r.roskd)} | ${th} | ${f(r.pctCeiling)} | ${ms(r.tfjs)} | ${r.ratio !== undefined ? f(r.ratio, 2) : ''} |${withTorch ? ` ${torch} |` : ''} ${status(r)} | ${notes(r)} |`);
+    const t = r.torch && 'medianMs' in r.torch ? r.torch : null;
+    const torch = t ? `${f(t.medianMs, 2)} / ${f(t.minMs, 2)}` : r.torch ? `error: ${cell((r.torch as { error: string }).error)}` : '';
+    let train = '';
+    if (withTorchTrain) {
+      const tIps = t && r.kind === 'train' ? r.work / (t.medianMs / 1e3) : undefined;
+      train = ` ${f(tIps)} | ${tIps !== undefined && r.throughput !== undefined ? f(r.throughput / tIps, 2) : ''} |`;
+    }
+    lines.push(`| ${r.name} | ${ms(r.roskd)} | ${th} | ${f(r.pctCeiling)} | ${ms(r.tfjs)} | ${r.ratio !== undefined ? f(r.ratio, 2) : ''} |${withTorch ? ` ${torch} |` : ''}${train} ${status(r)} | ${notes(r)} |`);
   }
   return lines.join('\n') + '\n';
 }

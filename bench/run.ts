@@ -25,7 +25,7 @@ import { measureCeilings, fmaLabel } from './ceilings.ts';
 import { runCase, type Row } from './harness.ts';
 import { initTfjs, type TfPeer } from './tfjs.ts';
 import { markdown, type Report } from './report.ts';
-import { runTorch, torchAvailable, type TorchSpec } from './torch.ts';
+import { attachTorch, runTorch, torchAvailable, type TorchCase } from './torch.ts';
 
 const LATEST = new URL('./latest.md', import.meta.url);
 const LATEST_PARTIAL = new URL('./latest-quick.md', import.meta.url);
@@ -93,13 +93,18 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
   for (const c of cases) rows.push(await runCase(c, { repeat, warmup, tfjs: peer, quick, profile: gpu.hasTimestamps, ceilings, hurry, log: (l) => console.log(l) }));
 
   let torchInfo: Report['torch'] = null;
-  if (!a['no-torch'] && (!quick || a.torch) && torchAvailable()) {
-    const todo = cases.flatMap((c, i) => (rows[i].status === 'ok' && c.torch ? [{ name: c.name, spec: c.torch as TorchSpec }] : []));
-    const res = runTorch(todo, repeat, warmup, quick ? 120_000 : 900_000);
+  const wantTorch = !a['no-torch'] && (!quick || a.torch);
+  if (wantTorch && !torchAvailable()) console.log('PyTorch column skipped: /usr/bin/python3 cannot import torch (Debian: apt-get install python3-torch python3-torchvision)');
+  else if (wantTorch) {
+    // each case gets the repeat / warm-up budget its roskd side had (heavy training steps fewer)
+    const todo: TorchCase[] = cases.flatMap((c, i) =>
+      rows[i].status === 'ok' && c.torch ? [{ name: c.name, spec: c.torch, repeat: Math.max(1, Math.min(repeat, c.maxRepeat ?? Infinity)), warmup: Math.min(warmup, c.warmup ?? Infinity) }] : [],
+    );
+    const res = runTorch(todo, quick ? 120_000 : 1_800_000);
     if (res) {
       torchInfo = { version: res.version, threads: res.threads };
-      for (const r of rows) if (res.rows[r.name]) r.torch = res.rows[r.name];
-    }
+      for (const line of attachTorch(rows, res)) console.error(line);
+    } else console.log('PyTorch column: the python process failed or timed out; no PyTorch numbers');
   }
 
   const report: Report = {

@@ -35,6 +35,7 @@ export * from './ops/where.ts';
 export * from './ops/loss.ts';
 export * from './ops/conv.ts';
 export * from './ops/batchnorm.ts';
+export { denseBlock, type DenseLayerArgs } from './ops/dense-block.ts';
 export * from './ops/pool.ts';
 export * from './ops/kd.ts';
 export * as nn from './nn/index.ts';

@@ -38,6 +38,26 @@ export class DenseBlock extends nn.Module {
     for (let i = 0; i < numLayers; i++) this.layers.push(this.module(`denselayer${i + 1}`, new DenseLayer(inFeatures + i * growth, growth, bnSize, rng)));
   }
   override forward(x: Tensor): Tensor {
+    // One fused op (engine/ops/dense-block.ts: one growing feature buffer, no per-layer concat);
+    // layer by layer only when a forward hook must see a layer's own call (Grad-CAM on a layer).
+    if (this.namedModules().some(([n, m]) => n !== '' && m.hasForwardHooks)) return this.forwardLayers(x);
+    return rk.denseBlock(
+      x,
+      this.layers.map((l) => ({
+        norm1: l.norm1.nextCall(),
+        norm2: l.norm2.nextCall(),
+        norm1Weight: l.norm1.weight!,
+        norm1Bias: l.norm1.bias!,
+        conv1Weight: l.conv1.weight,
+        norm2Weight: l.norm2.weight!,
+        norm2Bias: l.norm2.bias!,
+        conv2Weight: l.conv2.weight,
+      })),
+    );
+  }
+
+  /** The torchvision formulation: each layer on the concatenation of all earlier features. */
+  forwardLayers(x: Tensor): Tensor {
     const feats = [x];
     for (const l of this.layers) feats.push(l.call(feats));
     return rk.concat(feats, 1);

@@ -3,7 +3,9 @@
 // V is f32 or vec4f (vec4 when H*W % 4 == 0); `hw` counts V-elements per plane. Each lane owns
 // a run of up to RUN V-elements inside one plane, so it finds its channel with one division and
 // loads that channel's stats once (lavapipe runs divisions and loads lane by lane).
-struct Params { planes: u32, C: u32, hw: u32, runs: u32 } // runs: lanes per plane
+// x may be the first C channels of a buffer with xc >= C channels per sample (DenseNet's
+// growing feature buffer): its plane n * C + c lies at n * xc + c.
+struct Params { planes: u32, C: u32, hw: u32, runs: u32, xc: u32 } // runs: lanes per plane
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<{{V}}>;
 @group(0) @binding(2) var<storage, read> stats: array<vec4f>;
@@ -27,5 +29,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let beta = {{V}}(stats[2u * c + 1u].x);
   let start = plane * p.hw + (lane % p.runs) * RUN;
   let end = min(start + RUN, (plane + 1u) * p.hw);
-  for (var i = start; i < end; i++) { y[i] = act(((x[i] - K) - d) * scale + beta); }
+  let xo = (plane / p.C) * (p.xc - p.C) * p.hw; // x's extra channels of the samples before
+  for (var i = start; i < end; i++) { y[i] = act(((x[i + xo] - K) - d) * scale + beta); }
 }

@@ -3,7 +3,10 @@
 //   eval:  dx = gamma * invstd * g'                                   (running stats are constants)
 // dgamma, dbeta come from batchnorm_dparams. V is f32 or vec4f; each lane owns a run of up to
 // RUN V-elements inside one plane, as in batchnorm_apply.
-struct Params { planes: u32, C: u32, hw: u32, runs: u32, M: u32 }
+// x and dx may be the first C channels of buffers with xc / dc >= C channels per sample
+// (DenseNet's growing feature buffer and its gradient); ACCUM == 1 adds dx into what dx holds
+// (a dense layer's input gradient summed into the block's gradient without an extra pass).
+struct Params { planes: u32, C: u32, hw: u32, runs: u32, M: u32, xc: u32, dc: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> g: array<{{V}}>;
 @group(0) @binding(2) var<storage, read> y: array<{{V}}>;
@@ -31,8 +34,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let b1 = {{V}}(select(0.0, s.z * dgamma[c] / f32(p.M), {{TRAIN}} == 1));
   let start = plane * p.hw + (lane % p.runs) * RUN;
   let end = min(start + RUN, (plane + 1u) * p.hw);
+  let n = plane / p.C;
+  let xo = n * (p.xc - p.C) * p.hw;
+  let dO = n * (p.dc - p.C) * p.hw;
   for (var i = start; i < end; i++) {
     let gg = g[i] * dact(y[i]);
-    dx[i] = s.w * (gg - b0 - ((x[i] - K) - d) * b1);
+    let v = s.w * (gg - b0 - ((x[i + xo] - K) - d) * b1);
+    if ({{ACCUM}} == 1) { dx[i + dO] += v; } else { dx[i + dO] = v; }
   }
 }

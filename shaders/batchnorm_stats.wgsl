@@ -5,7 +5,9 @@
 //  MODE 0 (forward statistics): shifted sums  s1 = sum(x - K), s2 = sum((x - K)^2) with
 //         K = the channel's first element, which keeps sum-of-squares cancellation small.
 //  MODE 1 (backward): s1 = sum(g'), s2 = sum(g' * (x - mean)) with g' = g * act'(y).
-struct Params { N: u32, C: u32, hw: u32, P: u32, dn: u32, dq: u32 }
+// x may be the first C channels of a buffer with xc >= C channels per sample (a DenseNet block's
+// growing feature buffer); g and y are always [N, C, H, W].
+struct Params { N: u32, C: u32, hw: u32, P: u32, dn: u32, dq: u32, xc: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<{{V}}>;
 @group(0) @binding(2) var<storage, read> g: array<{{V}}>;
@@ -29,7 +31,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if ({{MODE}} == 0) {
     let K = {{V}}(vec4f(x[c * p.hw]).x);
     while (n < p.N) {
-      let v = x[(n * p.C + c) * p.hw + q] - K;
+      let v = x[(n * p.xc + c) * p.hw + q] - K;
       s1 += v;
       s2 += v * v;
       q += p.dq;
@@ -42,7 +44,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       let i = (n * p.C + c) * p.hw + q;
       let gg = g[i] * dact(y[i]);
       s1 += gg;
-      s2 += gg * ((x[i] - s.x) - s.y);
+      s2 += gg * ((x[(n * p.xc + c) * p.hw + q] - s.x) - s.y);
       q += p.dq;
       n += p.dn;
       if (q >= p.hw) { q -= p.hw; n += 1u; }

@@ -97,7 +97,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // V is f32 or vec4f (vec4 when H*W % 4 == 0); \`hw\` counts V-elements per plane. Each lane owns
 // a run of up to RUN V-elements inside one plane, so it finds its channel with one division and
 // loads that channel's stats once (lavapipe runs divisions and loads lane by lane).
-struct Params { planes: u32, C: u32, hw: u32, runs: u32 } // runs: lanes per plane
+// x may be the first C channels of a buffer with xc >= C channels per sample (DenseNet's
+// growing feature buffer): its plane n * C + c lies at n * xc + c.
+struct Params { planes: u32, C: u32, hw: u32, runs: u32, xc: u32 } // runs: lanes per plane
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<{{V}}>;
 @group(0) @binding(2) var<storage, read> stats: array<vec4f>;
@@ -121,7 +123,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let beta = {{V}}(stats[2u * c + 1u].x);
   let start = plane * p.hw + (lane % p.runs) * RUN;
   let end = min(start + RUN, (plane + 1u) * p.hw);
-  for (var i = start; i < end; i++) { y[i] = act(((x[i] - K) - d) * scale + beta); }
+  let xo = (plane / p.C) * (p.xc - p.C) * p.hw; // x's extra channels of the samples before
+  for (var i = start; i < end; i++) { y[i] = act(((x[i + xo] - K) - d) * scale + beta); }
 }
 `,
   "batchnorm_dparams": `// BatchNorm2d backward, per channel: combines the partial sums (sum g', sum g'(x - mean)) into
@@ -206,7 +209,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 //   eval:  dx = gamma * invstd * g'                                   (running stats are constants)
 // dgamma, dbeta come from batchnorm_dparams. V is f32 or vec4f; each lane owns a run of up to
 // RUN V-elements inside one plane, as in batchnorm_apply.
-struct Params { planes: u32, C: u32, hw: u32, runs: u32, M: u32 }
+// x and dx may be the first C channels of buffers with xc / dc >= C channels per sample
+// (DenseNet's growing feature buffer and its gradient); ACCUM == 1 adds dx into what dx holds
+// (a dense layer's input gradient summed into the block's gradient without an extra pass).
+struct Params { planes: u32, C: u32, hw: u32, runs: u32, M: u32, xc: u32, dc: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> g: array<{{V}}>;
 @group(0) @binding(2) var<storage, read> y: array<{{V}}>;
@@ -234,9 +240,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let b1 = {{V}}(select(0.0, s.z * dgamma[c] / f32(p.M), {{TRAIN}} == 1));
   let start = plane * p.hw + (lane % p.runs) * RUN;
   let end = min(start + RUN, (plane + 1u) * p.hw);
+  let n = plane / p.C;
+  let xo = n * (p.xc - p.C) * p.hw;
+  let dO = n * (p.dc - p.C) * p.hw;
   for (var i = start; i < end; i++) {
     let gg = g[i] * dact(y[i]);
-    dx[i] = s.w * (gg - b0 - ((x[i] - K) - d) * b1);
+    let v = s.w * (gg - b0 - ((x[i + xo] - K) - d) * b1);
+    if ({{ACCUM}} == 1) { dx[i + dO] += v; } else { dx[i + dO] = v; }
   }
 }
 `,
@@ -247,7 +257,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 //  MODE 0 (forward statistics): shifted sums  s1 = sum(x - K), s2 = sum((x - K)^2) with
 //         K = the channel's first element, which keeps sum-of-squares cancellation small.
 //  MODE 1 (backward): s1 = sum(g'), s2 = sum(g' * (x - mean)) with g' = g * act'(y).
-struct Params { N: u32, C: u32, hw: u32, P: u32, dn: u32, dq: u32 }
+// x may be the first C channels of a buffer with xc >= C channels per sample (a DenseNet block's
+// growing feature buffer); g and y are always [N, C, H, W].
+struct Params { N: u32, C: u32, hw: u32, P: u32, dn: u32, dq: u32, xc: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<{{V}}>;
 @group(0) @binding(2) var<storage, read> g: array<{{V}}>;
@@ -271,7 +283,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if ({{MODE}} == 0) {
     let K = {{V}}(vec4f(x[c * p.hw]).x);
     while (n < p.N) {
-      let v = x[(n * p.C + c) * p.hw + q] - K;
+      let v = x[(n * p.xc + c) * p.hw + q] - K;
       s1 += v;
       s2 += v * v;
       q += p.dq;
@@ -284,7 +296,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       let i = (n * p.C + c) * p.hw + q;
       let gg = g[i] * dact(y[i]);
       s1 += gg;
-      s2 += gg * ((x[i] - s.x) - s.y);
+      s2 += gg * ((x[(n * p.xc + c) * p.hw + q] - s.x) - s.y);
       q += p.dq;
       n += p.dn;
       if (q >= p.hw) { q -= p.hw; n += 1u; }

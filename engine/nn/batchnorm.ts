@@ -50,11 +50,20 @@ export class BatchNorm2d extends Module {
   }
 
   override forward(x: Tensor): Tensor {
+    const c = this.nextCall();
+    return bn.batchNorm2d(x, this.weight, this.bias, this.runningMean, this.runningVar, c);
+  }
+
+  /**
+   * The settings of one forward pass, counting it (num_batches_tracked += 1 in training): for
+   * fused ops that run this module's maths themselves (models/densenet.ts's dense blocks).
+   */
+  nextCall(): bn.BnCall {
     let momentum = this.momentum ?? 0;
     if (this.training) {
       this.tracked.value++;
       if (this.momentum === null) momentum = 1 / this.tracked.value;
     }
-    return bn.batchNorm2d(x, this.weight, this.bias, this.runningMean, this.runningVar, { training: this.training, momentum, eps: this.eps, activation: this.activation });
+    return { training: this.training, momentum, eps: this.eps, activation: this.activation ?? null, runningMean: this.runningMean, runningVar: this.runningVar };
   }
 }

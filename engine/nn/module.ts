@@ -125,6 +125,11 @@ export class Module<In = Tensor, Out = Tensor> {
    * output it was given (dispose or keep it). Used by Grad-CAM to capture a layer's activation.
    * Returns the function that removes the hook.
    */
+  /** true when a forward hook is registered on this module (fused paths that skip call() check it) */
+  get hasForwardHooks(): boolean {
+    return this._forwardHooks !== null;
+  }
+
   registerForwardHook(fn: ForwardHook<Out>): () => void {
     (this._forwardHooks ??= []).push(fn);
     return () => {

@@ -58,16 +58,16 @@ function partials(m: number): number {
   return Math.max(1, Math.min(1024, Math.ceil(m / 128)));
 }
 
-/** Runs batchnorm_stats; returns the [C * P] vec2 partial sums. */
-function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, g: Tensor, y: Tensor, stats: Tensor): { part: Tensor; P: number } {
-  const [N, C, H, W] = x.shape;
+/** Runs batchnorm_stats over the first C channels of x; returns the [C * P] vec2 partial sums. */
+function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, C: number, g: Tensor, y: Tensor, stats: Tensor): { part: Tensor; P: number } {
+  const [N, xc, H, W] = x.shape;
   const v = widthOf(H * W);
   const hw = (H * W) / v;
   const P = partials(N * hw);
   const part = new Tensor([C * P * 2], 'f32');
   dispatch(
     { name: mode === 0 ? 'batchnorm_stats' : `batchnorm_grad_stats_${act}`, shader: 'batchnorm_stats', defines: { MODE: mode, ...typed(act, v) } },
-    { N, C, hw, P, dn: Math.floor(P / hw), dq: P % hw },
+    { N, C, hw, P, dn: Math.floor(P / hw), dq: P % hw, xc },
     [x.binding, g.binding, y.binding, stats.binding, part.binding],
     groupsFor(C * P, 64),
   );
@@ -79,6 +79,86 @@ const RUN = 16;
 function planeRuns(planes: number, hw: number): { runs: number; groups: [number, number] } {
   const runs = Math.ceil(hw / RUN);
   return { runs, groups: groupsFor(planes * runs, 64) };
+}
+
+/** The settings of one batch-norm call (the op's params minus which inputs exist). */
+export interface BnCall {
+  training: boolean;
+  momentum: number;
+  eps: number;
+  activation: BnActivation;
+  runningMean: Tensor;
+  runningVar: Tensor;
+}
+
+/**
+ * Forward over the first C channels of x [N, xc >= C, H, W] (all of them for the op; a prefix
+ * of DenseNet's growing feature buffer for models/densenet.ts): y [N, C, H, W] and the
+ * per-channel stats [C, 8] that the backward needs. Updates the running statistics in training.
+ */
+export function bnForwardRaw(x: Tensor, C: number, w: Tensor | null, b: Tensor | null, p: BnCall): { y: Tensor; stats: Tensor } {
+  const [N, xc, H, W] = x.shape;
+  const HW = H * W;
+  const M = N * HW;
+  const stats = new Tensor([C, 8], 'f32'); // two vec4 per channel, see batchnorm_finalize.wgsl
+  let part: Tensor;
+  let P = 1;
+  if (p.training) ({ part, P } = channelPartials(0, 'none', x, C, x, x, stats));
+  else part = new Tensor([2], 'f32'); // unused in eval
+  dispatch(
+    { name: p.training ? 'batchnorm_finalize' : 'batchnorm_finalize_eval', shader: 'batchnorm_finalize', defines: { TRAIN: p.training ? 1 : 0 } },
+    { C, HW, P, M, eps: p.eps, momentum: p.momentum, hasW: w !== null, hasB: b !== null },
+    [x.binding, part.binding, (w ?? x).binding, (b ?? x).binding, p.runningMean.binding, p.runningVar.binding, stats.binding], // x stands in for absent parameters (never read)
+    groupsFor(C, 64),
+  );
+  part.dispose();
+  const act = p.activation ?? 'none';
+  const y = new Tensor([N, C, H, W], 'f32');
+  const v = widthOf(HW);
+  const { runs, groups } = planeRuns(N * C, HW / v);
+  dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: { ...typed(act, v), RUN } }, { planes: N * C, C, hw: HW / v, runs, xc }, [x.binding, stats.binding, y.binding], groups);
+  return { y, stats };
+}
+
+/**
+ * Backward of bnForwardRaw given g = dL/dy [N, C, H, W] (y: the output when there is an
+ * activation, else anything of that shape). dgamma/dbeta when `wantParams` (or always in
+ * training, where dx needs them); dx into the first C channels of `dx` [N, dc >= C, H, W],
+ * added to what it holds when `accumulate`.
+ */
+export function bnBackwardRaw(
+  g: Tensor,
+  y: Tensor,
+  x: Tensor,
+  stats: Tensor,
+  p: BnCall,
+  o: { wantParams: boolean; dx: Tensor | null; accumulate: boolean },
+): { dgamma: Tensor | null; dbeta: Tensor | null } {
+  const act = p.activation ?? 'none';
+  const [N, C, H, W] = g.shape;
+  const HW = H * W;
+  const M = N * HW;
+  // Training-mode dx needs the channel sums; eval-mode dx needs them only for dgamma/dbeta.
+  let dgamma: Tensor | null = null;
+  let dbeta: Tensor | null = null;
+  if (p.training || o.wantParams) {
+    const { part, P } = channelPartials(1, act, x, C, g, y, stats);
+    dgamma = new Tensor([C], 'f32');
+    dbeta = new Tensor([C], 'f32');
+    dispatch({ name: 'batchnorm_dparams', shader: 'batchnorm_dparams' }, { C, P }, [part.binding, stats.binding, dgamma.binding, dbeta.binding], groupsFor(C, 64));
+    part.dispose();
+  }
+  if (o.dx) {
+    const v = widthOf(HW);
+    const { runs, groups } = planeRuns(N * C, HW / v);
+    dispatch(
+      { name: `batchnorm_dx_${p.training ? 'train' : 'eval'}_${act}${o.accumulate ? '_acc' : ''}`, shader: 'batchnorm_grad', defines: { TRAIN: p.training ? 1 : 0, ACCUM: o.accumulate ? 1 : 0, ...typed(act, v), RUN } },
+      { planes: N * C, C, hw: HW / v, runs, M, xc: x.shape[1], dc: o.dx.shape[1] },
+      [g.binding, y.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, o.dx.binding],
+      groups,
+    );
+  }
+  return { dgamma, dbeta };
 }
 
 const bnOp = defineOp<BnParams>({
@@ -104,28 +184,9 @@ const bnOp = defineOp<BnParams>({
   },
   forward(inputs, p, ctx) {
     const x = inputs[0];
-    const w = p.hasW ? inputs[1] : x; // x stands in for absent parameters (never read)
-    const b = p.hasB ? inputs[p.hasW ? 2 : 1] : x;
-    const [N, C, H, W] = x.shape;
-    const HW = H * W;
-    const M = N * HW;
-    const stats = new Tensor([C, 8], 'f32'); // two vec4 per channel, see batchnorm_finalize.wgsl
-    let part: Tensor;
-    let P = 1;
-    if (p.training) ({ part, P } = channelPartials(0, 'none', x, x, x, stats));
-    else part = new Tensor([2], 'f32'); // unused in eval
-    dispatch(
-      { name: p.training ? 'batchnorm_finalize' : 'batchnorm_finalize_eval', shader: 'batchnorm_finalize', defines: { TRAIN: p.training ? 1 : 0 } },
-      { C, HW, P, M, eps: p.eps, momentum: p.momentum, hasW: p.hasW, hasB: p.hasB },
-      [x.binding, part.binding, w.binding, b.binding, p.runningMean.binding, p.runningVar.binding, stats.binding],
-      groupsFor(C, 64),
-    );
-    part.dispose();
-    const act = p.activation ?? 'none';
-    const y = new Tensor(x.shape, 'f32');
-    const v = widthOf(HW);
-    const { runs, groups } = planeRuns(N * C, HW / v);
-    dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: { ...typed(act, v), RUN } }, { planes: N * C, C, hw: HW / v, runs }, [x.binding, stats.binding, y.binding], groups);
+    const w = p.hasW ? inputs[1] : null;
+    const b = p.hasB ? inputs[p.hasW ? 2 : 1] : null;
+    const { y, stats } = bnForwardRaw(x, x.shape[1], w, b, p);
     if (ctx.needsGrad) ctx.save(x, stats, ...(p.activation ? [y] : []));
     stats.dispose();
     return y;
@@ -133,34 +194,10 @@ const bnOp = defineOp<BnParams>({
   backward(g, { saved, params: p, inputNeedsGrad }) {
     const [x, stats] = saved;
     const y = p.activation ? saved[2] : g; // g stands in when there is no activation
-    const act = p.activation ?? 'none';
-    const [N, C, H, W] = x.shape;
-    const HW = H * W;
-    const M = N * HW;
     const wantW = p.hasW && inputNeedsGrad[1];
     const wantB = p.hasB && inputNeedsGrad[p.hasW ? 2 : 1];
-    // Training-mode dx needs the channel sums; eval-mode dx needs them only for dgamma/dbeta.
-    let dgamma: Tensor | null = null;
-    let dbeta: Tensor | null = null;
-    if (p.training || wantW || wantB) {
-      const { part, P } = channelPartials(1, act, x, g, y, stats);
-      dgamma = new Tensor([C], 'f32');
-      dbeta = new Tensor([C], 'f32');
-      dispatch({ name: 'batchnorm_dparams', shader: 'batchnorm_dparams' }, { C, P }, [part.binding, stats.binding, dgamma.binding, dbeta.binding], groupsFor(C, 64));
-      part.dispose();
-    }
-    let dx: Tensor | null = null;
-    if (inputNeedsGrad[0]) {
-      dx = new Tensor(x.shape, 'f32');
-      const v = widthOf(HW);
-      const { runs, groups } = planeRuns(N * C, HW / v);
-      dispatch(
-        { name: `batchnorm_dx_${p.training ? 'train' : 'eval'}_${act}`, shader: 'batchnorm_grad', defines: { TRAIN: p.training ? 1 : 0, ...typed(act, v), RUN } },
-        { planes: N * C, C, hw: HW / v, runs, M },
-        [g.binding, y.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, dx.binding],
-        groups,
-      );
-    }
+    const dx = inputNeedsGrad[0] ? new Tensor(x.shape, 'f32') : null;
+    const { dgamma, dbeta } = bnBackwardRaw(g, y, x, stats, p, { wantParams: wantW || wantB, dx, accumulate: false });
     const grads: (Tensor | null)[] = [dx];
     if (p.hasW) grads.push(wantW ? dgamma : null);
     if (p.hasB) grads.push(wantB ? dbeta : null);

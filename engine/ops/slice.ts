@@ -12,7 +12,7 @@ const innerOf = (s: Shape, axis: number): number => numel(s.slice(axis + 1));
 const words = (u: number[]): number[] => (u.every((v) => v % 4 === 0) ? u.map((v) => v / 4) : u);
 
 /** Copies src into dst at offset `at` along `axis` (dst matches src on every other axis). */
-function writeAt(dst: Tensor, src: Tensor, axis: number, at: number): void {
+export function writeAt(dst: Tensor, src: Tensor, axis: number, at: number): void {
   if (src.size === 0) return;
   const inner = innerOf(src.shape, axis);
   const [n, ...u] = words([src.size, src.shape[axis] * inner, dst.shape[axis] * inner, at * inner]);
@@ -20,7 +20,7 @@ function writeAt(dst: Tensor, src: Tensor, axis: number, at: number): void {
 }
 
 /** The window [start, start + len) of x along `axis`, as a new tensor. */
-function readAt(x: Tensor, axis: number, start: number, len: number): Tensor {
+export function readAt(x: Tensor, axis: number, start: number, len: number): Tensor {
   const shape = [...x.shape];
   shape[axis] = len;
   const out = new Tensor(shape, x.dtype);
