@@ -4,27 +4,17 @@
 // resumable; runPipeline is also the programmatic entry (tests and the study use it in-process).
 import { readFileSync, statSync } from 'node:fs';
 import * as rk from '../engine/index.ts';
-import { hashSeed } from '../engine/rng.ts';
-import { parseArgs, resolveOptions, optionsJson, cacheTeacherLogits, UsageError, RUN_IDENTITY, SPECS, NOISE_DEFINITIONS, upgradeStoredOptions, type Options, type Method, type Parsed } from './config.ts';
+import { parseArgs, resolveOptions, optionsJson, UsageError, RUN_IDENTITY, SPECS, NOISE_DEFINITIONS, upgradeStoredOptions, type Options, type Method, type Parsed } from './config.ts';
 import { RunDir, defaultRunName } from './run-dir.ts';
-import type { Augment } from './data/batch.ts';
 import { prepareData } from './data-source.ts';
-import { drawSubsets, subsetStats, TeacherChooser, teacherProbabilities, bestTeacher, combineTeachers, gatherRows, TargetSmoother } from './roskd.ts';
-import { trainModel, stepsPerEpochOf, type TrainResult } from './fit.ts';
-import { choosePerSample, combinePerSample, subsetMembership, teachersUsed } from './teacher-pool.ts';
-import { teacherHealth, usableTeachers } from './teacher-health.ts';
+import { drawSubsets, subsetStats } from './roskd.ts';
+import { stepsPerEpochOf, type TrainResult } from './fit.ts';
 import type { TrainHooks } from './interrupt.ts';
-import { predictLogits } from './inference.ts';
-import { scoreOf } from './metrics.ts';
-import { buildModel, loadWeights, metadataStrings, modelMeta, teacherArch, teacherSeed, studentSeed, type Module } from './model-file.ts';
 import { Progress, fmtNum, formatDownload, type PlanItem } from './progress.ts';
-import { writeReport, type ReportData } from './report.ts';
-import { evaluateRun } from './evaluate-run.ts';
+import type { ReportData } from './report.ts';
+import { trainTeachers, trainStudents, evaluateAndReport, type StageContext } from './stages.ts';
 
-export function augmentOf(o: Options): Augment {
-  const affine = o.augment.includes('affine');
-  return { pad: o.augment.includes('crop') ? o.cropPad : 0, hflip: o.augment.includes('flip'), rotate: affine ? 5 : 0, scale: affine ? 0.05 : 0 };
-}
+export { augmentOf } from './stages.ts';
 
 export interface PipelineHooks extends TrainHooks {
   /** where lines go (default console.log) */
@@ -98,7 +88,7 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   // ---- data, noise, subsets
   const tData = performance.now();
   const data = await prepareData(o, run, (s) => progress.log(s), (p) => progress.status(formatDownload(p)));
-  const { ds, noisy } = data;
+  const { ds } = data;
   const C = ds.classes.length;
   const realised = (data.noise as { realisedRate?: number }).realisedRate;
   print(`data: ${ds.name} (${ds.task}, ${C} classes: ${ds.classes.join(', ')}), ${ds.channels}x${ds.height}x${ds.width}, train/val/test ${ds.train.n}/${ds.val.n}/${ds.test.n}; noise ${o.noiseType} ${o.noiseRate}${realised !== undefined ? ` (realised ${fmtNum(realised)})` : ''} [${((performance.now() - tData) / 1000).toFixed(1)} s]`);
@@ -111,13 +101,10 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   // created once, atomically: several jobs (cluster array tasks) may get here together
   if (run.exists('config.json') || !run.writeJsonOnce('config.json', { options: optionsJson(o), noiseDefinitions: NOISE_DEFINITIONS, versions: versions(), adapter: gpu.info, created: new Date().toISOString(), argv: Array.isArray(input) ? input : null })) checkIdentity(run, o);
 
-  const common = {
-    ds, trainLabels: noisy, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, augment: augmentOf(o), selectBy: o.selectBy, run, resume: o.resume, progress, hooks,
-  };
+  const ctx: StageContext = { o, data, subsets, run, progress, hooks };
   const result: PipelineResult = { run, opts: o, report: null, teachers: [], students: {} };
   const stages = o.stage === 'all' ? ['teachers', 'student', 'eval'] : [o.stage];
   const teacherIdx = o.teacherIndex >= 0 ? [o.teacherIndex] : Array.from({ length: o.teachers }, (_, i) => i);
-  const needTeachers = o.methods.some((m) => m !== 'ce');
   // the whole run's models and steps, for the run line (model i of n, overall ETA)
   const plan: PlanItem[] = [];
   if (stages.includes('teachers')) for (const i of teacherIdx) plan.push({ model: `teacher-${i}`, stage: 'teachers', steps: o.teacherEpochs * stepsPerEpochOf(subsets[i].length, o.batchSize) });
@@ -127,143 +114,31 @@ export async function runPipeline(input: readonly string[] | Partial<Options> | 
   // ---- stage: teachers
   if (stages.includes('teachers')) {
     const t0 = performance.now();
-    for (const i of teacherIdx) {
-      const arch = teacherArch(o, i);
-      const meta = modelMeta(o, ds, arch, o.teacherWidth, 'teacher');
-      const model = buildModel(meta, teacherSeed(o, i));
-      try {
-        progress.log(`teacher ${i}: ${arch} (width ${o.teacherWidth}, ${(model.numParameters() / 1e3).toFixed(1)}k parameters) on ${subsets[i].length} images`);
-        result.teachers[i] = await trainModel({
-          ...common, name: `teacher-${i}`, stage: 'teachers', model, makeModel: () => buildModel(meta, teacherSeed(o, i)),
-          trainIdx: subsets[i], epochs: o.teacherEpochs, epochsOption: '--teacher-epochs', seed: hashSeed(o.seed, 'teacher', i), ema: 0,
-          optim: { optimizer: o.optimizer, lr: o.teacherLr, momentum: o.momentum, weightDecay: o.weightDecay, normBiasDecay: o.normBiasDecay, warmupEpochs: o.warmupEpochs, schedule: o.schedule },
-          metadata: metadataStrings(meta), finalFile: run.teacherFile(i),
-        });
-      } finally {
-        model.dispose();
-      }
-    }
+    result.teachers = await trainTeachers(ctx, teacherIdx);
     addStageTime(run, o.teacherIndex >= 0 ? `teachers[${o.teacherIndex}]` : 'teachers', (performance.now() - t0) / 1000);
   }
 
   // ---- stage: student(s)
   if (stages.includes('student')) {
     const t0 = performance.now();
-    const teachers: Module[] = [];
-    try {
-      const teacherScores: number[] = [];
-      // the teachers kd / avgkd / roskd use: all, or the healthy ones (--drop-collapsed-teachers)
-      let active: number[] = [];
-      if (needTeachers) {
-        const missing = Array.from({ length: o.teachers }, (_, i) => i).filter((i) => !run.exists(run.teacherFile(i)) || !run.exists(run.doneFile(`teacher-${i}`)));
-        if (missing.length)
-          throw new Error(`the student stage needs every teacher: ${missing.map((i) => `teacher-${i}.safetensors`).join(', ')} missing in ${run.root}; run --stage teachers (or --teacher-index i for each) first`);
-        const health = Array.from({ length: o.teachers }, (_, i) => teacherHealth(run.readJson<TrainResult>(run.doneFile(`teacher-${i}`))!.bestVal, ds.task === 'multilabel'));
-        for (const [i, h] of health.entries()) if (h.collapsed) progress.log(`teacher-${i}: COLLAPSED (${h.reasons.join('; ')})${o.dropCollapsedTeachers ? '; left out (--drop-collapsed-teachers)' : '; still used (pass --drop-collapsed-teachers to leave it out)'}`);
-        active = usableTeachers(health, o.dropCollapsedTeachers);
-        for (const i of active) {
-          const m = buildModel(modelMeta(o, ds, teacherArch(o, i), o.teacherWidth, 'teacher'), 0);
-          await loadWeights(m, run, run.teacherFile(i));
-          m.eval();
-          teachers.push(m);
-          const done = run.readJson<TrainResult>(run.doneFile(`teacher-${i}`))!;
-          teacherScores.push(scoreOf(done.bestVal, o.selectBy));
-        }
-      }
-      // Teacher logits on the unaugmented train set: computed once and cached on disk.
-      // (cached[j], teachers[j], teacherScores[j] and seen[j] are those of teacher active[j])
-      const cached: Float32Array[] = [];
-      if (needTeachers && cacheTeacherLogits(o)) {
-        for (const [j, i] of active.entries()) {
-          // keyed by the teacher file's identity: a retrained teacher never reuses stale logits
-          const st = statSync(run.teacherFile(i));
-          const f = run.checkpointPath(`teacher-${i}.train-logits.${Math.round(st.mtimeMs)}-${st.size}.f32`);
-          const b = run.readBytes(f);
-          if (b && b.byteLength === ds.train.n * C * 4) {
-            cached.push(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
-            continue;
-          }
-          const tl = performance.now();
-          const { logits } = await predictLogits(teachers[j], ds, ds.train, { batchSize: o.evalBatchSize, onBatch: (d, n) => progress.update({ stage: 'student', model: `teacher-${i} logits`, epoch: 1, epochs: 1, step: d, steps: n, loss: 0, ips: d / Math.max(1e-3, (performance.now() - tl) / 1000), eta: ((n - d) * (performance.now() - tl)) / 1000 / Math.max(d, 1) }) });
-          run.writeText(f, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
-          cached.push(logits);
-          progress.log(`teacher-${i}: cached logits on ${ds.train.n} training images (${((performance.now() - tl) / 1000).toFixed(1)} s)`);
-        }
-      }
-      const probs = needTeachers ? teacherProbabilities(o.teacherWeighting, teacherScores) : undefined;
-      const best = needTeachers ? bestTeacher(teacherScores) : 0;
-      const K = active.length;
-      const perBatch = Math.min(o.teachersPerBatch, Math.max(K, 1));
-      if (needTeachers && perBatch < o.teachersPerBatch) progress.log(`--teachers-per-batch ${o.teachersPerBatch} > ${K} usable teachers: ${perBatch} per batch`);
-      const seen = needTeachers ? subsetMembership(active.map((i) => subsets[i]), ds.train.n) : [];
-      // logits of local teacher j for the batch: cached rows, or an online forward pass
-      const batchRows = async (j: number, idx: Int32Array, x: rk.Tensor): Promise<Float32Array> => {
-        if (cached.length) return gatherRows(cached[j], C, idx);
-        const out = rk.noGrad(() => teachers[j].call(x));
-        const a = (await out.toArray()) as Float32Array;
-        out.dispose();
-        return a;
-      };
-      for (const method of o.methods) {
-        const meta = modelMeta(o, ds, o.student, o.studentWidth, 'student', method);
-        const model = buildModel(meta, studentSeed(o));
-        const name = `student-${method}`;
-        const chooser = new TeacherChooser(method, K, { seed: hashSeed(o.seed, 'draw', method), probs, perBatch: method === 'roskd' ? perBatch : 1, best });
-        const pooled = method === 'roskd' && o.teacherPool === 'out-of-subset';
-        const smoother = method !== 'ce' && o.smoothing > 0 ? new TargetSmoother(ds.train.n, C, o.smoothing, o.temperature, ds.task === 'multilabel') : null;
-        try {
-          progress.log(`${name}: ${o.student} (width ${o.studentWidth}, ${(model.numParameters() / 1e3).toFixed(1)}k parameters)${method === 'kd' ? `, teacher ${active[best]}` : method === 'roskd' ? `, ${perBatch} of ${K} teachers per ${pooled ? 'sample, among those that did not train on it' : 'batch'} (${o.teacherWeighting})` : ''}${K < o.teachers && method !== 'ce' ? `; teachers ${active.join(', ')} only` : ''}`);
-          result.students[method] = await trainModel({
-            ...common, name, stage: 'student', model, makeModel: () => buildModel(meta, studentSeed(o)),
-            trainIdx: Int32Array.from({ length: ds.train.n }, (_, i) => i), epochs: o.studentEpochs, epochsOption: '--student-epochs', seed: hashSeed(o.seed, 'student'), ema: o.ema,
-            optim: { optimizer: o.optimizer, lr: o.studentLr, momentum: o.momentum, weightDecay: o.weightDecay, normBiasDecay: o.normBiasDecay, warmupEpochs: o.warmupEpochs, schedule: o.schedule },
-            metadata: metadataStrings(meta), finalFile: run.studentFile(method),
-            kd: method === 'ce' ? undefined : {
-              T: o.temperature, alpha: o.alpha,
-              targets: async ({ idx, epoch, step, x }) => {
-                let zt: Float32Array;
-                if (pooled) {
-                  const choices = choosePerSample(idx, epoch, step, { seed: hashSeed(o.seed, 'draw', 'roskd-pool'), seen, probs, perSample: perBatch });
-                  const rows = new Map<number, Float32Array>();
-                  for (const j of teachersUsed(choices)) rows.set(j, await batchRows(j, idx, x));
-                  zt = combinePerSample(rows, choices, C, o.temperature, ds.task === 'multilabel');
-                } else {
-                  const rows: Float32Array[] = [];
-                  for (const j of chooser.choose(epoch, step)) rows.push(await batchRows(j, idx, x));
-                  zt = combineTeachers(rows, idx.length, C, o.temperature, ds.task === 'multilabel');
-                }
-                return smoother ? smoother.apply(idx, zt) : zt;
-              },
-            },
-            extra: smoother ? {
-              save: () => new Map([['q', { dtype: 'F32', shape: [smoother.q.length], data: smoother.q }], ['seen', { dtype: 'U8', shape: [smoother.seen.length], data: smoother.seen }]]),
-              load: (t) => {
-                const q = t.get('q');
-                const s = t.get('seen');
-                if (q) smoother.q.set(q.data as Float32Array);
-                if (s) smoother.seen.set(s.data as Uint8Array);
-              },
-            } : undefined,
-          });
-        } finally {
-          model.dispose();
-        }
-      }
-    } finally {
-      for (const t of teachers) t.dispose();
-    }
+    result.students = await trainStudents(ctx, (i) => {
+      // cached teacher logits are keyed by the teacher file's identity: a retrained teacher never reuses stale ones
+      const st = statSync(run.teacherFile(i));
+      return `${Math.round(st.mtimeMs)}-${st.size}`;
+    });
     addStageTime(run, 'student', (performance.now() - t0) / 1000);
   }
 
   // ---- stage: eval (+ report)
   if (stages.includes('eval')) {
     const t0 = performance.now();
-    result.report = await evaluateRun(o, ds, data, run, progress, print);
-    addStageTime(run, 'eval', (performance.now() - t0) / 1000);
-    result.report.stages = run.readJson<StageTimes>('stages.json') ?? {};
-    writeReport(run, result.report);
+    const report = await evaluateAndReport(ctx, print, (r) => {
+      addStageTime(run, 'eval', (performance.now() - t0) / 1000);
+      r.stages = run.readJson<StageTimes>('stages.json') ?? {};
+    });
+    result.report = report;
     print('');
-    print(result.report.tableText);
+    print(report.tableText);
     print(`\nreport: ${run.path('report.md')}`);
   } else if (o.stage === 'teachers' && o.teacherIndex >= 0) print(`teacher ${o.teacherIndex} done; when all ${o.teachers} are, run --stage student --out ${run.root}`);
   return result;

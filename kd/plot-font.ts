@@ -148,7 +148,7 @@ export class Canvas {
     }
   }
 
-  toPng(): Buffer {
+  toPng(): Uint8Array {
     return encodePng(this.data, this.width, this.height, 3);
   }
 }

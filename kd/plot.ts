@@ -244,7 +244,7 @@ export function renderLinePlot(opts: LinePlotOptions): Canvas {
 }
 
 /** PNG bytes of a line plot (for callers that write files themselves). */
-export function renderLinePlotPng(opts: LinePlotOptions): Buffer {
+export function renderLinePlotPng(opts: LinePlotOptions): Uint8Array {
   return renderLinePlot(opts).toPng();
 }
 

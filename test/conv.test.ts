@@ -103,6 +103,7 @@ const GRID: Case[] = [
 test.before(gpuInit);
 test.after.each(() => {
   conv2dTuning.subgroups = undefined;
+  conv2dTuning.tile = undefined;
 });
 
 /** The forward kernel shares weight loads across a subgroup where the adapter allows; test both paths. */
@@ -127,6 +128,23 @@ test('conv2d forward matches the reference over the grid (rel. L2 < 1e-5)', asyn
     assert.equal([...y.shape], ref.shape, `${label(c)}: shape`);
     expectClose(await read64(y), ref.y, 1e-5, `${label(c)}, ${path.name}: y`);
     y.dispose();
+  }
+});
+
+// The tile pickTile gives SwiftShader at stride 1 (a page-only choice, so forced here): forward
+// and backward-data (the same kernel) on stride-1 grid shapes, edges not multiples of the tile.
+test('conv2d with the SwiftShader 4x4x16 tile matches the reference (rel. L2 < 1e-4)', async () => {
+  const S = rk.getGpu().subgroupSize;
+  for (const subgroups of S > 0 && S % 4 === 0 ? [4, false] : [false]) for (const c of GRID.filter((g) => g.stride[0] === 1 && g.groups === 1 && g.k[0] === 3)) {
+    conv2dTuning.subgroups = subgroups;
+    conv2dTuning.tile = { TM: 4, R: 4, TN: 16 };
+    const x = randn(numel(c.x), rng);
+    const w = randn(numel(wShape(c)), rng);
+    const b = c.bias ? randn(c.cout, rng) : null;
+    const got = await runGpu(c, x, w, b, (n) => randn(n, rng));
+    const ref = refConvBackward(x, c.x, w, wShape(c), got.r, refOpts(c));
+    expectClose(got.y, refConv(x, c.x, w, wShape(c), b, refOpts(c)).y, 1e-5, `${label(c)}, subgroups ${subgroups}: y`);
+    expectClose(got.dx!, ref.dx, 1e-4, `${label(c)}, subgroups ${subgroups}: dx`);
   }
 });
 

@@ -49,7 +49,7 @@ async function rejects(p: Promise<unknown>, ok: (e: Error) => boolean, what: str
 
 /** A solid image whose red value encodes its index: the loaded pixels prove which file was read. */
 const redOf = (i: number) => (i * 11 + 7) % 251;
-function solidPng(i: number, w = 10, h = 7): Buffer {
+function solidPng(i: number, w = 10, h = 7): Uint8Array {
   const px = new Uint8Array(w * h * 3);
   for (let p = 0; p < w * h; p++) px.set([redOf(i), 40, 200], p * 3);
   return encodePng(px, w, h, 3);

@@ -58,7 +58,7 @@ function deflateBomb(mib: number): Buffer {
 }
 
 /** A zip whose member `name` declares `data`'s size but whose deflate body is `body`. */
-function zipWithBody(name: string, data: Uint8Array, body: Buffer): Buffer {
+function zipWithBody(name: string, data: Uint8Array, body: Uint8Array): Uint8Array {
   const lying = { deflateRaw: () => body, inflateRaw: () => new Uint8Array(0) };
   return writeZip([{ name, data }], { compress: true, codec: lying });
 }
@@ -80,7 +80,7 @@ test('npz: a deflate bomb member with a lying size stops at the declared size, n
 
   // A declared size deflate cannot reach from the compressed size is refused before inflating.
   const small = zlib.deflateRawSync(Buffer.alloc(10));
-  const fake = zipWithBody('x.npy', new Uint8Array(10), small);
+  const fake = Buffer.from(zipWithBody('x.npy', new Uint8Array(10), small));
   // Patch the central directory's uncompressed size (offset 24 of the entry) to 1 GiB.
   const cd = fake.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
   fake.writeUInt32LE(1 << 30, cd + 24);
@@ -233,7 +233,7 @@ test('labels: a class folder present under test/ but not train/ is an error nami
 
 // ---------------------------------------------------------------- decoded-image cache
 
-function grayPng(v: number): Buffer {
+function grayPng(v: number): Uint8Array {
   return encodePng(Uint8Array.from({ length: 8 * 8 }, (_, i) => (v + i) % 256), 8, 8, 1);
 }
 

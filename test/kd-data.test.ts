@@ -245,7 +245,7 @@ test('medmnist: real pneumoniamnist from ../shared/data (when present)', async (
 });
 
 // A tiny HTTP server standing in for Zenodo.
-async function serve(handler: (url: string) => { status: number; body?: Buffer }): Promise<{ server: Server; base: string; hits: string[] }> {
+async function serve(handler: (url: string) => { status: number; body?: Uint8Array }): Promise<{ server: Server; base: string; hits: string[] }> {
   const hits: string[] = [];
   const server = createServer((req, res) => {
     hits.push(req.url ?? '');

@@ -30,7 +30,7 @@ async function rejectsMatching(p: Promise<unknown>, re: RegExp): Promise<void> {
 }
 
 /** A small gray gradient image whose brightness encodes k, as PNG (8 or 16 bit) or JPEG. */
-function grayImage(k: number, fmt: 'png' | 'png16' | 'jpg', w = 20, h = 16): Buffer {
+function grayImage(k: number, fmt: 'png' | 'png16' | 'jpg', w = 20, h = 16): Uint8Array {
   if (fmt === 'jpg') k %= 8;
   const px = Uint8Array.from({ length: w * h }, (_, i) => (k * 37 + (i % w) * 5) % 256);
   if (fmt === 'png16') return encodePng(Uint16Array.from(px, (v) => v * 257), w, h, 1, 16);
@@ -43,8 +43,8 @@ function grayImage(k: number, fmt: 'png' | 'png16' | 'jpg', w = 20, h = 16): Buf
 }
 
 // jpeg-js rebuilds large tables on every encode (slow, GC heavy), so only a few distinct JPEGs are made.
-const jpegCache = new Map<string, Buffer>();
-function rgbJpeg(k: number, w = 24, h = 18): Buffer {
+const jpegCache = new Map<string, Uint8Array>();
+function rgbJpeg(k: number, w = 24, h = 18): Uint8Array {
   k %= 8;
   const key = `${k}/${w}/${h}`;
   let b = jpegCache.get(key);

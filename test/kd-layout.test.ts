@@ -10,6 +10,14 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const kdFiles = (dir: string): string[] => readdirSync(join(root, dir)).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`);
 const files = [...kdFiles('kd'), ...kdFiles('kd/data'), ...kdFiles('kd/slurm')];
+/** The kd/ files that must run anywhere (Node, a page): the roots of the checks below. */
+const ENV_FREE = [
+  'kd/fit.ts', 'kd/checkpoint.ts', 'kd/metrics.ts', 'kd/adversarial.ts', 'kd/robustness.ts', 'kd/roskd.ts', 'kd/report.ts', 'kd/plot.ts',
+  'kd/progress.ts', 'kd/inference.ts', 'kd/model-file.ts', 'kd/evaluators.ts', 'kd/run-store.ts',
+  'kd/cam.ts', 'kd/evaluation.ts', 'kd/calibration.ts', 'kd/metrics-csv.ts', 'kd/tfevents.ts',
+  'kd/data/noise.ts', 'kd/data/split.ts', 'kd/data/augment.ts', 'kd/data/batch.ts', 'kd/data/image.ts', 'kd/data/npy.ts', 'kd/data/zip.ts',
+  'kd/data/medmnist.ts', 'kd/data/csv.ts', 'kd/data/synthetic.ts', 'kd/data/dataset.ts',
+];
 const CLI = ['kd/train.ts', 'kd/predict.ts', 'kd/attack.ts', 'kd/study.ts', 'kd/submit.ts'];
 
 /** Relative imports and node:* imports of a file (type-only imports included: they also couple). */
@@ -30,13 +38,7 @@ test('no kd/ library file imports a command-line file', () => {
 });
 
 test('environment-free files reach no node:* module through kd/ imports', () => {
-  const free = [
-    'kd/fit.ts', 'kd/checkpoint.ts', 'kd/metrics.ts', 'kd/adversarial.ts', 'kd/robustness.ts', 'kd/roskd.ts', 'kd/report.ts', 'kd/plot.ts',
-    'kd/progress.ts', 'kd/inference.ts', 'kd/model-file.ts', 'kd/evaluators.ts', 'kd/run-store.ts',
-    'kd/cam.ts', 'kd/evaluation.ts', 'kd/calibration.ts', 'kd/metrics-csv.ts', 'kd/tfevents.ts',
-    'kd/data/noise.ts', 'kd/data/split.ts', 'kd/data/augment.ts', 'kd/data/batch.ts', 'kd/data/image.ts', 'kd/data/npy.ts', 'kd/data/zip.ts',
-    'kd/data/medmnist.ts', 'kd/data/csv.ts', 'kd/data/synthetic.ts', 'kd/data/dataset.ts',
-  ];
+  const free = ENV_FREE;
   for (const start of free) {
     const seen = new Set<string>();
     const walk = (f: string, path: string[]): void => {
@@ -48,6 +50,31 @@ test('environment-free files reach no node:* module through kd/ imports', () => 
     };
     walk(start, []);
   }
+});
+
+/** Every .ts file under dir (recursively), skipping `node/` folders (the Node-only entries). */
+function tsUnder(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? (e.name === 'node' ? [] : tsUnder(`${dir}/${e.name}`)) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : [],
+  );
+}
+
+test("environment-free files do not use Node's Buffer global (the page has none)", () => {
+  const closure = new Set<string>();
+  const walk = (f: string): void => {
+    if (closure.has(f) || !f.startsWith('kd/')) return;
+    closure.add(f);
+    for (const d of importsOf(f).local) walk(d);
+  };
+  for (const f of ENV_FREE) walk(f);
+  const checked = [...closure, ...tsUnder('engine'), ...tsUnder('models'), ...tsUnder('web/src')];
+  for (const f of checked) {
+    // code only: comments may name Buffer
+    const code = readFileSync(join(root, f), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+    const line = code.split('\n').find((l) => /(?<![\w.$])Buffer\b/.test(l));
+    assert.not.ok(line, `${f} uses Buffer (use Uint8Array/DataView/TextDecoder, kd/data/bytes.ts): ${line?.trim()}`);
+  }
+  assert.ok(checked.includes('kd/data/zip.ts') && checked.includes('engine/tensor.ts'), 'the check reaches the files it is about');
 });
 
 test('no kd/ file over 400 lines', () => {

@@ -253,9 +253,20 @@ function pickTile(j: Job, flat1x1: boolean): Tile {
   // With weights shared across the subgroup they are cheap, so 8 channels per lane halve the
   // input loads per FMA (3x3 s1: 4x2x8 39 GFLOP/s vs 4x4x4 29; s2: 4x1x8 23 vs 4x7x4 14), and
   // at stride 2, whose windows overlap less, 16 (round 3, CPU time: 4x1x16 1.17x 4x1x8).
+  // SwiftShader (4-lane subgroups) runs every load lane by lane, so a 4x4x16 tile (2.7x the FMAs
+  // per loaded value) wins there on wide stride-1 layers (1.1-1.5x in the page); it doubles the
+  // kernel's compile time and was 7% slower on small training models, hence only these
+  // (bench/NOTES.md round 3).
+  if (sharedLanes() > 0 && j.sh === 1 && j.CoutG >= 64 && j.Ho * j.Wo >= 28 * 28 && isSwiftShader()) return { TM: 4, R: 4, TN: 16 };
   if (sharedLanes() > 0) return j.sh === 2 ? { TM: 4, R: 1, TN: pickTN(j.CoutG, 16) } : { TM: 4, R: 2, TN: pickTN(j.CoutG, 8) };
   // stride 2 (ResNet's 28/14/7 px downsampling): 7-row tiles read less of the window twice
   return { TM: 4, R: j.sh === 2 && j.Ho % 7 === 0 ? 7 : 4, TN: 4 };
+}
+
+/** Chromium's CPU adapter, by name (isFallbackAdapter does not tell it apart: lavapipe sets it too). */
+function isSwiftShader(): boolean {
+  const i = getGpu().info;
+  return /swiftshader/i.test(`${i.vendor} ${i.architecture} ${i.description}`);
 }
 
 /**

@@ -89,7 +89,7 @@ export function readCache(path: string): { images: Uint8Array; meta: CacheMeta }
   if (!existsSync(path)) return null;
   try {
     const z = readZip(readFileBytes(path), path);
-    const meta = JSON.parse(z.get('meta.json')!.toString('utf8')) as CacheMeta;
+    const meta = JSON.parse(new TextDecoder().decode(z.get('meta.json')!)) as CacheMeta;
     const arr = parseNpy(z.get('images.npy')!, `${path}: images.npy`);
     if (meta.version !== CACHE_VERSION || !(arr.data instanceof Uint8Array)) return null;
     return { images: arr.data, meta };
@@ -104,7 +104,7 @@ export function writeCache(path: string, packed: Uint8Array, meta: Omit<CacheMet
   try {
     writeFileAtomic(
       path,
-      encodeNpz({ images: { data: packed, shape: [meta.ids.length, meta.channels, meta.size, meta.size] } }, { extra: { 'meta.json': Buffer.from(JSON.stringify(full)) } }),
+      encodeNpz({ images: { data: packed, shape: [meta.ids.length, meta.channels, meta.size, meta.size] } }, { extra: { 'meta.json': new TextEncoder().encode(JSON.stringify(full)) } }),
     );
   } catch (e) {
     log(`could not write cache ${path}: ${(e as Error).message}`);

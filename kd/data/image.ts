@@ -6,6 +6,19 @@ import jpeg from 'jpeg-js';
 
 const { PNG } = pngjs;
 
+/**
+ * pngjs reads and writes only its own Buffer class: Node's Buffer, and in the page the polyfill
+ * its browser bundle carries (the web build aliases pngjs to pngjs/browser.js). Taken from a PNG
+ * pngjs writes, so this file needs no `Buffer` global.
+ */
+type PngBufferClass = { new (...a: never[]): Uint8Array; from(a: ArrayBufferLike, offset: number, length: number): Uint8Array };
+let PngBuffer: PngBufferClass | null = null;
+/** The bytes as pngjs' Buffer class (a view, no copy). */
+function pngBytes(b: Uint8Array): Uint8Array {
+  PngBuffer ??= (PNG.sync.write(new PNG({ width: 1, height: 1 })) as object).constructor as PngBufferClass;
+  return PngBuffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
 /** Decoded image, always 8-bit RGBA interleaved. */
 export interface RgbaImage {
   width: number;
@@ -84,13 +97,13 @@ function checkPixels(buf: Uint8Array, file: string, opts: DecodeOptions): void {
 
 export function decodePng(buf: Uint8Array, file = '<png>', opts: DecodeOptions = {}): RgbaImage {
   checkPixels(buf, file, opts);
-  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const b = pngBytes(buf);
   // Bit depth is byte 24 (signature 8 + chunk len 4 + 'IHDR' 4 + width 4 + height 4).
   // Only 16-bit input skips pngjs' rescale: with skipRescale, 1/2/4-bit gray would stay unscaled.
   const depth = b.length > 24 ? b[24] : 8;
-  let png: { width: number; height: number; data: Buffer | Uint16Array };
+  let png: { width: number; height: number; data: Uint8Array | Uint16Array };
   try {
-    png = PNG.sync.read(b, { skipRescale: depth === 16 }) as unknown as typeof png;
+    png = PNG.sync.read(b as Parameters<typeof PNG.sync.read>[0], { skipRescale: depth === 16 }) as unknown as typeof png;
   } catch (e) {
     throw new Error(`${file}: cannot decode PNG: ${(e as Error).message}`);
   }
@@ -309,16 +322,16 @@ const COLOR_TYPE: Record<number, 0 | 2 | 4 | 6> = { 1: 0, 2: 4, 3: 2, 4: 6 };
  * Encode interleaved HWC pixels (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) as PNG.
  * For bitDepth 16 pass a Uint16Array (values 0..65535).
  */
-export function encodePng(pixels: Uint8Array | Uint16Array, width: number, height: number, channels: 1 | 2 | 3 | 4, bitDepth: 8 | 16 = 8): Buffer {
+export function encodePng(pixels: Uint8Array | Uint16Array, width: number, height: number, channels: 1 | 2 | 3 | 4, bitDepth: 8 | 16 = 8): Uint8Array {
   if (pixels.length !== width * height * channels) throw new Error(`encodePng: ${pixels.length} values for ${width}x${height}x${channels}`);
-  let data: Buffer;
+  let data: Uint8Array;
   if (bitDepth === 16) {
     // pngjs reads 16-bit input as native-endian uint16 from data.buffer at offset 0, so hand it a fresh buffer.
     const u16 = pixels instanceof Uint16Array ? Uint16Array.from(pixels) : Uint16Array.from(pixels, (v) => v * 257);
-    data = Buffer.from(u16.buffer, 0, u16.byteLength);
+    data = pngBytes(new Uint8Array(u16.buffer, 0, u16.byteLength));
   } else {
     if (pixels instanceof Uint16Array) throw new Error('encodePng: 8-bit output needs Uint8Array pixels');
-    data = Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+    data = pngBytes(pixels);
   }
   const colorType = COLOR_TYPE[channels];
   return PNG.sync.write({ width, height, data } as unknown as InstanceType<typeof PNG>, {
@@ -330,7 +343,7 @@ export function encodePng(pixels: Uint8Array | Uint16Array, width: number, heigh
 }
 
 /** Encode interleaved HWC 8-bit pixels (1, 3 or 4 channels) as baseline JPEG. */
-export function encodeJpeg(pixels: Uint8Array, width: number, height: number, channels: 1 | 3 | 4, quality = 90): Buffer {
+export function encodeJpeg(pixels: Uint8Array, width: number, height: number, channels: 1 | 3 | 4, quality = 90): Uint8Array {
   const rgba = new Uint8Array(width * height * 4);
   for (let p = 0; p < width * height; p++) {
     for (let k = 0; k < 3; k++) rgba[p * 4 + k] = channels === 1 ? pixels[p] : pixels[p * channels + k];

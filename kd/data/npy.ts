@@ -1,6 +1,7 @@
 // NumPy .npy arrays and .npz archives (a zip of .npy members), parsed from and encoded to bytes.
 // No file access and no node:* import (files: kd/data/node-files.ts).
 import { readZip, writeZip, type ZipCodec } from './zip.ts';
+import { bytesOf, concatBytes, latin1, latin1Bytes, utf8, view } from './bytes.ts';
 
 export type NpyDtype = '|u1' | '|i1' | '|b1' | '<u2' | '<i2' | '<i4' | '<u4' | '<i8' | '<f4' | '<f8';
 export type NpyData = Uint8Array | Int8Array | Uint16Array | Int16Array | Int32Array | Uint32Array | BigInt64Array | Float32Array | Float64Array;
@@ -28,20 +29,21 @@ const DTYPE_ALIASES: Record<string, NpyDtype> = { '<u1': '|u1', '=u1': '|u1', '<
 
 /** Parse a .npy buffer. `where` names the file/member in errors. */
 export function parseNpy(buf: Uint8Array, where = '<npy>'): NpyArray {
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (b.length < 10 || b[0] !== 0x93 || b.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${where}: not a .npy array (bad magic)`);
+  const b = buf;
+  const d = view(buf);
+  if (b.length < 10 || b[0] !== 0x93 || latin1(b, 1, 6) !== 'NUMPY') throw new Error(`${where}: not a .npy array (bad magic)`);
   const major = b[6];
   let hlen: number;
   let hstart: number;
   if (major === 1) {
-    hlen = b.readUInt16LE(8);
+    hlen = d.getUint16(8, true);
     hstart = 10;
   } else if (major === 2 || major === 3) {
-    hlen = b.readUInt32LE(8);
+    hlen = d.getUint32(8, true);
     hstart = 12;
   } else throw new Error(`${where}: unsupported .npy format version ${major}.${b[7]}`);
   if (hstart + hlen > b.length) throw new Error(`${where}: header runs past the end of the data (truncated?)`);
-  const header = b.toString(major === 3 ? 'utf8' : 'latin1', hstart, hstart + hlen);
+  const header = major === 3 ? utf8(b.subarray(hstart, hstart + hlen)) : latin1(b, hstart, hstart + hlen);
   const descrM = /['"]descr['"]\s*:\s*['"]([^'"]+)['"]/.exec(header);
   const fortranM = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header);
   const shapeM = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header);
@@ -89,20 +91,17 @@ function dtypeOf(data: NpyData): NpyDtype {
 }
 
 /** Serialise a typed array as .npy v1.0 (header padded to 64 bytes, like numpy). */
-export function encodeNpy(data: NpyData, shape: number[]): Buffer {
+export function encodeNpy(data: NpyData, shape: number[]): Uint8Array {
   const count = shape.reduce((a, v) => a * v, 1);
   if (count !== data.length) throw new Error(`encodeNpy: shape ${JSON.stringify(shape)} has ${count} elements, data has ${data.length}`);
   const shp = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${dtypeOf(data)}', 'fortran_order': False, 'shape': ${shp}, }`;
   const total = 10 + header.length + 1;
   header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
-  const pre = Buffer.alloc(10);
-  pre[0] = 0x93;
-  pre.write('NUMPY', 1, 'latin1');
-  pre[6] = 1;
-  pre[7] = 0;
-  pre.writeUInt16LE(header.length, 8);
-  return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  const pre = new Uint8Array(10);
+  pre.set([0x93, ...latin1Bytes('NUMPY'), 1, 0]);
+  view(pre).setUint16(8, header.length, true);
+  return concatBytes([pre, latin1Bytes(header), bytesOf(data)]);
 }
 
 /** All arrays of an .npz held in memory, keyed without the `.npy` suffix. Non-.npy members are ignored. */
@@ -119,8 +118,8 @@ export function readNpz(bytes: Uint8Array, file = '<npz>', codec?: ZipCodec): Ma
 export function encodeNpz(
   arrays: Record<string, { data: NpyData; shape: number[] }>,
   opts: { compress?: boolean; zip64?: boolean; extra?: Record<string, Uint8Array>; codec?: ZipCodec } = {},
-): Buffer {
-  const members = Object.entries(arrays).map(([k, a]) => ({ name: `${k}.npy`, data: encodeNpy(a.data, a.shape) as Uint8Array }));
+): Uint8Array {
+  const members = Object.entries(arrays).map(([k, a]) => ({ name: `${k}.npy`, data: encodeNpy(a.data, a.shape) }));
   for (const [k, v] of Object.entries(opts.extra ?? {})) members.push({ name: k, data: v });
   return writeZip(members, opts);
 }

@@ -2,7 +2,8 @@
 // writes it for large members) and a writer. No file access and no node:* import; deflate and
 // inflate come from a codec the caller passes (kd/data/node-files.ts has the node:zlib one), since
 // stored members (the decoded-image cache) need none. Archives too big for one buffer are refused
-// by the file reader.
+// by the file reader. Plain Uint8Array/DataView (no Node Buffer): the page reads .npz files too.
+import { concatBytes, latin1, utf8, utf8Bytes, view } from './bytes.ts';
 
 /**
  * Deflate/inflate of raw (headerless) streams, and optionally a faster CRC-32. inflateRaw must
@@ -21,11 +22,6 @@ export class InflateLimitError extends Error {
   constructor(readonly limit: number) {
     super(`inflated data exceeds ${limit} bytes`);
   }
-}
-
-/** A Buffer view of the bytes (no copy); the readers below use its little-endian accessors. */
-function asBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 const CRC_TABLE = (() => {
@@ -62,69 +58,72 @@ const SIG_EOCD64_LOC = 0x07064b50;
 const SIG_CD = 0x02014b50;
 const SIG_LOCAL = 0x04034b50;
 
-function u64(buf: Buffer, off: number, file: string): number {
-  const v = buf.readBigUInt64LE(off);
+function u64(d: DataView, off: number, file: string): number {
+  const v = d.getBigUint64(off, true);
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`${file}: zip64 value too large`);
   return Number(v);
 }
 
 /** Parse the central directory of a zip held in memory. */
 export function readZipEntries(bytes: Uint8Array, file = '<zip>'): ZipEntry[] {
-  const buf = asBuffer(bytes);
+  const buf = bytes;
+  const d = view(bytes);
+  const u16 = (o: number) => d.getUint16(o, true);
+  const u32 = (o: number) => d.getUint32(o, true);
   // End-of-central-directory record: last 22 bytes plus up to 64 KiB comment.
   let eocd = -1;
   const stop = Math.max(0, buf.length - 22 - 65535);
   for (let p = buf.length - 22; p >= stop; p--) {
-    if (buf.readUInt32LE(p) === SIG_EOCD) {
+    if (u32(p) === SIG_EOCD) {
       eocd = p;
       break;
     }
   }
   if (eocd < 0) {
-    const head = buf.subarray(0, 6).toString('latin1');
+    const head = latin1(buf, 0, Math.min(6, buf.length));
     const hint = head.startsWith('\x93NUMPY') ? ' (this is a bare .npy file, not an .npz)' : buf.length === 0 ? ' (file is empty)' : '';
     throw new Error(`${file}: not a zip/npz archive (no end-of-central-directory record)${hint}; truncated download?`);
   }
-  let count = buf.readUInt16LE(eocd + 10);
-  let cdSize = buf.readUInt32LE(eocd + 12);
-  let cdOffset = buf.readUInt32LE(eocd + 16);
+  let count = u16(eocd + 10);
+  let cdSize = u32(eocd + 12);
+  let cdOffset = u32(eocd + 16);
   if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
     // Zip64: the locator sits just before the classic EOCD.
     const loc = eocd - 20;
-    if (loc < 0 || buf.readUInt32LE(loc) !== SIG_EOCD64_LOC)
+    if (loc < 0 || u32(loc) !== SIG_EOCD64_LOC)
       throw new Error(`${file}: zip64 archive without a zip64 end-of-central-directory locator (unsupported layout)`);
-    const rec = u64(buf, loc + 8, file);
-    if (rec + 56 > buf.length || buf.readUInt32LE(rec) !== SIG_EOCD64) throw new Error(`${file}: corrupt zip64 end-of-central-directory record`);
-    count = u64(buf, rec + 32, file);
-    cdSize = u64(buf, rec + 40, file);
-    cdOffset = u64(buf, rec + 48, file);
+    const rec = u64(d, loc + 8, file);
+    if (rec + 56 > buf.length || u32(rec) !== SIG_EOCD64) throw new Error(`${file}: corrupt zip64 end-of-central-directory record`);
+    count = u64(d, rec + 32, file);
+    cdSize = u64(d, rec + 40, file);
+    cdOffset = u64(d, rec + 48, file);
   }
   if (cdOffset + cdSize > buf.length) throw new Error(`${file}: central directory lies outside the file (truncated download?)`);
   const entries: ZipEntry[] = [];
   let p = cdOffset;
   for (let k = 0; k < count; k++) {
-    if (p + 46 > buf.length || buf.readUInt32LE(p) !== SIG_CD) throw new Error(`${file}: corrupt central directory entry ${k}`);
-    const flags = buf.readUInt16LE(p + 8);
-    const method = buf.readUInt16LE(p + 10);
-    const crc = buf.readUInt32LE(p + 16);
-    let compressedSize = buf.readUInt32LE(p + 20);
-    let size = buf.readUInt32LE(p + 24);
-    const nameLen = buf.readUInt16LE(p + 28);
-    const extraLen = buf.readUInt16LE(p + 30);
-    const commentLen = buf.readUInt16LE(p + 32);
-    let localHeaderOffset = buf.readUInt32LE(p + 42);
-    const name = buf.subarray(p + 46, p + 46 + nameLen).toString(flags & 0x800 ? 'utf8' : 'latin1');
+    if (p + 46 > buf.length || u32(p) !== SIG_CD) throw new Error(`${file}: corrupt central directory entry ${k}`);
+    const flags = u16(p + 8);
+    const method = u16(p + 10);
+    const crc = u32(p + 16);
+    let compressedSize = u32(p + 20);
+    let size = u32(p + 24);
+    const nameLen = u16(p + 28);
+    const extraLen = u16(p + 30);
+    const commentLen = u16(p + 32);
+    let localHeaderOffset = u32(p + 42);
+    const name = flags & 0x800 ? utf8(buf.subarray(p + 46, p + 46 + nameLen)) : latin1(buf, p + 46, p + 46 + nameLen);
     // Zip64 extra field (id 1) holds the 64-bit versions of the saturated fields, in this order.
     let e = p + 46 + nameLen;
     const eEnd = e + extraLen;
     while (e + 4 <= eEnd) {
-      const id = buf.readUInt16LE(e);
-      const len = buf.readUInt16LE(e + 2);
+      const id = u16(e);
+      const len = u16(e + 2);
       if (id === 1) {
         let q = e + 4;
-        if (size === 0xffffffff) (size = u64(buf, q, file)), (q += 8);
-        if (compressedSize === 0xffffffff) (compressedSize = u64(buf, q, file)), (q += 8);
-        if (localHeaderOffset === 0xffffffff) (localHeaderOffset = u64(buf, q, file)), (q += 8);
+        if (size === 0xffffffff) (size = u64(d, q, file)), (q += 8);
+        if (compressedSize === 0xffffffff) (compressedSize = u64(d, q, file)), (q += 8);
+        if (localHeaderOffset === 0xffffffff) (localHeaderOffset = u64(d, q, file)), (q += 8);
       }
       e += 4 + len;
     }
@@ -136,24 +135,25 @@ export function readZipEntries(bytes: Uint8Array, file = '<zip>'): ZipEntry[] {
 }
 
 /** Decompress one member and check its CRC. */
-export function extractZipEntry(bytes: Uint8Array, entry: ZipEntry, file = '<zip>', codec?: ZipCodec): Buffer {
-  const buf = asBuffer(bytes);
+export function extractZipEntry(bytes: Uint8Array, entry: ZipEntry, file = '<zip>', codec?: ZipCodec): Uint8Array {
+  const buf = bytes;
+  const d = view(bytes);
   const lh = entry.localHeaderOffset;
-  if (lh + 30 > buf.length || buf.readUInt32LE(lh) !== SIG_LOCAL) throw new Error(`${file}: corrupt local header for member ${entry.name}`);
-  const start = lh + 30 + buf.readUInt16LE(lh + 26) + buf.readUInt16LE(lh + 28);
+  if (lh + 30 > buf.length || d.getUint32(lh, true) !== SIG_LOCAL) throw new Error(`${file}: corrupt local header for member ${entry.name}`);
+  const start = lh + 30 + d.getUint16(lh + 26, true) + d.getUint16(lh + 28, true);
   const end = start + entry.compressedSize;
   if (end > buf.length) throw new Error(`${file}: member ${entry.name} extends past end of file (truncated download?)`);
   const raw = buf.subarray(start, end);
-  let out: Buffer;
+  let out: Uint8Array;
   if (entry.method === 0) out = raw;
   else if (entry.method === 8) {
     if (!codec) throw new Error(`${file}: member ${entry.name} is deflate-compressed and no inflate codec was given (Node: nodeZipCodec in kd/data/node-files.ts)`);
     // Deflate expands at most 1032:1, so a larger declared size is a lie (refused before allocating).
     if (entry.size > entry.compressedSize * 1032 + 1024)
       throw new Error(`${file}: member ${entry.name} declares ${entry.size} bytes from ${entry.compressedSize} compressed, more than deflate can produce (corrupt file)`);
-    // Inflate no further than the declared size (Buffer sizes start at 1 byte).
+    // Inflate no further than the declared size (at least 1 byte: Node's zlib limit starts there).
     try {
-      out = asBuffer(codec.inflateRaw(raw, Math.max(1, entry.size)));
+      out = codec.inflateRaw(raw, Math.max(1, entry.size));
     } catch (e) {
       if (e instanceof InflateLimitError)
         throw new Error(`${file}: member ${entry.name} inflates to more than the ${entry.size} bytes its directory entry declares (corrupt file or a zip bomb); stopped at ${e.limit} bytes`);
@@ -166,8 +166,8 @@ export function extractZipEntry(bytes: Uint8Array, entry: ZipEntry, file = '<zip
 }
 
 /** All members of a zip held in memory, decompressed, by name. `file` names the archive in errors. */
-export function readZip(buf: Uint8Array, file = '<zip>', codec?: ZipCodec): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
+export function readZip(buf: Uint8Array, file = '<zip>', codec?: ZipCodec): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
   for (const e of readZipEntries(buf, file)) {
     if (e.name.endsWith('/')) continue;
     out.set(e.name, extractZipEntry(buf, e, file, codec));
@@ -185,89 +185,79 @@ function dosDateTime(d: Date): [number, number] {
  * Build a zip in memory. `compress` deflates members with the codec; `zip64` forces
  * zip64 extra fields and end records (used by tests to exercise that path).
  */
-export function writeZip(members: { name: string; data: Uint8Array }[], opts: { compress?: boolean; zip64?: boolean; codec?: ZipCodec } = {}): Buffer {
+export function writeZip(members: { name: string; data: Uint8Array }[], opts: { compress?: boolean; zip64?: boolean; codec?: ZipCodec } = {}): Uint8Array {
   const codec = opts.codec;
   if (opts.compress && !codec) throw new Error('writeZip: compress needs a deflate codec (Node: nodeZipCodec in kd/data/node-files.ts)');
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
+  const parts: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
   let offset = 0;
   const [time, date] = dosDateTime(new Date());
   const z64 = !!opts.zip64;
   for (const m of members) {
-    const name = Buffer.from(m.name, 'utf8');
-    const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
-    const body = opts.compress ? asBuffer(codec!.deflateRaw(data)) : data;
+    const name = utf8Bytes(m.name);
+    const data = m.data;
+    const body = opts.compress ? codec!.deflateRaw(data) : data;
     const method = opts.compress ? 8 : 0;
     const crc = (codec?.crc32 ?? crc32)(data);
-    const extraL = z64 ? Buffer.alloc(20) : Buffer.alloc(0);
-    if (z64) {
-      extraL.writeUInt16LE(1, 0);
-      extraL.writeUInt16LE(16, 2);
-      extraL.writeBigUInt64LE(BigInt(data.length), 4);
-      extraL.writeBigUInt64LE(BigInt(body.length), 12);
-    }
-    const lh = Buffer.alloc(30);
-    lh.writeUInt32LE(SIG_LOCAL, 0);
-    lh.writeUInt16LE(z64 ? 45 : 20, 4);
-    lh.writeUInt16LE(0x800, 6); // UTF-8 names
-    lh.writeUInt16LE(method, 8);
-    lh.writeUInt16LE(time, 10);
-    lh.writeUInt16LE(date, 12);
-    lh.writeUInt32LE(crc, 14);
-    lh.writeUInt32LE(z64 ? 0xffffffff : body.length, 18);
-    lh.writeUInt32LE(z64 ? 0xffffffff : data.length, 22);
-    lh.writeUInt16LE(name.length, 26);
-    lh.writeUInt16LE(extraL.length, 28);
-    parts.push(lh, name, extraL, body);
-    const extraC = z64 ? Buffer.alloc(28) : Buffer.alloc(0);
-    if (z64) {
-      extraC.writeUInt16LE(1, 0);
-      extraC.writeUInt16LE(24, 2);
-      extraC.writeBigUInt64LE(BigInt(data.length), 4);
-      extraC.writeBigUInt64LE(BigInt(body.length), 12);
-      extraC.writeBigUInt64LE(BigInt(offset), 20);
-    }
-    const ch = Buffer.alloc(46);
-    ch.writeUInt32LE(SIG_CD, 0);
-    ch.writeUInt16LE(z64 ? 45 : 20, 4);
-    ch.writeUInt16LE(z64 ? 45 : 20, 6);
-    ch.writeUInt16LE(0x800, 8);
-    ch.writeUInt16LE(method, 10);
-    ch.writeUInt16LE(time, 12);
-    ch.writeUInt16LE(date, 14);
-    ch.writeUInt32LE(crc, 16);
-    ch.writeUInt32LE(z64 ? 0xffffffff : body.length, 20);
-    ch.writeUInt32LE(z64 ? 0xffffffff : data.length, 24);
-    ch.writeUInt16LE(name.length, 28);
-    ch.writeUInt16LE(extraC.length, 30);
-    ch.writeUInt32LE(z64 ? 0xffffffff : offset, 42);
-    central.push(ch, name, extraC);
-    offset += lh.length + name.length + extraL.length + body.length;
+    const extraL = record(z64 ? 20 : 0);
+    if (z64) extraL.u16(1, 0).u16(16, 2).u64(data.length, 4).u64(body.length, 12);
+    const lh = record(30)
+      .u32(SIG_LOCAL, 0)
+      .u16(z64 ? 45 : 20, 4)
+      .u16(0x800, 6) // UTF-8 names
+      .u16(method, 8)
+      .u16(time, 10)
+      .u16(date, 12)
+      .u32(crc, 14)
+      .u32(z64 ? 0xffffffff : body.length, 18)
+      .u32(z64 ? 0xffffffff : data.length, 22)
+      .u16(name.length, 26)
+      .u16(extraL.bytes.length, 28);
+    parts.push(lh.bytes, name, extraL.bytes, body);
+    const extraC = record(z64 ? 28 : 0);
+    if (z64) extraC.u16(1, 0).u16(24, 2).u64(data.length, 4).u64(body.length, 12).u64(offset, 20);
+    const ch = record(46)
+      .u32(SIG_CD, 0)
+      .u16(z64 ? 45 : 20, 4)
+      .u16(z64 ? 45 : 20, 6)
+      .u16(0x800, 8)
+      .u16(method, 10)
+      .u16(time, 12)
+      .u16(date, 14)
+      .u32(crc, 16)
+      .u32(z64 ? 0xffffffff : body.length, 20)
+      .u32(z64 ? 0xffffffff : data.length, 24)
+      .u16(name.length, 28)
+      .u16(extraC.bytes.length, 30)
+      .u32(z64 ? 0xffffffff : offset, 42);
+    central.push(ch.bytes, name, extraC.bytes);
+    offset += lh.bytes.length + name.length + extraL.bytes.length + body.length;
   }
-  const cd = Buffer.concat(central);
-  const tail: Buffer[] = [];
+  const cd = concatBytes(central);
+  const tail: Uint8Array[] = [];
   if (z64) {
-    const rec = Buffer.alloc(56);
-    rec.writeUInt32LE(SIG_EOCD64, 0);
-    rec.writeBigUInt64LE(44n, 4);
-    rec.writeUInt16LE(45, 12);
-    rec.writeUInt16LE(45, 14);
-    rec.writeBigUInt64LE(BigInt(members.length), 24);
-    rec.writeBigUInt64LE(BigInt(members.length), 32);
-    rec.writeBigUInt64LE(BigInt(cd.length), 40);
-    rec.writeBigUInt64LE(BigInt(offset), 48);
-    const loc = Buffer.alloc(20);
-    loc.writeUInt32LE(SIG_EOCD64_LOC, 0);
-    loc.writeBigUInt64LE(BigInt(offset + cd.length), 8);
-    loc.writeUInt32LE(1, 16);
-    tail.push(rec, loc);
+    const rec = record(56).u32(SIG_EOCD64, 0).u64(44, 4).u16(45, 12).u16(45, 14).u64(members.length, 24).u64(members.length, 32).u64(cd.length, 40).u64(offset, 48);
+    const loc = record(20).u32(SIG_EOCD64_LOC, 0).u64(offset + cd.length, 8).u32(1, 16);
+    tail.push(rec.bytes, loc.bytes);
   }
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(SIG_EOCD, 0);
-  eocd.writeUInt16LE(z64 ? 0xffff : members.length, 8);
-  eocd.writeUInt16LE(z64 ? 0xffff : members.length, 10);
-  eocd.writeUInt32LE(z64 ? 0xffffffff : cd.length, 12);
-  eocd.writeUInt32LE(z64 ? 0xffffffff : offset, 16);
-  return Buffer.concat([...parts, cd, ...tail, eocd]);
+  const eocd = record(22)
+    .u32(SIG_EOCD, 0)
+    .u16(z64 ? 0xffff : members.length, 8)
+    .u16(z64 ? 0xffff : members.length, 10)
+    .u32(z64 ? 0xffffffff : cd.length, 12)
+    .u32(z64 ? 0xffffffff : offset, 16);
+  return concatBytes([...parts, cd, ...tail, eocd.bytes]);
 }
 
+/** A zeroed record of n bytes with chained little-endian writers (value, offset). */
+function record(n: number) {
+  const bytes = new Uint8Array(n);
+  const d = view(bytes);
+  const r = {
+    bytes,
+    u16: (v: number, o: number) => (d.setUint16(o, v, true), r),
+    u32: (v: number, o: number) => (d.setUint32(o, v, true), r),
+    u64: (v: number, o: number) => (d.setBigUint64(o, BigInt(v), true), r),
+  };
+  return r;
+}

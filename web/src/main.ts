@@ -1,5 +1,4 @@
 // The page: tabs, WebGPU start-up (with the adapter panel), the Classify and Train views.
-import './buffer-global.ts';
 import * as rk from '../../engine/index.ts';
 import { $ } from './dom.ts';
 import { pageState } from './state.ts';

@@ -1,23 +1,18 @@
 // The RoS-KD run of kd/pipeline.ts (teachers on random subsets, then students with ce / kd /
 // avgkd / roskd, then the test-set evaluation and the report) for a page: the dataset comes in
-// memory, artefacts go to a MemoryStore, progress goes to callbacks. The training itself is kd's
-// own library (fit.ts, roskd.ts, evaluate-run.ts, report.ts); this file only wires it, as
-// pipeline.ts does for the command line (which also handles resume, stages and run directories).
-import * as rk from '../../engine/index.ts';
+// memory, artefacts go to a MemoryStore, progress goes to callbacks. The stages are kd's own
+// (kd/stages.ts, the functions pipeline.ts runs); this file only adds the page's progress and
+// run ETA (the command line also handles resume, --stage and run directories).
 import { hashSeed } from '../../engine/rng.ts';
-import { cacheTeacherLogits, type Method, type Options } from '../../kd/config.ts';
+import type { Method, Options } from '../../kd/config.ts';
 import type { Dataset } from '../../kd/data/dataset.ts';
 import { injectNoise, expectedTransition } from '../../kd/data/noise.ts';
 import type { PreparedData } from '../../kd/data-source.ts';
-import { drawSubsets, TeacherChooser, teacherProbabilities, bestTeacher, combineTeachers, gatherRows, TargetSmoother } from '../../kd/roskd.ts';
-import { trainModel, type TrainResult } from '../../kd/fit.ts';
-import { predictLogits } from '../../kd/inference.ts';
-import { scoreOf } from '../../kd/metrics.ts';
-import { buildModel, metadataStrings, modelMeta, teacherArch, teacherSeed, studentSeed, type Module } from '../../kd/model-file.ts';
+import { drawSubsets } from '../../kd/roskd.ts';
+import type { TrainResult } from '../../kd/fit.ts';
 import { Progress, type ProgressInfo } from '../../kd/progress.ts';
-import { evaluateRun } from '../../kd/evaluate-run.ts';
-import { writeReport, type ReportData } from '../../kd/report.ts';
-import type { Augment } from '../../kd/data/batch.ts';
+import type { ReportData } from '../../kd/report.ts';
+import { trainTeachers, trainStudents, evaluateAndReport, type StageContext } from '../../kd/stages.ts';
 import { MemoryStore } from './memory-store.ts';
 
 /** Progress that hands every update to the page instead of a terminal. */
@@ -34,11 +29,6 @@ export interface PageRunHooks {
   log(line: string): void;
   /** every optimizer step of every model; `done`/`total` count steps of the whole run */
   progress(p: ProgressInfo & { done: number; total: number; runEta: number }): void;
-}
-
-function augmentOf(o: Options): Augment {
-  const affine = o.augment.includes('affine');
-  return { pad: o.augment.includes('crop') ? o.cropPad : 0, hflip: o.augment.includes('flip'), rotate: affine ? 5 : 0, scale: affine ? 0.05 : 0 };
 }
 
 /** Noisy training labels as kd/data-source.ts's prepareData makes them (same seed, same record). */
@@ -70,8 +60,7 @@ function totalSteps(o: Options, n: number, subsets: Int32Array[]): number {
 }
 
 export async function runInPage(o: Options, data: PreparedData, store: MemoryStore, hooks: PageRunHooks): Promise<PageRunResult> {
-  const { ds, noisy } = data;
-  const C = ds.classes.length;
+  const { ds } = data;
   const t0 = performance.now();
   const subsets = drawSubsets(ds.train.n, o.teachers, o.subsetFraction, o.seed);
   for (const [i, s] of subsets.entries()) if (s.length < 2) throw new Error(`teacher ${i}: subset of ${s.length} image(s) is too small to train on (subset fraction ${o.subsetFraction} of ${ds.train.n})`);
@@ -86,80 +75,20 @@ export async function runInPage(o: Options, data: PreparedData, store: MemorySto
     const rate = done / Math.max(1e-3, (performance.now() - tRun) / 1000);
     hooks.progress({ ...p, done, total, runEta: (total - done) / Math.max(rate, 1e-9) });
   }, hooks.log);
-  const finish = (r: TrainResult) => {
-    before += current;
-    current = 0;
-    images += r.images;
+  const ctx: StageContext = {
+    o: { ...o, resume: false, attacks: [] }, data, subsets, run: store, progress,
+    onModelDone: (_name, r) => {
+      before += current;
+      current = 0;
+      images += r.images;
+    },
   };
-  const common = { ds, trainLabels: noisy, batchSize: o.batchSize, evalBatchSize: o.evalBatchSize, augment: augmentOf(o), selectBy: o.selectBy, run: store, resume: false, progress };
-  const optim = (lr: number) => ({ optimizer: o.optimizer, lr, momentum: o.momentum, weightDecay: o.weightDecay, normBiasDecay: o.normBiasDecay, warmupEpochs: o.warmupEpochs, schedule: o.schedule });
   const result: PageRunResult = { report: null, teachers: [], students: {}, secs: 0, images: 0 };
-  const needTeachers = o.methods.some((m) => m !== 'ce');
-
-  // ---- teachers (only when a method distils)
-  const teachers: Module[] = [];
-  try {
-    for (let i = 0; i < (needTeachers ? o.teachers : 0); i++) {
-      const arch = teacherArch(o, i);
-      const meta = modelMeta(o, ds, arch, o.teacherWidth, 'teacher');
-      const model = buildModel(meta, teacherSeed(o, i));
-      hooks.log(`teacher ${i}: ${arch} (width ${o.teacherWidth}, ${(model.numParameters() / 1e3).toFixed(1)}k parameters) on ${subsets[i].length} images`);
-      const r = await trainModel({
-        ...common, name: `teacher-${i}`, stage: 'teachers', model, makeModel: () => buildModel(meta, teacherSeed(o, i)),
-        trainIdx: subsets[i], epochs: o.teacherEpochs, seed: hashSeed(o.seed, 'teacher', i), ema: 0, optim: optim(o.teacherLr),
-        metadata: metadataStrings(meta), finalFile: store.teacherFile(i),
-      });
-      finish(r);
-      result.teachers.push(r);
-      model.eval();
-      teachers.push(model);
-    }
-    // ---- students
-    const scores = result.teachers.map((t) => scoreOf(t.bestVal, o.selectBy));
-    const cached: Float32Array[] = [];
-    if (needTeachers && cacheTeacherLogits(o)) for (const t of teachers) cached.push((await predictLogits(t, ds, ds.train, { batchSize: o.evalBatchSize })).logits);
-    const probs = needTeachers ? teacherProbabilities(o.teacherWeighting, scores) : undefined;
-    const best = needTeachers ? bestTeacher(scores) : 0;
-    for (const method of o.methods) {
-      const meta = modelMeta(o, ds, o.student, o.studentWidth, 'student', method);
-      const model = buildModel(meta, studentSeed(o));
-      const chooser = new TeacherChooser(method, o.teachers, { seed: hashSeed(o.seed, 'draw', method), probs, perBatch: method === 'roskd' ? o.teachersPerBatch : 1, best });
-      const smoother = method !== 'ce' && o.smoothing > 0 ? new TargetSmoother(ds.train.n, C, o.smoothing, o.temperature, ds.task === 'multilabel') : null;
-      hooks.log(`student-${method}: ${o.student} (width ${o.studentWidth}, ${(model.numParameters() / 1e3).toFixed(1)}k parameters)`);
-      try {
-        const r = await trainModel({
-          ...common, name: `student-${method}`, stage: 'student', model, makeModel: () => buildModel(meta, studentSeed(o)),
-          trainIdx: Int32Array.from({ length: ds.train.n }, (_, i) => i), epochs: o.studentEpochs, seed: hashSeed(o.seed, 'student'), ema: o.ema,
-          optim: optim(o.studentLr), metadata: metadataStrings(meta), finalFile: store.studentFile(method),
-          kd: method === 'ce' ? undefined : {
-            T: o.temperature, alpha: o.alpha,
-            targets: async ({ idx, epoch, step, x }) => {
-              const chosen = chooser.choose(epoch, step);
-              const rows = cached.length
-                ? chosen.map((t) => gatherRows(cached[t], C, idx))
-                : await Promise.all(chosen.map(async (t) => {
-                    const out = rk.noGrad(() => teachers[t].call(x));
-                    const a = (await out.toArray()) as Float32Array;
-                    out.dispose();
-                    return a;
-                  }));
-              const zt = combineTeachers(rows, idx.length, C, o.temperature, ds.task === 'multilabel');
-              return smoother ? smoother.apply(idx, zt) : zt;
-            },
-          },
-        });
-        finish(r);
-        result.students[method] = r;
-      } finally {
-        model.dispose();
-      }
-    }
-  } finally {
-    for (const t of teachers) t.dispose();
-  }
+  // teachers only when a method distils; the students load them back from the store, as the CLI does
+  if (o.methods.some((m) => m !== 'ce')) result.teachers = (await trainTeachers(ctx, subsets.map((_, i) => i))) as TrainResult[];
+  result.students = await trainStudents(ctx);
   // ---- test-set evaluation and the report kd/train.ts writes
-  result.report = await evaluateRun({ ...o, attacks: [] }, ds, data, store, progress, hooks.log);
-  writeReport(store, result.report);
+  result.report = await evaluateAndReport(ctx, hooks.log);
   result.secs = (performance.now() - t0) / 1000;
   result.images = images;
   return result;
