@@ -40,6 +40,8 @@ export interface StudyConfig {
   help: boolean;
   /** run only these cells and leave the study outputs to a later run (one Slurm array task; kd/slurm/study.ts) */
   cells?: string[];
+  /** train nothing: write study.json / study.md / plots from the cells finished so far (a partial study can be published) */
+  reportOnly?: boolean;
 }
 
 interface StudyPreset {
@@ -120,6 +122,8 @@ between variants that differ only in student options):
 other:
   --quiet                  only the study's own lines (no per-epoch lines)
   --dry-run                print the grid and exit
+  --report-only            train nothing: write study.json, study.md and the plots from the cells finished
+                           so far (same command as the study's; safe while it runs)
   --cells ID,ID            run only these cells (ids as --dry-run prints them); study.md is left to a
                            run without --cells (what each Slurm array task does)
   --submit slurm           run the cells as Slurm jobs (one array task per cell, then the outputs);
@@ -181,6 +185,7 @@ const STUDY_OPTIONS: OptionSpec<keyof StudyConfig | 'seedList'>[] = [
   { key: 'quiet', flag: 'quiet', kind: 'bool' },
   { key: 'dryRun', flag: 'dry-run', kind: 'bool' },
   { key: 'cells', flag: 'cells', kind: 'list' },
+  { key: 'reportOnly', flag: 'report-only', kind: 'bool' },
 ];
 
 const MANAGED = 'is a kd/train.ts option the study manages itself (it always resumes)';
@@ -224,6 +229,7 @@ export function resolveStudy(given: Partial<StudyConfig>, train: Partial<Options
   if (!cfg.methods.length || !cfg.noiseRates.length || !cfg.seeds.length) throw new UsageError('the grid is empty: give methods, noise rates and seeds');
   for (const k of cfg.teachers) for (const t of cfg.teachersPerBatch) if (t > k) throw new UsageError(`--teachers-per-batch ${t} exceeds --teachers ${k}`);
   if (cfg.attacks.length && !cfg.eps.length) throw new UsageError('--eps: give at least one epsilon');
+  if (cfg.reportOnly && cfg.cells) throw new UsageError('--report-only writes the outputs of every finished cell and runs none: leave out --cells');
   return cfg;
 }
 
