@@ -66,11 +66,11 @@ export const STUDY_PRESETS: Record<string, StudyPreset> = {
     },
   },
   'paper-small': {
-    about: 'the issue-15 study (our reading of the paper at CPU scale; kd/train.ts --preset paper-small): resnet50/densenet121/mobilenet_v2 teachers (width 1/4), a resnet18 student (width 1/8), 10 epochs each, PneumoniaMNIST 28 px (--data breastmnist for the other set), symmetric noise 0, 0.2, 0.4, ce/kd/avgkd/roskd x teacher pool all and out-of-subset, 5 seeds, FGSM and PGD-10 at 1,2,4/255 on all test images. Many hours on a 2-core CPU: not yet run',
+    about: 'the issue-15 study (our reading of the paper at CPU scale; kd/train.ts --preset paper-small; settings measured in docs/results/architecture-sweep.md): resnet50/densenet121/mobilenet_v2 teachers (width 1/8), a resnet18 student (width 1/8), 10 epochs each, AdamW (teachers lr 0.005, student 0.002), batch 32, PneumoniaMNIST 28 px (--data breastmnist for the other set), symmetric noise 0, 0.2, 0.4, ce/kd/avgkd/roskd x teacher pool all and out-of-subset, 5 seeds, FGSM and PGD-10 at 1,2,4/255 on all test images. About 15 min a cell on BreastMNIST on a busy 2-core CPU',
     study: { methods: [...METHODS], noiseRates: [0, 0.2, 0.4], seeds: [0, 1, 2, 3, 4], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255], pgdSteps: 10, attackLimit: 0, attackBatchSize: 128, teacherPool: ['all', 'out-of-subset'] },
     train: {
-      preset: 'paper-small', data: 'pneumoniamnist', size: 28, noiseType: 'symmetric', teachers: 3, teacherArchs: ['resnet50', 'densenet121', 'mobilenet_v2'], teacherWidth: 0.25, student: 'resnet18', studentWidth: 0.125,
-      teacherEpochs: 10, studentEpochs: 10, teacherLr: 0.05, studentLr: 0.05, warmupEpochs: 1, batchSize: 64, evalBatchSize: 256,
+      preset: 'paper-small', data: 'pneumoniamnist', size: 28, noiseType: 'symmetric', teachers: 3, teacherArchs: ['resnet50', 'densenet121', 'mobilenet_v2'], teacherWidth: 0.125, student: 'resnet18', studentWidth: 0.125,
+      teacherEpochs: 10, studentEpochs: 10, optimizer: 'adamw', teacherLr: 0.005, studentLr: 0.002, warmupEpochs: 2, batchSize: 32, evalBatchSize: 256,
     },
   },
   pneumonia: {
