@@ -223,7 +223,8 @@ export function renderStudy(cfg: StudyConfig, hooks: Pick<StudyHooks, 'print'> =
   if (!done.length) throw new UsageError(`--report-only: none of the ${cells.length} cells of ${dir} has finished yet (cells/<id>/cell.json)`);
   const results = done.map((c) => readDoneCell(dir, c));
   const summary = writeStudyOutputs(dir, cfg, results);
-  print(`${done.length} of ${cells.length} cells done; not yet: ${cells.filter((c) => !done.includes(c)).map((c) => c.id).join(', ') || 'none'}`);
+  const rest = cells.filter((c) => !done.includes(c)).map((c) => c.id);
+  print(`${done.length} of ${cells.length} cells done${rest.length ? `; next: ${rest.slice(0, 3).join(', ')}${rest.length > 3 ? `, ... (${rest.length} not done)` : ''}` : ''}`);
   return { dir, cells: results, ran: [], skipped: done.map((c) => c.id), summary };
 }
 
