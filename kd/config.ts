@@ -159,10 +159,10 @@ export const PRESETS: Record<string, { about: string; values: Partial<Options> }
     values: { data: 'pneumoniamnist', size: 28, noiseRate: 0.4, teacherArchs: ['resnet18'], teacherWidth: 0.125, studentWidth: 0.0625, teacherEpochs: 3, studentEpochs: 3, batchSize: 64, methods: ['ce', 'kd', 'avgkd', 'roskd'] },
   },
   'paper-small': {
-    about: 'our reading of the paper at CPU scale (not yet measured: see README "Does RoS-KD help?"): the paper\'s teachers resnet50, densenet121, mobilenet_v2 (width 1/4) and a resnet18 student (width 1/8), PneumoniaMNIST 28 px, symmetric noise 0.4 (uniform class, the true one included), 10 epochs each with 1 warm-up epoch, SGD lr 0.05, ce/kd/avgkd/roskd',
+    about: 'our reading of the paper at CPU scale, widths and optimiser measured (docs/results/architecture-sweep.md): the paper\'s teachers resnet50, densenet121, mobilenet_v2 (width 1/8) and a resnet18 student (width 1/8), PneumoniaMNIST 28 px, symmetric noise 0.4 (uniform class, the true one included), 10 epochs each with 2 warm-up epochs, AdamW (teachers lr 0.005, student lr 0.002), batch 32, ce/kd/avgkd/roskd',
     values: {
-      data: 'pneumoniamnist', size: 28, noiseType: 'symmetric', noiseRate: 0.4, teachers: 3, teacherArchs: ['resnet50', 'densenet121', 'mobilenet_v2'], teacherWidth: 0.25, student: 'resnet18', studentWidth: 0.125,
-      teacherEpochs: 10, studentEpochs: 10, teacherLr: 0.05, studentLr: 0.05, warmupEpochs: 1, batchSize: 64, methods: ['ce', 'kd', 'avgkd', 'roskd'],
+      data: 'pneumoniamnist', size: 28, noiseType: 'symmetric', noiseRate: 0.4, teachers: 3, teacherArchs: ['resnet50', 'densenet121', 'mobilenet_v2'], teacherWidth: 0.125, student: 'resnet18', studentWidth: 0.125,
+      teacherEpochs: 10, studentEpochs: 10, optimizer: 'adamw', teacherLr: 0.005, studentLr: 0.002, warmupEpochs: 2, batchSize: 32, methods: ['ce', 'kd', 'avgkd', 'roskd'],
     },
   },
   paper: {

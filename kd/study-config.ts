@@ -40,6 +40,8 @@ export interface StudyConfig {
   help: boolean;
   /** run only these cells and leave the study outputs to a later run (one Slurm array task; kd/slurm/study.ts) */
   cells?: string[];
+  /** train nothing: write study.json / study.md / plots from the cells finished so far (a partial study can be published) */
+  reportOnly?: boolean;
 }
 
 interface StudyPreset {
@@ -64,11 +66,11 @@ export const STUDY_PRESETS: Record<string, StudyPreset> = {
     },
   },
   'paper-small': {
-    about: 'the issue-15 study (our reading of the paper at CPU scale; kd/train.ts --preset paper-small): resnet50/densenet121/mobilenet_v2 teachers (width 1/4), a resnet18 student (width 1/8), 10 epochs each, PneumoniaMNIST 28 px (--data breastmnist for the other set), symmetric noise 0, 0.2, 0.4, ce/kd/avgkd/roskd x teacher pool all and out-of-subset, 5 seeds, FGSM and PGD-10 at 1,2,4/255 on all test images. Many hours on a 2-core CPU: not yet run',
+    about: 'the issue-15 study (our reading of the paper at CPU scale; kd/train.ts --preset paper-small; settings measured in docs/results/architecture-sweep.md): resnet50/densenet121/mobilenet_v2 teachers (width 1/8), a resnet18 student (width 1/8), 10 epochs each, AdamW (teachers lr 0.005, student 0.002), batch 32, PneumoniaMNIST 28 px (--data breastmnist for the other set), symmetric noise 0, 0.2, 0.4, ce/kd/avgkd/roskd x teacher pool all and out-of-subset, 5 seeds, FGSM and PGD-10 at 1,2,4/255 on all test images. About 15 min a cell on BreastMNIST on a busy 2-core CPU',
     study: { methods: [...METHODS], noiseRates: [0, 0.2, 0.4], seeds: [0, 1, 2, 3, 4], attacks: ['fgsm', 'pgd'], eps: [1 / 255, 2 / 255, 4 / 255], pgdSteps: 10, attackLimit: 0, attackBatchSize: 128, teacherPool: ['all', 'out-of-subset'] },
     train: {
-      preset: 'paper-small', data: 'pneumoniamnist', size: 28, noiseType: 'symmetric', teachers: 3, teacherArchs: ['resnet50', 'densenet121', 'mobilenet_v2'], teacherWidth: 0.25, student: 'resnet18', studentWidth: 0.125,
-      teacherEpochs: 10, studentEpochs: 10, teacherLr: 0.05, studentLr: 0.05, warmupEpochs: 1, batchSize: 64, evalBatchSize: 256,
+      preset: 'paper-small', data: 'pneumoniamnist', size: 28, noiseType: 'symmetric', teachers: 3, teacherArchs: ['resnet50', 'densenet121', 'mobilenet_v2'], teacherWidth: 0.125, student: 'resnet18', studentWidth: 0.125,
+      teacherEpochs: 10, studentEpochs: 10, optimizer: 'adamw', teacherLr: 0.005, studentLr: 0.002, warmupEpochs: 2, batchSize: 32, evalBatchSize: 256,
     },
   },
   pneumonia: {
@@ -120,6 +122,8 @@ between variants that differ only in student options):
 other:
   --quiet                  only the study's own lines (no per-epoch lines)
   --dry-run                print the grid and exit
+  --report-only            train nothing: write study.json, study.md and the plots from the cells finished
+                           so far (same command as the study's; safe while it runs)
   --cells ID,ID            run only these cells (ids as --dry-run prints them); study.md is left to a
                            run without --cells (what each Slurm array task does)
   --submit slurm           run the cells as Slurm jobs (one array task per cell, then the outputs);
@@ -181,6 +185,7 @@ const STUDY_OPTIONS: OptionSpec<keyof StudyConfig | 'seedList'>[] = [
   { key: 'quiet', flag: 'quiet', kind: 'bool' },
   { key: 'dryRun', flag: 'dry-run', kind: 'bool' },
   { key: 'cells', flag: 'cells', kind: 'list' },
+  { key: 'reportOnly', flag: 'report-only', kind: 'bool' },
 ];
 
 const MANAGED = 'is a kd/train.ts option the study manages itself (it always resumes)';
@@ -224,6 +229,7 @@ export function resolveStudy(given: Partial<StudyConfig>, train: Partial<Options
   if (!cfg.methods.length || !cfg.noiseRates.length || !cfg.seeds.length) throw new UsageError('the grid is empty: give methods, noise rates and seeds');
   for (const k of cfg.teachers) for (const t of cfg.teachersPerBatch) if (t > k) throw new UsageError(`--teachers-per-batch ${t} exceeds --teachers ${k}`);
   if (cfg.attacks.length && !cfg.eps.length) throw new UsageError('--eps: give at least one epsilon');
+  if (cfg.reportOnly && cfg.cells) throw new UsageError('--report-only writes the outputs of every finished cell and runs none: leave out --cells');
   return cfg;
 }
 

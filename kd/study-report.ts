@@ -159,8 +159,8 @@ function studyMarkdown(cfg: StudyConfig, cells: CellResult[], summary: SummaryRo
   );
   L.push(
     `Setup: ${t.data}${t.data === 'synthetic' ? ` (${t.syntheticN} training images)` : ''}${t.trainLimit ? `, first ${t.trainLimit} training images` : ''}, ${t.size} px; ` +
-      `teachers ${t.teacherArchs.join(',')} width ${t.teacherWidth}, ${t.teacherEpochs} epochs, K = ${cfg.teachers.join('/')} on subsets of ${cfg.subsetFraction.join('/')} of the noisy train set; ` +
-      `student ${t.student} width ${t.studentWidth}, ${t.studentEpochs} epochs, T = ${t.temperature}, alpha = ${t.alpha}, batch ${t.batchSize}, ${t.optimizer} lr ${t.studentLr}. ` +
+      `teachers ${t.teacherArchs.join(',')} width ${t.teacherWidth}, ${t.teacherEpochs} epochs, ${t.optimizer} lr ${t.teacherLr}, K = ${cfg.teachers.join('/')} on subsets of ${cfg.subsetFraction.join('/')} of the noisy train set; ` +
+      `student ${t.student} width ${t.studentWidth}, ${t.studentEpochs} epochs, T = ${t.temperature}, alpha = ${t.alpha}, ${t.optimizer} lr ${t.studentLr}; batch ${t.batchSize}, ${t.warmupEpochs} warm-up epoch(s), ${t.schedule} schedule. ` +
       `The same teachers serve every student method of a (noise rate, seed${variants.length > 1 ? ', K, subset fraction' : ''}) cell.`,
     '',
   );

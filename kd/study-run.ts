@@ -70,12 +70,8 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
   makeDirs(join(dir, 'cells'), '--out');
   makeDirs(join(dir, 'teachers'), '--out');
   const idPath = join(dir, 'study-config.json');
-  const id = identity(cfg);
-  if (existsSync(idPath)) {
-    const prev = readJsonFile<{ identity: unknown }>(idPath);
-    if (!sameIdentity(prev.identity, id))
-      throw new UsageError(`${dir} holds a study made with other data/model/attack settings (${idPath}); use another --out, or the same options (grid axes may be extended)\n  was: ${JSON.stringify(prev.identity)}\n  now: ${JSON.stringify(id)}`);
-  } else writeFileOnce(idPath, JSON.stringify({ identity: id, created: new Date().toISOString() }, null, 2) + '\n'); // array tasks may start together
+  if (existsSync(idPath)) checkIdentity(dir, cfg);
+  else writeFileOnce(idPath, JSON.stringify({ identity: identity(cfg), created: new Date().toISOString() }, null, 2) + '\n'); // array tasks may start together
 
   const cells = cellsOf(cfg);
   for (const c of cfg.cells ?? []) if (!cells.some((x) => x.id === c)) throw new UsageError(`--cells: ${c} is not a cell of this grid (see --dry-run)`);
@@ -94,11 +90,7 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
     const tag = `[${ci + 1}/${cells.length} ${cell.id}]`;
     if (cfg.cells && !cfg.cells.includes(cell.id) && !existsSync(resultFile)) continue; // --cells: another task's cell
     if (existsSync(resultFile)) {
-      // the variant's label depends on the current grid (which axes have several values)
-      const done = readJsonFile<CellResult>(resultFile);
-      const noiseFile = join(cellDir, 'run', 'noise.json');
-      if (done.realisedNoise === null && existsSync(noiseFile)) done.realisedNoise = realisedOf(readJsonFile(noiseFile));
-      results.push({ ...done, variant: cell.variant });
+      results.push(readDoneCell(dir, cell));
       skipped.push(cell.id);
       print(`${tag} done before; skipped`);
       continue;
@@ -196,6 +188,44 @@ export async function runStudy(cfg: StudyConfig, hooks: StudyHooks = {}): Promis
   if (cfg.cells) return { dir, cells: results, ran, skipped, summary: [] }; // --cells: a later run (the outputs job) writes them
   const summary = writeStudyOutputs(dir, cfg, results);
   return { dir, cells: results, ran, skipped, summary };
+}
+
+/** Refuses a study directory made with other data/model/attack settings (grid axes may differ). */
+function checkIdentity(dir: string, cfg: StudyConfig): void {
+  const idPath = join(dir, 'study-config.json');
+  const id = identity(cfg);
+  const prev = readJsonFile<{ identity: unknown }>(idPath);
+  if (!sameIdentity(prev.identity, id))
+    throw new UsageError(`${dir} holds a study made with other data/model/attack settings (${idPath}); use another --out, or the same options (grid axes may be extended)\n  was: ${JSON.stringify(prev.identity)}\n  now: ${JSON.stringify(id)}`);
+}
+
+/** A finished cell's result, labelled by the current grid (the variant's label depends on which axes have several values). */
+function readDoneCell(dir: string, cell: Cell): CellResult {
+  const cellDir = join(dir, 'cells', cell.id);
+  const done = readJsonFile<CellResult>(join(cellDir, 'cell.json'));
+  const noiseFile = join(cellDir, 'run', 'noise.json');
+  if (done.realisedNoise === null && existsSync(noiseFile)) done.realisedNoise = realisedOf(readJsonFile(noiseFile));
+  return { ...done, variant: cell.variant };
+}
+
+/**
+ * --report-only: study.json, study.md and the plots from the cells of this grid finished so far;
+ * trains nothing and needs no adapter, so it is safe beside a running study (every output is
+ * written atomically) and a partial study can be published.
+ */
+export function renderStudy(cfg: StudyConfig, hooks: Pick<StudyHooks, 'print'> = {}): StudyResult {
+  const print = hooks.print ?? ((l: string) => console.log(l));
+  const dir = resolve(cfg.out);
+  if (!existsSync(join(dir, 'study-config.json'))) throw new UsageError(`--report-only: ${dir} holds no study (no study-config.json): give the --out of a started study`);
+  checkIdentity(dir, cfg);
+  const cells = cellsOf(cfg);
+  const done = cells.filter((c) => existsSync(join(dir, 'cells', c.id, 'cell.json')));
+  if (!done.length) throw new UsageError(`--report-only: none of the ${cells.length} cells of ${dir} has finished yet (cells/<id>/cell.json)`);
+  const results = done.map((c) => readDoneCell(dir, c));
+  const summary = writeStudyOutputs(dir, cfg, results);
+  const rest = cells.filter((c) => !done.includes(c)).map((c) => c.id);
+  print(`${done.length} of ${cells.length} cells done${rest.length ? `; next: ${rest.slice(0, 3).join(', ')}${rest.length > 3 ? `, ... (${rest.length} not done)` : ''}` : ''}`);
+  return { dir, cells: results, ran: [], skipped: done.map((c) => c.id), summary };
 }
 
 /** The realised label-noise rate of a noise.json / report noise record (either field name). */

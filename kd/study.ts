@@ -22,7 +22,7 @@ import { requestInterrupt, InterruptedError, isInterruptRequested, isTraining, N
 import { supervise } from './supervise.ts';
 import { parseStudyArgs, STUDY_HELP } from './study-config.ts';
 import { attackSpecs, cellsOf } from './study-grid.ts';
-import { runStudy } from './study-run.ts';
+import { renderStudy, runStudy } from './study-run.ts';
 import { submitRequested, submitStudyCommand } from './slurm/command.ts';
 
 async function main(): Promise<void> {
@@ -34,6 +34,16 @@ async function main(): Promise<void> {
     console.log(`study ${resolve(cfg.out)}: ${cells.length} cells, attacks ${attackSpecs(cfg).map(attackLabel).join(', ') || 'none'}`);
     for (const c of cells) console.log(`  ${c.id}${c.variant.label ? `  (${c.variant.label})` : ''}${existsSync(join(resolve(cfg.out), 'cells', c.id, 'cell.json')) ? '  done' : ''}`);
     console.log(`train options: ${JSON.stringify(cfg.train)}`);
+    return;
+  }
+  if (cfg.reportOnly) {
+    try {
+      renderStudy(cfg);
+    } catch (e) {
+      console.error(`error: ${(e as Error).message}`);
+      process.exit(e instanceof UsageError ? 2 : 1);
+    }
+    console.log(`results: ${join(resolve(cfg.out), 'study.md')}`);
     return;
   }
   // Ctrl-C / SIGTERM: checkpoint after this step, exit 130 (the work runs in a child process)

@@ -12,7 +12,7 @@ import { gpuInit } from './helpers.ts';
 import { parseStudyArgs, resolveStudy } from '../kd/study-config.ts';
 import { variantsOf, cellsOf, baseCellOf, type CellResult, type MethodResult } from '../kd/study-grid.ts';
 import { stat, summarize, roskdShortfalls } from '../kd/study-report.ts';
-import { runStudy } from '../kd/study-run.ts';
+import { renderStudy, runStudy } from '../kd/study-run.ts';
 import { runPipeline } from '../kd/pipeline.ts';
 import { UsageError } from '../kd/config.ts';
 import { runAttackCli, parseAttackCli } from '../kd/attack-run.ts';
@@ -139,6 +139,20 @@ test('micro study: runs, writes study.json / study.md / plots, resumes by skippi
   const js = JSON.parse(readFileSync(join(out, 'study.json'), 'utf8'));
   assert.is(js.summary.length, 2);
   assert.ok(js.summary[0].clean.accuracy.n === 1);
+
+  // --report-only on a grid with a second seed: the outputs hold the one finished cell, nothing
+  // is trained or created for the other; an empty or foreign directory is refused by name
+  const wider = { ...cfg, seeds: [0, 1], reportOnly: true };
+  const rep = renderStudy(wider, { print: () => {} });
+  assert.equal(rep.skipped, [cell.id]);
+  assert.equal(rep.ran, []);
+  assert.ok(readFileSync(join(out, 'study.md'), 'utf8').includes('1 of 2 cells done'), 'partial study.md');
+  assert.ok(!existsSync(join(out, 'cells', 'nr0.3_seed1_K2_f0.7_k1_ema0')), 'no cell started');
+  assert.equal(JSON.parse(readFileSync(join(out, 'study.json'), 'utf8')).summary[0].clean.accuracy.mean, js.summary[0].clean.accuracy.mean);
+  assert.throws(() => renderStudy({ ...wider, out: join(root, 'no-study') }, { print: () => {} }), (e: Error) => e instanceof UsageError && /holds no study/.test(e.message));
+  assert.throws(() => renderStudy({ ...wider, noiseRates: [0.1] }, { print: () => {} }), (e: Error) => e instanceof UsageError && /none of the 2 cells/.test(e.message));
+  assert.throws(() => parseStudyArgs(['--preset', 'demo', '--report-only', '--cells', cell.id]), /leave out --cells/);
+  assert.is(parseStudyArgs(['--preset', 'demo', '--report-only']).reportOnly, true);
 
   // resume: the done cell is skipped, nothing retrained, outputs rewritten
   const mtime = statSync(join(out, 'cells', cell.id, 'cell.json')).mtimeMs;
