@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { gpuInit, read64, expectClose, rk } from './helpers.ts';
 import * as ref from './reference/core.ts';
 import { numericGrad, seededRandom } from './reference/gradcheck.ts';
-import { matmulTuning } from '../engine/ops/matmul.ts';
+import { matmulTuning, MATMUL_TILE_SW, MATMUL_TILE_SW_SMALL } from '../engine/ops/matmul.ts';
 
 const SEED = Number(process.env.ROSKD_SEED ?? Date.now() % 1_000_000_007);
 const rng = seededRandom(SEED);
@@ -106,6 +106,42 @@ test('matmul: 2-D, every transpose layout, tile/vec4 edges (M, N, K not multiple
       }
   }
   matmulTuning.subgroups = undefined;
+});
+
+test('matmul / linear: the SwiftShader tiles (16x16 and 8x4 per lane, 4-lane rows) on every layout, edges, batch, bias', async () => {
+  // Forced here; they share A loads only on 4-lane subgroups (SwiftShader, checked in the page by
+  // test/browser.test.ts and the browser bench), elsewhere the same tile runs without sharing.
+  const dims: [number, number, number][] = [
+    [150, 70, 44], // one full 128-row workgroup and a partial one; columns past N
+    [128, 64, 64],
+    [33, 17, 9], // scalar loads, tiles mostly past the edges
+    [200, 132, 36],
+  ];
+  try {
+    for (const tile of [MATMUL_TILE_SW, MATMUL_TILE_SW_SMALL]) {
+      matmulTuning.tile = tile;
+      const what = `tile ${tile.TM}x${tile.TN} ${tile.WX}x${tile.WY}`;
+      for (const [M, N, K] of dims)
+        for (const [tA, tB] of LAYOUTS) {
+          const [sa, sb] = shapesFor([2], [2], M, N, K, tA, tB);
+          const a = randT(sa);
+          const b = randT(sb);
+          const y = rk.matmul(up(a), up(b), { transA: tA, transB: tB });
+          expectClose(await read64(y), refMatmul(a, b, tA, tB).data, 1e-5, `matmul ${name(tA, tB)} [2] ${M}x${N}x${K}, ${what} (seed ${SEED})`);
+          y.dispose();
+        }
+      const x = randT([150, 44]);
+      const w = randT([70, 44]);
+      const bias = randT([70]);
+      const y = rk.linear(up(x), up(w), up(bias));
+      const want = refMatmul(x, w, false, true);
+      for (let i = 0; i < 150; i++) for (let j = 0; j < 70; j++) want.data[i * 70 + j] += bias.data[j];
+      expectClose(await read64(y), want.data, 1e-5, `linear 150x44 · (70x44)ᵀ + b, ${what} (seed ${SEED})`);
+      y.dispose();
+    }
+  } finally {
+    matmulTuning.tile = undefined;
+  }
 });
 
 test('matmul: batched, batch dims broadcasting both ways, rank up to 5', async () => {
