@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { gpuInit, read64, expectClose, rk } from './helpers.ts';
 import * as ref from './reference/core.ts';
 import { numericGrad, seededRandom } from './reference/gradcheck.ts';
-import { matmulTuning } from '../engine/ops/matmul.ts';
+import { matmulTuning, MATMUL_TILE_SW, MATMUL_TILE_SW_SMALL } from '../engine/ops/matmul.ts';
 
 const SEED = Number(process.env.ROSKD_SEED ?? Date.now() % 1_000_000_007);
 const rng = seededRandom(SEED);
@@ -106,6 +106,47 @@ test('matmul: 2-D, every transpose layout, tile/vec4 edges (M, N, K not multiple
       }
   }
   matmulTuning.subgroups = undefined;
+});
+
+test('matmul / linear: the SwiftShader tiles (16x16 and 8x4 per lane, 4-lane rows) forced: edges, batch, layouts, bias', async () => {
+  // Forced here; they share A loads only on 4-lane subgroups (SwiftShader, checked in the page by
+  // test/browser.test.ts and the browser bench), elsewhere the same tile runs without sharing.
+  // M and K multiples of 4: A binds as vec4 in every layout, which is where pickTile uses them
+  const dims: [number, number, number][] = [
+    [152, 70, 44], // one full 128-row workgroup and a partial one; columns past N, scalar B (NN, TN)
+    [128, 64, 64],
+    [36, 20, 12], // tiles mostly past the edges
+  ];
+  // the 16x16 body takes lavapipe ~20 s per pipeline to compile cold (Mesa's shader cache off):
+  // NN only here (vec4 and scalar B), all layouts on the 8x4 tile (same generator); the browser
+  // test runs 16x16 with the shared loads in the page
+  const layoutsFor = (tile: typeof MATMUL_TILE_SW) => (tile === MATMUL_TILE_SW ? LAYOUTS.slice(0, 1) : LAYOUTS);
+  try {
+    for (const tile of [MATMUL_TILE_SW, MATMUL_TILE_SW_SMALL]) {
+      matmulTuning.tile = tile;
+      const what = `tile ${tile.TM}x${tile.TN} ${tile.WX}x${tile.WY}`;
+      for (const [M, N, K] of dims)
+        for (const [tA, tB] of layoutsFor(tile)) {
+          const [sa, sb] = shapesFor([2], [2], M, N, K, tA, tB);
+          const a = randT(sa);
+          const b = randT(sb);
+          const y = rk.matmul(up(a), up(b), { transA: tA, transB: tB });
+          expectClose(await read64(y), refMatmul(a, b, tA, tB).data, 1e-5, `matmul ${name(tA, tB)} [2] ${M}x${N}x${K}, ${what} (seed ${SEED})`);
+          y.dispose();
+        }
+      if (tile === MATMUL_TILE_SW) continue; // linear (NT, bias): 8x4 only, see above
+      const x = randT([152, 44]);
+      const w = randT([70, 44]);
+      const bias = randT([70]);
+      const y = rk.linear(up(x), up(w), up(bias));
+      const want = refMatmul(x, w, false, true);
+      for (let i = 0; i < 152; i++) for (let j = 0; j < 70; j++) want.data[i * 70 + j] += bias.data[j];
+      expectClose(await read64(y), want.data, 1e-5, `linear 152x44 · (70x44)ᵀ + b, ${what} (seed ${SEED})`);
+      y.dispose();
+    }
+  } finally {
+    matmulTuning.tile = undefined;
+  }
 });
 
 test('matmul: batched, batch dims broadcasting both ways, rank up to 5', async () => {

@@ -21,7 +21,7 @@ import { dispatch, groupsFor, MAX_GROUPS } from '../program.ts';
 import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
 import { winogradConv, winogradForwardJob, winogradBackwardDataJob, winogradWeightGrad, winogradWeightGradJob } from './conv-winograd.ts';
-import { matmulRaw, matmulTuning, MATMUL_TILE_SHARED } from './matmul.ts';
+import { matmulRaw, matmulTuning, MATMUL_TILE_SHARED, isSwiftShader } from './matmul.ts';
 import { depthwiseRows, depthwiseWeightGrad, type DwTuning } from './conv-depthwise.ts';
 
 type Pair = number | readonly [number, number];
@@ -261,12 +261,6 @@ function pickTile(j: Job, flat1x1: boolean): Tile {
   if (sharedLanes() > 0) return j.sh === 2 ? { TM: 4, R: 1, TN: pickTN(j.CoutG, 16) } : { TM: 4, R: 2, TN: pickTN(j.CoutG, 8) };
   // stride 2 (ResNet's 28/14/7 px downsampling): 7-row tiles read less of the window twice
   return { TM: 4, R: j.sh === 2 && j.Ho % 7 === 0 ? 7 : 4, TN: 4 };
-}
-
-/** Chromium's CPU adapter, by name (isFallbackAdapter does not tell it apart: lavapipe sets it too). */
-function isSwiftShader(): boolean {
-  const i = getGpu().info;
-  return /swiftshader/i.test(`${i.vendor} ${i.architecture} ${i.description}`);
 }
 
 /**

@@ -29,8 +29,42 @@ export const MATMUL_TILE = { TM: 8, TN: 4, WX: 8, WY: 8 };
  */
 export const MATMUL_TILE_SHARED = { TM: 16, TN: 4, WX: 8, WY: 8 };
 
-/** Test/bench hook: `subgroups: false` forces the kernel without shared A loads. */
-export const matmulTuning: { subgroups?: boolean } = {};
+/**
+ * SwiftShader (Chromium's CPU adapter, 4-lane subgroups) runs every load with a non-constant
+ * address lane by lane, so what counts there is FMAs per load instruction: the 4 lanes of a
+ * workgroup row share their A loads by broadcast (one load instruction brings 4 rows) and each
+ * lane owns 16x16 outputs: per 4 steps of k, 4 A + 16 B vec4 loads for 256 vec4 FMAs (the 8x4
+ * unshared tile: 12 loads for 32). In the page 1.5-2.9x faster than 8x4 (bench/NOTES.md, "Speed
+ * round 3: SwiftShader matmul tile"). Products smaller than one workgroup's 128x64 outputs take
+ * MATMUL_TILE_SW_SMALL, which wastes less on padding.
+ */
+export const MATMUL_TILE_SW = { TM: 16, TN: 16, WX: 4, WY: 8 };
+export const MATMUL_TILE_SW_SMALL = { TM: 8, TN: 4, WX: 4, WY: 8 };
+
+/**
+ * Test/bench hooks: `subgroups: false` forces the kernel without shared A loads; `tile` forces a
+ * tile (A loads are shared when its WX equals the subgroup size).
+ */
+export const matmulTuning: { subgroups?: boolean; tile?: typeof MATMUL_TILE } = {};
+
+/** Chromium's CPU adapter, by name (isFallbackAdapter does not tell it apart: lavapipe sets it too). */
+export function isSwiftShader(): boolean {
+  const i = getGpu().info;
+  return /swiftshader/i.test(`${i.vendor} ${i.architecture} ${i.description}`);
+}
+
+/** The tile for a product and whether its A loads are shared across a subgroup (= a workgroup row). */
+function pickTile(M: number, N: number, vA: boolean, sharedTile?: typeof MATMUL_TILE): { tile: typeof MATMUL_TILE; share: boolean } {
+  const sg = getGpu().subgroupSize;
+  const subOk = matmulTuning.subgroups !== false && vA;
+  if (matmulTuning.tile) return { tile: matmulTuning.tile, share: subOk && sg === matmulTuning.tile.WX };
+  if (subOk && sg === MATMUL_TILE_SHARED.WX) return { tile: sharedTile ?? MATMUL_TILE_SHARED, share: true };
+  if (subOk && sg === MATMUL_TILE_SW.WX && isSwiftShader()) {
+    const big = M >= MATMUL_TILE_SW.TM * MATMUL_TILE_SW.WY && N >= MATMUL_TILE_SW.TN * MATMUL_TILE_SW.WX;
+    return { tile: big ? MATMUL_TILE_SW : MATMUL_TILE_SW_SMALL, share: true };
+  }
+  return { tile: MATMUL_TILE, share: false };
+}
 
 const MAX_BATCH_RANK = 8;
 
@@ -180,9 +214,8 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
 }
 
 const defineCache = new Map<string, Record<string, string | number>>();
-const tileFor = (l: Layout) => (l.share && l.vA ? MATMUL_TILE_SHARED : MATMUL_TILE);
 
-function definesFor(l: Layout, t = tileFor(l)): Record<string, string | number> {
+function definesFor(l: Layout, t: typeof MATMUL_TILE): Record<string, string | number> {
   const key = `${+l.tA}${+l.tB}${+l.vA}${+l.vB}${+l.bias}${+l.share}|${t.TM}x${t.TN}|${t.WX}x${t.WY}`;
   let d = defineCache.get(key);
   if (!d) defineCache.set(key, (d = matmulDefines(l, t)));
@@ -231,22 +264,17 @@ function batchStrides(s: Shape, batch: number[]): number[] {
 /**
  * Records op(a)·op(b) (+ bias) into a new tensor of shape [...batch, M, N]; no autograd.
  * `sharedTile` replaces MATMUL_TILE_SHARED where that kernel runs (conv-winograd.ts: fewer rows
- * per workgroup for its 64-row products, which the 128-row tile would run half empty).
+ * per workgroup for its 64-row products, which the 128-row tile would run half empty); SwiftShader
+ * picks its own tile (pickTile).
  */
 export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: Tensor | null = null, name = 'matmul', sharedTile?: typeof MATMUL_TILE): Tensor {
   const { M, N, K, batch } = matmulDims(name, a.shape, b.shape, tA, tB);
   const out = new Tensor([...batch, M, N], 'f32');
   const nb = numel(batch);
   if (out.size === 0) return out;
-  const layout: Layout = {
-    tA,
-    tB,
-    vA: K > 0 && (tA ? M % 4 === 0 : K % 4 === 0),
-    vB: K > 0 && (tB ? K % 4 === 0 : N % 4 === 0),
-    bias: bias !== null,
-    share: matmulTuning.subgroups !== false && getGpu().subgroupSize === MATMUL_TILE_SHARED.WX,
-  };
-  const tile = sharedTile && layout.share && layout.vA ? sharedTile : tileFor(layout);
+  const vA = K > 0 && (tA ? M % 4 === 0 : K % 4 === 0);
+  const { tile, share } = pickTile(M, N, vA, sharedTile);
+  const layout: Layout = { tA, tB, vA, vB: K > 0 && (tB ? K % 4 === 0 : N % 4 === 0), bias: bias !== null, share };
   const { TM, TN, WX, WY } = tile;
   const gx = Math.ceil(N / TN / WX);
   const gy = Math.ceil(M / TM / WY);

@@ -73,6 +73,25 @@ export async function runWorkload(): Promise<Results> {
     const b = rk.randn([47, 29], { rng });
     out['matmul'] = await read(rk.matmul(a, b));
   }
+  // batched matmul big enough for SwiftShader's own tile (128x64 outputs per workgroup, A loads
+  // shared across 4-lane subgroups; Node runs lavapipe's), with partial tiles on both edges
+  {
+    const a = rk.randn([2, 150, 44], { rng });
+    const b = rk.randn([2, 44, 70], { rng });
+    out['matmul_big'] = await read(rk.matmul(a, b));
+    out['matmul_big_tA'] = await read(rk.matmul(rk.randn([2, 44, 152], { rng }), b, { transA: true }));
+  }
+  // conv 3x3 64->64: the Winograd path (transforms + batched GEMM, 144 rows: the big tile) and its gradients
+  {
+    const x = rk.randn([4, 64, 24, 24], { rng }).requireGrad();
+    const w = rk.randn([64, 64, 3, 3], { rng, std: 0.05 }).requireGrad();
+    const g = rk.randn([4, 64, 24, 24], { rng });
+    const y = rk.conv2d(x, w, null, { stride: 1, padding: 1 });
+    rk.sum(rk.mul(y, g)).backward();
+    out['conv2d_wino.y'] = await read(y);
+    out['conv2d_wino.dx'] = await read(x.grad!);
+    out['conv2d_wino.dw'] = await read(w.grad!);
+  }
   // safetensors on bytes (no file system, no Buffer): save a layer's weights, load them into another
   {
     const a = new rk.nn.Linear(5, 3, { rng });
