@@ -13,7 +13,7 @@ import { Tensor } from '../tensor.ts';
 import { dispatch, groupsFor } from '../program.ts';
 import { sum } from './reduce.ts';
 
-/** The conv as the depthwise kernels see it (a subset of conv.ts's Job). */
+/** The conv as the depthwise kernels see it (conv.ts's Job extends it with the group layout). */
 export interface DwJob {
   N: number;
   /** channels per image (= groups) */

@@ -22,7 +22,7 @@ import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
 import { winogradConv, winogradForwardJob, winogradBackwardDataJob, winogradWeightGrad, winogradWeightGradJob } from './conv-winograd.ts';
 import { matmulRaw, matmulTuning, MATMUL_TILE_SHARED, isSwiftShader } from './matmul.ts';
-import { depthwiseRows, depthwiseWeightGrad, type DwTuning } from './conv-depthwise.ts';
+import { depthwiseRows, depthwiseWeightGrad, type DwJob, type DwTuning } from './conv-depthwise.ts';
 
 type Pair = number | readonly [number, number];
 export interface Conv2dOptions {
@@ -117,27 +117,11 @@ const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 const lanesGrid = (lanes: number): [number, number] => groupsFor(lanes, 64);
 
 /** A conv as the kernels see it: the input has `planes` channels per image (H x W), y has `yPlanes`. */
-interface Job {
-  N: number;
-  planes: number;
-  H: number;
-  W: number;
+interface Job extends DwJob {
   yPlanes: number;
   CinG: number;
   CoutG: number;
   groups: number;
-  KH: number;
-  KW: number;
-  sh: number;
-  sw: number;
-  dh: number;
-  dw: number;
-  pt: number;
-  pl: number;
-  Ho: number;
-  Wo: number;
-  /** output pixel (oh, ow) goes to y[yr0 + oh*ysh][yc0 + ow*ysw] of a yH x yW plane */
-  place: { yH: number; yW: number; yr0: number; yc0: number; ysh: number; ysw: number };
   /** the input is read spread out by these factors (zeros between): zero-insertion backward-data */
   up?: [number, number];
 }
