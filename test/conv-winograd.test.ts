@@ -33,6 +33,13 @@ const CASES: Case[] = [
   { x: [1, 1, 3, 3], cout: 1, pad: [0, 0, 0, 0], bias: true },
   { x: [2, 5, 6, 8], cout: 6, pad: [1, 1, 1, 1], bias: true }, // Wo % 4 == 0, Ho % 4 != 0
   { x: [1, 4, 5, 7], cout: 3, pad: [3, 0, 1, 3], bias: false }, // padding 3: backward-data crops gy
+  // the direct-read input transform's vec4 loads (planes of whole vec4s): the window's offset in
+  // its first vec4 is 0 and 2 (x, gy), 1 or 3 changing row by row (W % 4 == 2, odd W), and
+  // negative padding (backward-data of padding 3 crops gy)
+  { x: [2, 5, 7, 8], cout: 6, pad: [0, 1, 0, 2], bias: true },
+  { x: [1, 6, 6, 10], cout: 5, pad: [1, 1, 1, 1], bias: false },
+  { x: [2, 3, 4, 5], cout: 4, pad: [2, 0, 3, 1], bias: true },
+  { x: [2, 6, 5, 4], cout: 3, pad: [3, 0, 3, 3], bias: false },
 ];
 
 /**
@@ -53,6 +60,7 @@ test.after.each(() => {
   conv2dTuning.winograd = undefined;
   winogradTuning.M = undefined;
   winogradTuning.chunkBytes = undefined;
+  winogradTuning.direct = undefined;
 });
 
 async function runGpu(c: Case, x: Float64Array, w: Float64Array, b: Float64Array | null, r: Float64Array) {
@@ -68,11 +76,12 @@ async function runGpu(c: Case, x: Float64Array, w: Float64Array, b: Float64Array
   });
 }
 
-for (const M of [2, 4] as const)
-  test(`Winograd F(${M}x${M},3x3) forward, backward-data and backward-weight match the float64 reference on odd shapes (rel. L2 < ${TOL})`, async () => {
+for (const [M, direct] of [[2, true], [4, true], [4, false]] as const)
+  test(`Winograd F(${M}x${M},3x3) forward, backward-data and backward-weight match the float64 reference on odd shapes (rel. L2 < ${TOL}), input transform reading ${direct ? 'x directly' : 'a padded copy'}`, async () => {
     for (const c of CASES) {
       conv2dTuning.winograd = true;
       winogradTuning.M = M;
+      winogradTuning.direct = direct;
       const x = randn(numel(c.x), rng);
       const w = randn(numel(wShape(c)), rng);
       const b = c.bias ? randn(c.cout, rng) : null;

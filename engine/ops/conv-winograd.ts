@@ -4,7 +4,8 @@
 // between an input transform and an output transform. F(2x2) does 16 multiplies per 4 outputs
 // where the direct conv does 36 (2.25x fewer), F(4x4) 36 per 16 (4x fewer).
 //   1. weight transform (conv2d_winograd_weight): U [T][Cin4][Cout4], once per call;
-//   2. input transform (conv2d_winograd_input) of the zero-padded input: V [T][tiles][Cin4];
+//   2. input transform (conv2d_winograd_input_direct, reading x with bounds checks; or
+//      conv2d_winograd_input on a zero-padded copy, winogradTuning.direct = false): V [T][tiles][Cin4];
 //   3. the T GEMMs: the batched matmul kernel (shaders/matmul.wgsl), M [T][tiles][Cout4];
 //   4. output transform (+ bias) (conv2d_winograd_output) into y (NCHW).
 // Cin4 / Cout4: the channels rounded up to 4 (zero rows / columns), so every operand is read as
@@ -77,7 +78,12 @@ const F4: Transforms = {
  * Test/bench hooks: `M` picks the output tile (2: F(2x2,3x3), 4: F(4x4,3x3), the default);
  * `chunkBytes` caps V and M below the device's binding limit (tests: forces several chunks).
  */
-export const winogradTuning: { M?: 2 | 4; chunkBytes?: number } = {};
+export const winogradTuning: {
+  M?: 2 | 4;
+  chunkBytes?: number;
+  /** false: the input transform reads a zero-padded copy of x (conv2d_pad) instead of x itself */
+  direct?: boolean;
+} = {};
 
 const transformsFor = (M: number): Transforms => (M === 4 ? F4 : F2);
 
@@ -143,6 +149,44 @@ function inputBody(t: Transforms): string {
     L.push(`if (tw0 + ${tt}u < p.tilesW) {`);
     for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) L.push(`  let d${tt}_${r}_${c} = ${d[r][c]};`);
     const names = d.map((row, r) => row.map((_, c) => `d${tt}_${r}_${c}`));
+    for (const s of sandwich(t.BT, names, t.BT, `v${tt}_`)) L.push(`  ${s}`);
+    for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) L.push(`  v[vb + ${tt}u * p.C4 + ${i * a + j}u * kS] = v${tt}_${i}_${j};`);
+    L.push('}');
+  }
+  return L.join('\n  ');
+}
+
+/**
+ * The direct-read input transform (conv2d_winograd_input_direct): loads of the window from x
+ * itself, each value zero outside x (row, column or channel out of range). `offs` (vec4 loads,
+ * where H * W % 4 == 0): for each window row, where its first value sits in its aligned vec4
+ * (0-3, the same for every lane: see inputTransform); the row is read as the vec4s covering it.
+ * null: scalar loads.
+ */
+function inputDirectBody(t: Transforms, offs: readonly number[] | null): string {
+  const a = t.M + 2;
+  const TT = tilesPerLane(t.M);
+  const width = TT * t.M + 2;
+  const L: string[] = [];
+  for (let r = 0; r < a; r++) L.push(`let rok${r} = ih0 + ${r} >= 0 && ih0 + ${r} < H;`);
+  for (let c = 0; c < width; c++) L.push(`let cok${c} = cb0 + ${c} >= 0 && cb0 + ${c} < W;`);
+  for (let q = 0; q < 4; q++)
+    for (let r = 0; r < a; r++) {
+      L.push(`let e${q}_${r} = xo[${q}] + (ih0 + ${r}) * W + cb0;`); // the row's first value (may lie outside x)
+      if (offs) {
+        const nv = Math.ceil((offs[r] + width) / 4);
+        for (let v = 0; v < nv; v++) L.push(`let x${q}_${r}_${v} = x[u32(clamp((e${q}_${r} - ${offs[r]}) / 4 + ${v}, 0, last))];`);
+      } else for (let c = 0; c < width; c++) L.push(`let x${q}_${r}_${c} = x[u32(clamp(e${q}_${r} + ${c}, 0, last))];`);
+    }
+  const el = (q: number, r: number, col: number) => {
+    const raw = offs ? `x${q}_${r}_${(offs[r] + col) >> 2}[${(offs[r] + col) & 3}]` : `x${q}_${r}_${col}`;
+    return `select(0.0, ${raw}, rok${r} && cok${col} && ok[${q}])`;
+  };
+  L.push('let kS = p.P * p.C4;', 'let vb = p0 * p.C4 + c4;');
+  for (let tt = 0; tt < TT; tt++) {
+    L.push(`if (tw0 + ${tt}u < p.tilesW) {`);
+    for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) L.push(`  let d${tt}_${r}_${c} = vec4f(${[0, 1, 2, 3].map((q) => el(q, r, tt * t.M + c)).join(', ')});`);
+    const names = Array.from({ length: a }, (_, r) => Array.from({ length: a }, (_, c) => `d${tt}_${r}_${c}`));
     for (const s of sandwich(t.BT, names, t.BT, `v${tt}_`)) L.push(`  ${s}`);
     for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) L.push(`  v[vb + ${tt}u * p.C4 + ${i * a + j}u * kS] = v${tt}_${i}_${j};`);
     L.push('}');
@@ -220,6 +264,17 @@ function code(kind: 'input' | 'output' | 'weight' | 'gy' | 'dw', M: number): Rec
   return d;
 }
 
+/** The direct-read input transform's code by (M, per-row vec4 offsets or null: scalar loads). */
+function directCode(M: number, offs: readonly number[] | null): Record<string, string | number> {
+  const key = `inputDirect ${M} ${offs?.join(',') ?? 'scalar'}`;
+  let d = codeMemo.get(key);
+  if (!d) {
+    d = { M, TT: tilesPerLane(M), X_ELEM: offs ? 'vec4f' : 'f32', BODY: inputDirectBody(transformsFor(M), offs) };
+    codeMemo.set(key, d);
+  }
+  return d;
+}
+
 // ---- running it ---------------------------------------------------------------------------
 
 /**
@@ -252,20 +307,50 @@ function plan(j: WinogradJob, M: number) {
   return { T, tilesH, tilesW, TT, groupsW, Cin4, Cout4, Hp, Wp4, tilesPerImage, chunk, paddedBytes: j.N * j.Cin * Hp * Wp4 * 16 };
 }
 
+type PadInput = (x: Tensor, top: number, left: number, Hp: number, Wp: number) => Tensor;
+type Plan = ReturnType<typeof plan>;
+
+/** The input the input transform reads: x itself (the default), or its zero-padded copy (`winogradTuning.direct = false`). */
+function transformSource(x: Tensor, j: WinogradJob, pl: Plan, padInput: PadInput): Tensor {
+  return winogradTuning.direct === false ? padInput(x, j.pt, j.pl, pl.Hp, pl.Wp4 * 4) : x;
+}
+
+/** V [T][P][Cin4]: the input transform of images n0 .. n0 + nc - 1 of `src` (x, or its padded copy from transformSource). */
+function inputTransform(src: Tensor, x: Tensor, j: WinogradJob, pl: Plan, M: number, n0: number, nc: number): Tensor {
+  const P = nc * pl.tilesPerImage;
+  const v = new Tensor([pl.T, P, pl.Cin4], 'f32');
+  const lanes = nc * pl.tilesH * pl.groupsW * (pl.Cin4 / 4);
+  const common = { C: j.Cin, C4: pl.Cin4 / 4, groupsW: pl.groupsW, tilesW: pl.tilesW, tilesH: pl.tilesH, P, nLanes: lanes, n0 };
+  if (src !== x) {
+    const u = { ...common, Hp: pl.Hp, Wp4: pl.Wp4 };
+    dispatch({ name: 'conv2d_winograd_input', shader: 'conv2d_winograd_input', defines: code('input', M) }, u, [src.binding, v.binding], lanesGrid(lanes));
+    return v;
+  }
+  // x read directly. Where a plane is a whole number of vec4s (H * W % 4 == 0; and M * W too), the window row r of
+  // every lane starts at element plane*H*W + (th*M - pt + r)*W + 4*gw - pl (TT*M = 4 columns per lane
+  // group), whose place in its vec4, ((r - pt) * W - pl) mod 4, is the same for every lane: the
+  // rows are read as the aligned vec4s covering them (2-3 loads instead of 6 scalar ones).
+  const mod4 = (k: number) => ((k % 4) + 4) % 4;
+  const offs = (j.H * j.W) % 4 === 0 && (M * j.W) % 4 === 0 ? Array.from({ length: M + 2 }, (_, r) => mod4((r - j.pt) * j.W - j.pl)) : null;
+  const u = { ...common, H: j.H, W: j.W, pt: j.pt, pl: j.pl };
+  dispatch({ name: 'conv2d_winograd_input', shader: 'conv2d_winograd_input_direct', defines: directCode(M, offs) }, u, [x.binding, v.binding], lanesGrid(lanes));
+  return v;
+}
+
 /** The output tile in use: `winogradTuning.M`, else 4 (measured faster than 2 on every ResNet shape). */
 export const winogradM = (): number => winogradTuning.M ?? 4;
 
 /** Whether the job's operands fit the device's bindings (one image's V and M, the padded input). */
 export function winogradFits(j: WinogradJob, M = winogradM()): boolean {
   const p = plan(j, M);
-  return p.chunk >= 1 && p.paddedBytes <= getGpu().limits.maxStorageBufferBindingSize;
+  return p.chunk >= 1 && (winogradTuning.direct !== false || p.paddedBytes <= getGpu().limits.maxStorageBufferBindingSize);
 }
 
 /**
  * y = conv3x3(x, w) (+ bias), stride 1, by Winograd. `transpose`: w is [Cin, Cout, 3, 3] used
  * flipped (backward-data: x is gy, y is dx); otherwise w is [Cout, Cin, 3, 3].
  */
-export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: WinogradJob, transpose: boolean, padInput: (x: Tensor, top: number, left: number, Hp: number, Wp: number) => Tensor): Tensor {
+export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: WinogradJob, transpose: boolean, padInput: PadInput): Tensor {
   const M = winogradM();
   const pl = plan(j, M);
   const { T, tilesH, tilesW, Cin4, Cout4 } = pl;
@@ -276,14 +361,11 @@ export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: Winog
   const wu = { Cin: j.Cin, Cout: j.Cout, Cin4, Co4: Cout4 / 4, CinW: w.shape[1], transpose, nLanes: wLanes };
   dispatch({ name: 'conv2d_winograd_weight', shader: 'conv2d_winograd_weight', defines: code('weight', M) }, wu, [w.binding, u.binding], lanesGrid(wLanes));
 
-  const xp = padInput(x, j.pt, j.pl, pl.Hp, pl.Wp4 * 4);
+  const src = transformSource(x, j, pl, padInput);
   for (let n0 = 0; n0 < j.N; n0 += pl.chunk) {
     const nc = Math.min(pl.chunk, j.N - n0);
     const P = nc * pl.tilesPerImage;
-    const v = new Tensor([T, P, Cin4], 'f32');
-    const inLanes = nc * tilesH * pl.groupsW * (Cin4 / 4);
-    const iu = { Hp: pl.Hp, Wp4: pl.Wp4, C: j.Cin, C4: Cin4 / 4, groupsW: pl.groupsW, tilesW, tilesH, P, nLanes: inLanes, n0 };
-    dispatch({ name: 'conv2d_winograd_input', shader: 'conv2d_winograd_input', defines: code('input', M) }, iu, [xp.binding, v.binding], lanesGrid(inLanes));
+    const v = inputTransform(src, x, j, pl, M, n0, nc);
     const m = gemm(v, u, false, P);
     v.dispose();
     const outLanes = P * (Cout4 / 4);
@@ -291,7 +373,7 @@ export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: Winog
     dispatch({ name: 'conv2d_winograd_output', shader: 'conv2d_winograd_output', defines: code('output', M) }, ou, [m.binding, (bias ?? m).binding, y.binding], lanesGrid(outLanes));
     m.dispose();
   }
-  xp.dispose();
+  if (src !== x) src.dispose();
   u.dispose();
   return y;
 }
@@ -302,17 +384,14 @@ export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: Winog
  * over the tiles (dU[k] = V[k]ᵀ Ĝ[k], K = tiles: a long inner dimension), then the filter
  * transform's transpose. All images in one chunk (winogradWeightGradJob checks they fit).
  */
-export function winogradWeightGrad(x: Tensor, gy: Tensor, j: WinogradJob, padInput: (x: Tensor, top: number, left: number, Hp: number, Wp: number) => Tensor): Tensor {
+export function winogradWeightGrad(x: Tensor, gy: Tensor, j: WinogradJob, padInput: PadInput): Tensor {
   const M = winogradM();
   const pl = plan(j, M);
   const { T, tilesH, tilesW, Cin4, Cout4 } = pl;
   const P = j.N * pl.tilesPerImage;
-  const xp = padInput(x, j.pt, j.pl, pl.Hp, pl.Wp4 * 4);
-  const v = new Tensor([T, P, Cin4], 'f32');
-  const inLanes = j.N * tilesH * pl.groupsW * (Cin4 / 4);
-  const iu = { Hp: pl.Hp, Wp4: pl.Wp4, C: j.Cin, C4: Cin4 / 4, groupsW: pl.groupsW, tilesW, tilesH, P, nLanes: inLanes, n0: 0 };
-  dispatch({ name: 'conv2d_winograd_input', shader: 'conv2d_winograd_input', defines: code('input', M) }, iu, [xp.binding, v.binding], lanesGrid(inLanes));
-  xp.dispose();
+  const src = transformSource(x, j, pl, padInput);
+  const v = inputTransform(src, x, j, pl, M, 0, j.N);
+  if (src !== x) src.dispose();
   const gt = new Tensor([T, P, Cout4], 'f32');
   const gLanes = P * (Cout4 / 4);
   const gu = { Ho: j.Ho, Wo: j.Wo, Cout: j.Cout, Co4: Cout4 / 4, tilesW, tilesH, P, nLanes: gLanes };
