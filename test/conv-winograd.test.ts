@@ -61,6 +61,7 @@ test.after.each(() => {
   winogradTuning.M = undefined;
   winogradTuning.chunkBytes = undefined;
   winogradTuning.direct = undefined;
+  winogradTuning.keepV = undefined;
 });
 
 async function runGpu(c: Case, x: Float64Array, w: Float64Array, b: Float64Array | null, r: Float64Array) {
@@ -76,12 +77,15 @@ async function runGpu(c: Case, x: Float64Array, w: Float64Array, b: Float64Array
   });
 }
 
-for (const [M, direct] of [[2, true], [4, true], [4, false]] as const)
-  test(`Winograd F(${M}x${M},3x3) forward, backward-data and backward-weight match the float64 reference on odd shapes (rel. L2 < ${TOL}), input transform reading ${direct ? 'x directly' : 'a padded copy'}`, async () => {
+// direct: the input transform reads x itself (default) or a padded copy; keepV: the weight
+// gradient uses the forward's input transform (default) or transforms x again
+for (const [M, direct, keepV] of [[2, true, true], [4, true, true], [4, false, false]] as const)
+  test(`Winograd F(${M}x${M},3x3) forward, backward-data and backward-weight match the float64 reference on odd shapes (rel. L2 < ${TOL}), input transform reading ${direct ? 'x directly' : 'a padded copy'}, ${keepV ? "the forward's V kept" : 'x transformed again'} for the weight gradient`, async () => {
     for (const c of CASES) {
       conv2dTuning.winograd = true;
       winogradTuning.M = M;
       winogradTuning.direct = direct;
+      winogradTuning.keepV = keepV;
       const x = randn(numel(c.x), rng);
       const w = randn(numel(wShape(c)), rng);
       const b = c.bias ? randn(c.cout, rng) : null;
@@ -253,6 +257,28 @@ test('the default picks Winograd only for stride-1, dilation-1, ungrouped 3x3 co
   assert.ok((await wgradKernels(64)).includes('conv2d_winograd_dw'), '64 -> 64: Winograd weight gradient');
   const w32 = await wgradKernels(32);
   assert.ok(!w32.includes('conv2d_winograd_dw') && w32.includes('conv2d_wgrad'), `32 -> 32: direct weight gradient (ran ${w32.join(', ')})`);
+});
+
+test("training keeps the forward's input transform for the weight gradient (keepV): one input transform fewer, the same gradients", async () => {
+  if (!rk.getGpu().hasTimestamps) {
+    console.log('conv-winograd: no timestamp queries on this adapter: kept V not checked by kernel count');
+    return;
+  }
+  const c: Case = { x: [2, 64, 8, 8], cout: 64, pad: [1, 1, 1, 1], bias: false };
+  const x = randn(numel(c.x), rng);
+  const w = randn(numel(wShape(c)), rng, 0.05);
+  const r = randn(2 * 64 * 64, rng);
+  const rb = refConvBackward(x, c.x, w, wShape(c), r, refOpts(c));
+  for (const keepV of [true, false]) {
+    winogradTuning.keepV = keepV;
+    rk.setProfiling(true);
+    const got = await runGpu(c, x, w, null, r);
+    const inputs = (await rk.kernelProfile()).get('conv2d_winograd_input')?.calls;
+    rk.setProfiling(false);
+    assert.is(inputs, keepV ? 2 : 3, `keepV ${keepV}: input transforms (forward, backward-data${keepV ? '' : ', weight gradient'})`);
+    expectClose(got.dx, rb.dx, RESNET_TOL, `keepV ${keepV}: dx`);
+    expectClose(got.dw, rb.dw, RESNET_TOL, `keepV ${keepV}: dw`);
+  }
 });
 
 test('Winograd conv releases its intermediates', async () => {

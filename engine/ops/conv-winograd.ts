@@ -80,6 +80,8 @@ const F4: Transforms = {
  */
 export const winogradTuning: {
   M?: 2 | 4;
+  /** false: the forward does not keep its V for the weight gradient (which then transforms x again) */
+  keepV?: boolean;
   chunkBytes?: number;
   /** false: the input transform reads a zero-padded copy of x (conv2d_pad) instead of x itself */
   direct?: boolean;
@@ -350,7 +352,7 @@ export function winogradFits(j: WinogradJob, M = winogradM()): boolean {
  * y = conv3x3(x, w) (+ bias), stride 1, by Winograd. `transpose`: w is [Cin, Cout, 3, 3] used
  * flipped (backward-data: x is gy, y is dx); otherwise w is [Cout, Cin, 3, 3].
  */
-export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: WinogradJob, transpose: boolean, padInput: PadInput): Tensor {
+export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: WinogradJob, transpose: boolean, padInput: PadInput, keep?: { v?: Tensor }): Tensor {
   const M = winogradM();
   const pl = plan(j, M);
   const { T, tilesH, tilesW, Cin4, Cout4 } = pl;
@@ -367,7 +369,8 @@ export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: Winog
     const P = nc * pl.tilesPerImage;
     const v = inputTransform(src, x, j, pl, M, n0, nc);
     const m = gemm(v, u, false, P);
-    v.dispose();
+    if (keep && nc === j.N) keep.v = v; // one chunk: V of every image, for the weight gradient
+    else v.dispose();
     const outLanes = P * (Cout4 / 4);
     const ou = { Ho: j.Ho, Wo: j.Wo, Cout: j.Cout, Co4: Cout4 / 4, tilesW, tilesH, P, nLanes: outLanes, n0, hasBias: bias !== null };
     dispatch({ name: 'conv2d_winograd_output', shader: 'conv2d_winograd_output', defines: code('output', M) }, ou, [m.binding, (bias ?? m).binding, y.binding], lanesGrid(outLanes));
@@ -387,17 +390,24 @@ export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: Winog
 export function winogradWeightGrad(x: Tensor, gy: Tensor, j: WinogradJob, padInput: PadInput): Tensor {
   const M = winogradM();
   const pl = plan(j, M);
-  const { T, tilesH, tilesW, Cin4, Cout4 } = pl;
-  const P = j.N * pl.tilesPerImage;
   const src = transformSource(x, j, pl, padInput);
   const v = inputTransform(src, x, j, pl, M, 0, j.N);
   if (src !== x) src.dispose();
+  const dw = weightGradFromV(v, gy, j, M);
+  v.dispose();
+  return dw;
+}
+
+/** The weight gradient from the input transform V [T][tiles][Cin4] of x (the forward's, kept: see winogradForwardKeepingV). */
+function weightGradFromV(v: Tensor, gy: Tensor, j: WinogradJob, M: number): Tensor {
+  const pl = plan(j, M);
+  const { T, tilesH, tilesW, Cin4, Cout4 } = pl;
+  const P = j.N * pl.tilesPerImage;
   const gt = new Tensor([T, P, Cout4], 'f32');
   const gLanes = P * (Cout4 / 4);
   const gu = { Ho: j.Ho, Wo: j.Wo, Cout: j.Cout, Co4: Cout4 / 4, tilesW, tilesH, P, nLanes: gLanes };
   dispatch({ name: 'conv2d_winograd_gy', shader: 'conv2d_winograd_gy', defines: code('gy', M) }, gu, [gy.binding, gt.binding], lanesGrid(gLanes));
   const du = gemm(v, gt, true, Cin4);
-  v.dispose();
   gt.dispose();
   const dw = new Tensor([j.Cout, j.Cin, 3, 3], 'f32');
   const dLanes = j.Cin * (Cout4 / 4);
@@ -439,4 +449,33 @@ export function winogradWeightGradJob(g: ConvGeometry, force: boolean | undefine
   if (force === false || !isPlain3x3(g)) return null;
   const j: WinogradJob = { N: g.N, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, pt: g.pt, pl: g.pl, Ho: g.Ho, Wo: g.Wo };
   return (force || faster(g.Cin, g.Cout)) && winogradFits(j) && plan(j, winogradM()).chunk >= j.N ? j : null;
+}
+
+// ---- keeping the forward's V for the weight gradient ---------------------------------------
+
+/**
+ * The forward by Winograd, also returning its input transform V [T][tiles][Cin4] for the weight
+ * gradient (winogradWeightGradFromKept): one input transform fewer per conv in training, at the
+ * cost of holding V (2.25 floats per input value at F(4x4)) from the forward to the backward
+ * instead of x. null where the forward or the weight gradient would not run as Winograd, or
+ * `winogradTuning.keepV` is false.
+ */
+export function winogradForwardKeepingV(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, force: boolean | undefined, padInput: PadInput): { y: Tensor; v: Tensor } | null {
+  if (winogradTuning.keepV === false) return null;
+  const j = winogradForwardJob(g, force);
+  if (!j || !winogradWeightGradJob(g, force)) return null;
+  const keep: { v?: Tensor } = {};
+  const y = winogradConv(x, w, bias, j, false, padInput, keep);
+  if (!keep.v) throw new Error('conv2d: internal: Winograd weight-gradient job in more than one chunk');
+  return { y, v: keep.v };
+}
+
+/** Whether a tensor saved for the weight gradient is a kept V (rank 3) rather than x (rank 4). */
+export const isKeptV = (t: Tensor): boolean => t.shape.length === 3;
+
+/** The weight gradient from the forward's kept V (its tile size read from V's shape). */
+export function winogradWeightGradFromKept(v: Tensor, gy: Tensor, g: ConvGeometry): Tensor {
+  const M = v.shape[0] === 16 ? 2 : 4;
+  const j: WinogradJob = { N: g.N, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, pt: g.pt, pl: g.pl, Ho: g.Ho, Wo: g.Wo };
+  return weightGradFromV(v, gy, j, M);
 }

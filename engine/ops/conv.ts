@@ -20,7 +20,7 @@ import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
 import { dispatch, groupsFor, MAX_GROUPS } from '../program.ts';
 import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
-import { winogradConv, winogradForwardJob, winogradBackwardDataJob, winogradWeightGrad, winogradWeightGradJob } from './conv-winograd.ts';
+import { winogradConv, winogradForwardJob, winogradBackwardDataJob, winogradWeightGrad, winogradWeightGradJob, winogradForwardKeepingV, isKeptV, winogradWeightGradFromKept } from './conv-winograd.ts';
 import { matmulRaw, matmulTuning, MATMUL_TILE_SHARED, isSwiftShader } from './matmul.ts';
 import { depthwiseRows, depthwiseWeightGrad, type DwJob, type DwTuning } from './conv-depthwise.ts';
 
@@ -769,9 +769,11 @@ const conv2dOp = defineOp<ConvParams>({
   forward(inputs, p, ctx) {
     const [x, w, b] = inputs;
     const g = convGeometry(x.shape, w.shape, p);
-    const y = conv2dForwardRaw(x, w, b ?? null, g);
-    // dx needs w, dw needs x; neither needs y
-    if (ctx.needsGrad) ctx.save(...(ctx.inputNeedsGrad[1] ? [x] : []), ...(ctx.inputNeedsGrad[0] ? [w] : []));
+    // dx needs w, dw needs x (or, by Winograd, the forward's input transform of x); neither needs y
+    const kept = ctx.needsGrad && ctx.inputNeedsGrad[1] ? winogradForwardKeepingV(x, w, b ?? null, g, conv2dTuning.winograd, padInput) : null;
+    const y = kept ? kept.y : conv2dForwardRaw(x, w, b ?? null, g);
+    if (ctx.needsGrad) ctx.save(...(ctx.inputNeedsGrad[1] ? [kept ? kept.v : x] : []), ...(ctx.inputNeedsGrad[0] ? [w] : []));
+    kept?.v.dispose();
     return y;
   },
   backward(gy, { params, saved, inputShapes, inputNeedsGrad }) {
@@ -780,7 +782,7 @@ const conv2dOp = defineOp<ConvParams>({
     const w = inputNeedsGrad[0] ? saved[inputNeedsGrad[1] ? 1 : 0] : null;
     return [
       w ? conv2dBackwardData(gy, w, g) : null,
-      x ? conv2dBackwardWeight(x, gy, g) : null,
+      x ? (isKeptV(x) ? winogradWeightGradFromKept(x, gy, g) : conv2dBackwardWeight(x, gy, g)) : null,
       inputShapes.length > 2 && inputNeedsGrad[2] ? biasGrad(gy) : null,
     ];
   },
