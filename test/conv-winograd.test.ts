@@ -62,6 +62,7 @@ test.after.each(() => {
   winogradTuning.chunkBytes = undefined;
   winogradTuning.direct = undefined;
   winogradTuning.keepV = undefined;
+  winogradTuning.vec4Out = undefined;
 });
 
 async function runGpu(c: Case, x: Float64Array, w: Float64Array, b: Float64Array | null, r: Float64Array) {
@@ -78,7 +79,8 @@ async function runGpu(c: Case, x: Float64Array, w: Float64Array, b: Float64Array
 }
 
 // direct: the input transform reads x itself (default) or a padded copy; keepV: the weight
-// gradient uses the forward's input transform (default) or transforms x again
+// gradient uses the forward's input transform (default) or transforms x again; the third run
+// also stores y as scalars (vec4Out false) where Wo % 4 == 0
 for (const [M, direct, keepV] of [[2, true, true], [4, true, true], [4, false, false]] as const)
   test(`Winograd F(${M}x${M},3x3) forward, backward-data and backward-weight match the float64 reference on odd shapes (rel. L2 < ${TOL}), input transform reading ${direct ? 'x directly' : 'a padded copy'}, ${keepV ? "the forward's V kept" : 'x transformed again'} for the weight gradient`, async () => {
     for (const c of CASES) {
@@ -86,6 +88,7 @@ for (const [M, direct, keepV] of [[2, true, true], [4, true, true], [4, false, f
       winogradTuning.M = M;
       winogradTuning.direct = direct;
       winogradTuning.keepV = keepV;
+      winogradTuning.vec4Out = direct;
       const x = randn(numel(c.x), rng);
       const w = randn(numel(wShape(c)), rng);
       const b = c.bias ? randn(c.cout, rng) : null;

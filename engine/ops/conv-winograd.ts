@@ -83,6 +83,8 @@ export const winogradTuning: {
   /** false: the forward does not keep its V for the weight gradient (which then transforms x again) */
   keepV?: boolean;
   chunkBytes?: number;
+  /** false: the output transform stores scalars, not whole vec4 tile rows (where Wo % 4 == 0, F(4x4)) */
+  vec4Out?: boolean;
   /** false: the input transform reads a zero-padded copy of x (conv2d_pad) instead of x itself */
   direct?: boolean;
 } = {};
@@ -196,7 +198,8 @@ function inputDirectBody(t: Transforms, offs: readonly number[] | null): string 
   return L.join('\n  ');
 }
 
-function outputCode(t: Transforms): { BODY: string; STORE: string } {
+/** `vec4Rows`: y bound as vec4s, each tile row one aligned vec4 store (M = 4, Wo % 4 == 0). */
+function outputCode(t: Transforms, vec4Rows = false): { BODY: string; STORE: string; Y_ELEM: string } {
   const a = t.M + 2;
   const L: string[] = [];
   const names = Array.from({ length: a }, (_, i) => Array.from({ length: a }, (_, j) => `m${i}_${j}`));
@@ -205,10 +208,11 @@ function outputCode(t: Transforms): { BODY: string; STORE: string } {
   const S: string[] = [];
   for (let i = 0; i < t.M; i++) {
     S.push(`if (oh0 + ${i}u < p.Ho) {`);
-    for (let j = 0; j < t.M; j++) S.push(`  if (ow0 + ${j}u < p.Wo) { y[yb + ${i}u * p.Wo + ${j}u] = o${i}_${j}[q] + bv[q]; }`);
+    if (vec4Rows) S.push(`  y[(yb + ${i}u * p.Wo) / 4u] = vec4f(${Array.from({ length: t.M }, (_, j) => `o${i}_${j}[q]`).join(', ')}) + bv[q];`);
+    else for (let j = 0; j < t.M; j++) S.push(`  if (ow0 + ${j}u < p.Wo) { y[yb + ${i}u * p.Wo + ${j}u] = o${i}_${j}[q] + bv[q]; }`);
     S.push('}');
   }
-  return { BODY: L.join('\n  '), STORE: S.join('\n    ') };
+  return { BODY: L.join('\n  '), STORE: S.join('\n    '), Y_ELEM: vec4Rows ? 'vec4f' : 'f32' };
 }
 
 function weightBody(t: Transforms): string {
@@ -254,12 +258,12 @@ function dwCode(t: Transforms): { BODY: string; STORE: string } {
 
 const codeMemo = new Map<string, Record<string, string | number>>();
 /** Generated code by (kernel, M): the same defines object each call, so program.ts finds the pipeline by identity. */
-function code(kind: 'input' | 'output' | 'weight' | 'gy' | 'dw', M: number): Record<string, string | number> {
+function code(kind: 'input' | 'output' | 'output4' | 'weight' | 'gy' | 'dw', M: number): Record<string, string | number> {
   const key = `${kind} ${M}`;
   let d = codeMemo.get(key);
   if (!d) {
     const t = transformsFor(M);
-    const make = { input: () => ({ TT: tilesPerLane(M), BODY: inputBody(t) }), output: () => outputCode(t), weight: () => ({ BODY: weightBody(t) }), gy: () => ({ BODY: gyBody(t) }), dw: () => dwCode(t) };
+    const make = { input: () => ({ TT: tilesPerLane(M), BODY: inputBody(t) }), output: () => outputCode(t), output4: () => outputCode(t, true), weight: () => ({ BODY: weightBody(t) }), gy: () => ({ BODY: gyBody(t) }), dw: () => dwCode(t) };
     d = { M, ...make[kind]() };
     codeMemo.set(key, d);
   }
@@ -364,6 +368,7 @@ export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: Winog
   dispatch({ name: 'conv2d_winograd_weight', shader: 'conv2d_winograd_weight', defines: code('weight', M) }, wu, [w.binding, u.binding], lanesGrid(wLanes));
 
   const src = transformSource(x, j, pl, padInput);
+  const vec4Out = M === 4 && j.Wo % 4 === 0 && winogradTuning.vec4Out !== false;
   for (let n0 = 0; n0 < j.N; n0 += pl.chunk) {
     const nc = Math.min(pl.chunk, j.N - n0);
     const P = nc * pl.tilesPerImage;
@@ -373,7 +378,7 @@ export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: Winog
     else v.dispose();
     const outLanes = P * (Cout4 / 4);
     const ou = { Ho: j.Ho, Wo: j.Wo, Cout: j.Cout, Co4: Cout4 / 4, tilesW, tilesH, P, nLanes: outLanes, n0, hasBias: bias !== null };
-    dispatch({ name: 'conv2d_winograd_output', shader: 'conv2d_winograd_output', defines: code('output', M) }, ou, [m.binding, (bias ?? m).binding, y.binding], lanesGrid(outLanes));
+    dispatch({ name: 'conv2d_winograd_output', shader: 'conv2d_winograd_output', defines: code(vec4Out ? 'output4' : 'output', M) }, ou, [m.binding, (bias ?? m).binding, y.binding], lanesGrid(outLanes));
     m.dispose();
   }
   if (src !== x) src.dispose();
