@@ -83,6 +83,8 @@ export const winogradTuning: {
   /** false: the forward does not keep its V for the weight gradient (which then transforms x again) */
   keepV?: boolean;
   chunkBytes?: number;
+  /** output tiles per input-transform lane (default 4 / M: one 4-column group) */
+  laneTiles?: number;
   /** false: the output transform stores scalars, not whole vec4 tile rows (where Wo % 4 == 0, F(4x4)) */
   vec4Out?: boolean;
   /** false: the input transform reads a zero-padded copy of x (conv2d_pad) instead of x itself */
@@ -131,8 +133,16 @@ function sandwich(L: Mat, X: readonly (readonly string[])[], R: Mat, p: string):
   return out;
 }
 
-/** Output tiles per input-transform lane: TT * M = 4 columns, so each lane's window starts on a vec4. */
-const tilesPerLane = (M: number) => 4 / M;
+/**
+ * Output tiles per input-transform lane (`winogradTuning.laneTiles`, else 4 / M): TT * M a
+ * multiple of 4 columns, so each lane's window starts on a vec4 (padded input) or at the same
+ * place in its vec4 in every lane (direct read).
+ */
+function tilesPerLane(M: number): number {
+  const TT = winogradTuning.laneTiles ?? 4 / M;
+  if (!Number.isInteger(TT) || TT < 1 || (TT * M) % 4 !== 0) throw new Error(`conv2d: winogradTuning.laneTiles ${TT} with F(${M}x${M}): tiles x ${M} must be a multiple of 4`);
+  return TT;
+}
 
 function inputBody(t: Transforms): string {
   const a = t.M + 2;
@@ -259,7 +269,7 @@ function dwCode(t: Transforms): { BODY: string; STORE: string } {
 const codeMemo = new Map<string, Record<string, string | number>>();
 /** Generated code by (kernel, M): the same defines object each call, so program.ts finds the pipeline by identity. */
 function code(kind: 'input' | 'output' | 'output4' | 'weight' | 'gy' | 'dw', M: number): Record<string, string | number> {
-  const key = `${kind} ${M}`;
+  const key = `${kind} ${M} ${tilesPerLane(M)}`;
   let d = codeMemo.get(key);
   if (!d) {
     const t = transformsFor(M);
@@ -272,7 +282,7 @@ function code(kind: 'input' | 'output' | 'output4' | 'weight' | 'gy' | 'dw', M: 
 
 /** The direct-read input transform's code by (M, per-row vec4 offsets or null: scalar loads). */
 function directCode(M: number, offs: readonly number[] | null): Record<string, string | number> {
-  const key = `inputDirect ${M} ${offs?.join(',') ?? 'scalar'}`;
+  const key = `inputDirect ${M} ${tilesPerLane(M)} ${offs?.join(',') ?? 'scalar'}`;
   let d = codeMemo.get(key);
   if (!d) {
     d = { M, TT: tilesPerLane(M), X_ELEM: offs ? 'vec4f' : 'f32', BODY: inputDirectBody(transformsFor(M), offs) };
