@@ -926,7 +926,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let W = p.W;
   let ih0 = i32(th * {{M}}u) - p.pt; // the window's first row and column
   let cb0 = i32(tw0 * {{M}}u) - p.pl;
-  let last = i32(arrayLength(&x)) - 1;
+  let lastU = arrayLength(&x) - 1u; // loads clamp with min(u32(i), lastU): a negative i becomes huge
   // per channel: the plane's first element (clamped to a real channel) and whether it is real
   var xo: array<i32, 4>;
   var ok: array<bool, 4>;
