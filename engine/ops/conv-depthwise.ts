@@ -40,8 +40,19 @@ export interface DwTuning {
   noGroups?: boolean;
   TM?: number;
   RC?: number;
+  /** experiments: row groups load the new group only when the first output row needs it */
+  lateLoad?: boolean;
+  /** experiments: row groups store each output vec4 as soon as its 4 values exist */
+  eagerStore?: boolean;
+  /** the small-plane kernel as before round 4 (rows not whole vec4s only, fewest planes, scalar weights) */
+  oldPlanes?: boolean;
+  /** planes per invocation of the small-plane kernel (comparisons only) */
+  Q?: number;
+  /** experiments: invocations per workgroup */
+  WG?: number;
 }
 
+const wgOf = (t: DwTuning | undefined): number => t?.WG ?? 64;
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 const mod = (a: number, m: number) => ((a % m) + m) % m;
 
@@ -173,16 +184,25 @@ function groupWindow(j: DwJob, p: number) {
   };
   // window row of output row r (of the step), kernel row kh
   const wr = (r: number, kh: number) => ptal - j.pt + r + kh;
-  return { GV, setup, load: load(NG - 1), shift, el, wr };
+  return { GV, NG, setup, load: load(NG - 1), shift, el, wr };
 }
 
 /** SETUP and ROW of the forward kernel for row groups of p rows. */
-function groupCode(j: DwJob, p: number): { setup: string[]; row: string[] } {
+function groupCode(j: DwJob, p: number, tune?: DwTuning): { setup: string[]; row: string[] } {
   const win = groupWindow(j, p);
   const KK = j.KH * j.KW;
   const setup = [...Array.from({ length: KK }, (_, k) => `let w${k} = w[wo + ${k}u];`), ...win.setup];
-  const row = [win.load];
-  for (let r = 0; r < p; r++)
+  const row: string[] = [];
+  const late = tune?.lateLoad ?? false;
+  if (!late) row.push(win.load);
+  let loaded = !late;
+  const stores: string[] = [];
+  const store = (v: number) => `if (live) { y[ybase / 4u + ${v}u] = vec4f(o${4 * v}, o${4 * v + 1}, o${4 * v + 2}, o${4 * v + 3}) + b; }`;
+  for (let r = 0; r < p; r++) {
+    if (!loaded && win.wr(r, j.KH - 1) >= (win.NG - 1) * p) {
+      row.push(win.load);
+      loaded = true;
+    }
     for (let c = 0; c < j.W; c++) {
       let e = '0.0';
       for (let kh = 0; kh < j.KH; kh++)
@@ -190,74 +210,99 @@ function groupCode(j: DwJob, p: number): { setup: string[]; row: string[] } {
           const v = win.el(win.wr(r, kh), c - j.pl + kw);
           if (v) e = `fma(${v}, w${kh * j.KW + kw}, ${e})`;
         }
-      row.push(`let o${r * j.W + c} = ${e};`);
+      const o = r * j.W + c;
+      row.push(`let o${o} = ${e};`);
+      if (o % 4 === 3) (tune?.eagerStore ? row : stores).push(store(o >> 2));
     }
-  for (let v = 0; v < win.GV; v++) row.push(`if (live) { y[ybase / 4u + ${v}u] = vec4f(o${4 * v}, o${4 * v + 1}, o${4 * v + 2}, o${4 * v + 3}) + b; }`);
-  row.push(...win.shift);
+  }
+  if (!loaded) row.push(win.load);
+  row.push(...stores, ...win.shift);
   return { setup, row };
 }
 
 /**
- * Small planes whose rows are not whole vec4s (7 px: 49 values, 2 px: 4): Q = 1, 2 or 4
- * neighbouring planes per invocation, the fewest that are whole vec4s in and out, all in
- * registers (conv2d_depthwise_planes.wgsl). Returns Q, or 0 where the row kernels apply.
+ * Small planes (up to 64 pixels: MobileNet-V2's 7, 4 and 2 px at a 28 px input): Q neighbouring
+ * planes per invocation, all in registers (conv2d_depthwise_planes.wgsl): Q*H*W/4 vec4 loads,
+ * Q*Ho*Wo/4 vec4 stores, every index and the padding compile-time constants (any stride). Q is
+ * the fewest planes that are whole vec4s in and out: every value a lane holds is one AVX2
+ * register on lavapipe, and once they outgrow the register file its lane-by-lane loads are
+ * built up through the stack (4 px: Q = 1 / 2 / 4 measured 0.39 / 0.47 / 0.64 ms, bench/NOTES.md
+ * round 4). Only 2 px planes take Q = 4, where the 4 planes' weights load as 9 vec4s instead of
+ * 9 scalars per plane (0.44 vs 0.55 ms). Returns Q, or 0 where the row kernels apply. Before
+ * round 4 planes whose rows are whole vec4s (4 px) went to the row strips, and weights were
+ * always scalar: `conv2dTuning.depthwise = { oldPlanes: true }` for comparisons.
  */
-function planeGroup(j: DwJob, identity: boolean): number {
-  if (!identity || j.W % 4 === 0 || j.H * j.W > 64) return 0;
-  for (const q of [1, 2, 4]) if ((q * j.H * j.W) % 4 === 0 && (q * j.Ho * j.Wo) % 4 === 0) return j.planes % q === 0 ? q : 0;
+function planeGroup(j: DwJob, identity: boolean, tune?: DwTuning): number {
+  const HW = j.H * j.W;
+  if (!identity || HW > 64 || (tune?.oldPlanes && j.W % 4 === 0)) return 0;
+  const fits = (q: number) => j.planes % q === 0 && (q * HW) % 4 === 0 && (q * j.Ho * j.Wo) % 4 === 0;
+  if (tune?.Q) return fits(tune.Q) ? tune.Q : 0;
+  if (!tune?.oldPlanes && HW <= 4 && fits(4)) return 4;
+  for (const q of [1, 2, 4]) if ((q * HW) % 4 === 0 && (q * j.Ho * j.Wo) % 4 === 0) return fits(q) ? q : 0;
   return 0;
 }
 
-function runPlanes(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, Q: number): void {
+function runPlanes(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, Q: number, tune?: DwTuning): void {
   const HW = j.H * j.W;
   const HWo = j.Ho * j.Wo;
   const KK = j.KH * j.KW;
   const nLanes = (j.N * j.planes) / Q;
-  const key = `dwplanes ${Q} ${j.H} ${j.W} ${j.Ho} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl}`;
+  const vecW = Q === 4 && !tune?.oldPlanes; // 4 planes' weights are KK whole vec4s
+  const key = `dwplanes ${wgOf(tune)} ${Q} ${vecW} ${j.H} ${j.W} ${j.Ho} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl}`;
   const defines = memo(key, () => {
     const B: string[] = [];
     for (let v = 0; v < (Q * HW) / 4; v++) B.push(`let X${v} = x[xb + ${v}u];`);
-    for (let q = 0; q < Q; q++) {
-      B.push(`let b${q} = select(0.0, bias[min(c0 + ${q}u, arrayLength(&bias) - 1u)], p.hasBias != 0u);`);
-      for (let k = 0; k < KK; k++) B.push(`let w${q}_${k} = w[(c0 + ${q}u) * ${KK}u + ${k}u];`);
-    }
+    let wt = (q: number, k: number) => `w${q}_${k}`;
+    let bq = (q: number) => `b${q}`;
+    if (vecW) {
+      // weights of channels c0 .. c0+3 are w[c0*KK .. c0*KK + 4*KK): KK vec4s from vec4 c0/4*KK
+      for (let k = 0; k < KK; k++) B.push(`let W${k} = w[c0 / 4u * ${KK}u + ${k}u];`);
+      B.push(`let B = select(vec4f(0.0), bias[min(c0 / 4u, arrayLength(&bias) - 1u)], p.hasBias != 0u);`);
+      wt = (q, k) => `W${(q * KK + k) >> 2}[${(q * KK + k) & 3}]`;
+      bq = (q) => `B[${q}]`;
+    } else
+      for (let q = 0; q < Q; q++) {
+        B.push(`let b${q} = select(0.0, bias[min(c0 + ${q}u, arrayLength(&bias) - 1u)], p.hasBias != 0u);`);
+        for (let k = 0; k < KK; k++) B.push(`let w${q}_${k} = w[(c0 + ${q}u) * ${KK}u + ${k}u];`);
+      }
     const out = (q: number, oh: number, ow: number): string => {
-      let e = `b${q}`;
+      let e = bq(q);
       for (let kh = 0; kh < j.KH; kh++)
         for (let kw = 0; kw < j.KW; kw++) {
           const ih = oh * j.sh - j.pt + kh * j.dh;
           const iw = ow * j.sw - j.pl + kw * j.dw;
           if (ih < 0 || ih >= j.H || iw < 0 || iw >= j.W) continue; // zero padding
           const el = q * HW + ih * j.W + iw;
-          e = `fma(X${el >> 2}[${el & 3}], w${q}_${kh * j.KW + kw}, ${e})`;
+          e = `fma(X${el >> 2}[${el & 3}], ${wt(q, kh * j.KW + kw)}, ${e})`;
         }
       return e;
     };
     const outs: string[] = [];
     for (let q = 0; q < Q; q++) for (let oh = 0; oh < j.Ho; oh++) for (let ow = 0; ow < j.Wo; ow++) outs.push(out(q, oh, ow));
     for (let v = 0; v < outs.length / 4; v++) B.push(`y[yb + ${v}u] = vec4f(${outs.slice(4 * v, 4 * v + 4).join(', ')});`);
-    return { Q, XV: (Q * HW) / 4, YV: (Q * HWo) / 4, BODY: B.join('\n  ') };
+    const T = vecW ? 'vec4f' : 'f32';
+    return { WG: wgOf(tune), Q, WT: T, BT: T, XV: (Q * HW) / 4, YV: (Q * HWo) / 4, BODY: B.join('\n  ') };
   });
-  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_planes', defines }, { C: j.planes, nLanes, hasBias: bias !== null }, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, 64));
+  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_planes', defines }, { C: j.planes, nLanes, hasBias: bias !== null }, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, wgOf(tune)));
 }
 
 /** y[place] = depthwise conv of x with weights [C][KH*KW] (+ bias), by row strips. */
 export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, tune?: DwTuning): void {
   const pl = j.place;
   const identity = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && pl.yH === j.Ho;
-  const planes = tune?.noGroups ? 0 : planeGroup(j, identity);
-  if (planes) return runPlanes(x, wk, bias, j, y, planes);
+  const planes = tune?.noGroups ? 0 : planeGroup(j, identity, tune);
+  if (planes) return runPlanes(x, wk, bias, j, y, planes, tune);
   const group = tune?.noGroups ? 0 : rowGroup(j, identity);
   if (group) {
     // one strip per plane, chunks of whole groups
     const { chunks: nCh, RC } = groupChunks(j, group);
     const nLanes = j.N * j.planes * nCh;
     const u = { H: j.H, W: j.W, C: j.planes, Ho: j.Ho, Wo: j.Wo, tilesW: 1, chunks: nCh, RC, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: 0, yc0: 0, ysh: 1, ysw: 1, pt: j.pt, pl: j.pl };
-    const defines = memo(`dwgroup ${group} ${j.W} ${j.KH} ${j.KW} ${j.pt} ${j.pl}`, () => {
-      const { setup, row } = groupCode(j, group);
-      return { TM: j.W, KK: j.KH * j.KW, SH: 1, SW: 1, STEP: group, XT: 'vec4f', YT: 'vec4f', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
+    const defines = memo(`dwgroup ${wgOf(tune)} ${group} ${j.W} ${j.KH} ${j.KW} ${j.pt} ${j.pl} ${tune?.lateLoad} ${tune?.eagerStore}`, () => {
+      const { setup, row } = groupCode(j, group, tune);
+      return { WG: wgOf(tune), TM: j.W, KK: j.KH * j.KW, SH: 1, SW: 1, STEP: group, XT: 'vec4f', YT: 'vec4f', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
     });
-    dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, 64));
+    dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, wgOf(tune)));
     return;
   }
   const { TM, tilesW, RC, chunks, a } = layout(j, tune);
@@ -265,7 +310,7 @@ export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJ
   const vec4Out = a >= 0 && identity && j.Wo % 4 === 0;
   const nLanes = j.N * j.planes * chunks * tilesW;
   const u = { H: j.H, W: j.W, C: j.planes, Ho: j.Ho, Wo: j.Wo, tilesW, chunks, RC, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw, pt: j.pt, pl: j.pl };
-  const key = `dwrows ${TM} ${a} ${vec4Out} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw}`;
+  const key = `dwrows ${wgOf(tune)} ${TM} ${a} ${vec4Out} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw}`;
   const defines = memo(key, () => {
     const win = windowCode(j, TM, a);
     const KK = j.KH * j.KW;
@@ -279,9 +324,9 @@ export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJ
     if (vec4Out) for (let m = 0; m < TM; m += 4) row.push(`if (live && ow0 + ${m}u < p.Wo) { y[(ybase + ${m}u) / 4u] = vec4f(o${m}, o${m + 1}, o${m + 2}, o${m + 3}) + b; }`);
     else for (let m = 0; m < TM; m++) row.push(`if (live && ow0 + ${m}u < p.Wo) { y[ybase + ${m}u * p.ysw] = o${m} + b; }`);
     row.push(...win.shift);
-    return { TM, KK, SH: j.sh, SW: j.sw, STEP: 1, XT: a >= 0 ? 'vec4f' : 'f32', YT: vec4Out ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
+    return { WG: wgOf(tune), TM, KK, SH: j.sh, SW: j.sw, STEP: 1, XT: a >= 0 ? 'vec4f' : 'f32', YT: vec4Out ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
   });
-  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, 64));
+  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, wgOf(tune)));
 }
 
 /** dw [C, 1, KH, KW] of a depthwise conv: per-strip partial sums of gy * x, then one sum. */
@@ -294,7 +339,7 @@ export function depthwiseWeightGrad(x: Tensor, gy: Tensor, j: DwJob, tune?: DwTu
   const nLanes = C * per;
   const part = new Tensor([C, per, KK], 'f32');
   const u = { H: j.H, W: j.W, C, Ho: j.Ho, Wo: j.Wo, tilesW, chunks, RC, nLanes, N: j.N, pt: j.pt, pl: j.pl };
-  const key = `dwgrad ${TM} ${a} ${vecG} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw}`;
+  const key = `dwgrad ${wgOf(tune)} ${TM} ${a} ${vecG} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw}`;
   const defines = memo(key, () => {
     const win = windowCode(j, TM, a);
     const setup = [...Array.from({ length: KK }, (_, k) => `var a${k} = 0.0;`), ...win.setup];
@@ -308,9 +353,9 @@ export function depthwiseWeightGrad(x: Tensor, gy: Tensor, j: DwJob, tune?: DwTu
       for (let kh = 0; kh < j.KH; kh++) for (let kw = 0; kw < j.KW; kw++) row.push(`a${kh * j.KW + kw} = fma(${g(m)}, ${win.at(kh * j.dh, m * j.sw + kw * j.dw)}, a${kh * j.KW + kw});`);
     row.push(...win.shift);
     const store = Array.from({ length: KK }, (_, k) => `part[L * ${KK}u + ${k}u] = a${k};`);
-    return { TM, SH: j.sh, SW: j.sw, XT: a >= 0 ? 'vec4f' : 'f32', GT: vecG ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    '), STORE: store.join('\n  ') };
+    return { WG: wgOf(tune), TM, SH: j.sh, SW: j.sw, XT: a >= 0 ? 'vec4f' : 'f32', GT: vecG ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    '), STORE: store.join('\n  ') };
   });
-  dispatch({ name: 'conv2d_depthwise_wgrad', shader: 'conv2d_depthwise_wgrad', defines }, u, [x.binding, gy.binding, part.binding], groupsFor(nLanes, 64));
+  dispatch({ name: 'conv2d_depthwise_wgrad', shader: 'conv2d_depthwise_wgrad', defines }, u, [x.binding, gy.binding, part.binding], groupsFor(nLanes, wgOf(tune)));
   const flat = per === 1 ? part.view([C * KK]) : sum(part, [1]);
   part.dispose();
   const dw = flat.view([C, 1, j.KH, j.KW]);
