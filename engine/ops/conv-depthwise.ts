@@ -68,10 +68,13 @@ function memo(key: string, make: () => Record<string, string | number>): Record<
 /** Strips and chunks: TM columns per strip (a multiple of 4 when rows load as vec4), RC rows per chunk. */
 function layout(j: DwJob, tune: DwTuning | undefined) {
   const vecRows = j.W % 4 === 0;
-  // strips up to 16 wide, as even as the row allows (56 px: 4 x 16; 28: 2 x 16; 14: 1 x 14).
-  // CPU time per dispatch, 144 ch b16 56 px: cap 8 / 16 / 32 = 7.9 / 7.0 / 7.6 ms forward, 16 best
-  // for backward-data and stride 2 as well (bench/NOTES.md, round 3): wider strips spill more.
-  const cap = tune?.TM ?? 16;
+  // strips up to 16 wide at stride 1, as even as the row allows (56 px: 4 x 16; 28: 2 x 16; 14:
+  // 1 x 14). CPU time per dispatch, 144 ch b16 56 px: cap 8 / 16 / 32 = 7.9 / 7.0 / 7.6 ms forward,
+  // 16 best for backward-data too (bench/NOTES.md, round 3). At stride 2 a strip's window is twice
+  // as wide, and once a lane's values outgrow the register file lavapipe builds its loads up
+  // through the stack: 4 columns there (round 4: forward 1.4x, weight gradient 1.75x against 16),
+  // and for the stride-2 backward-data phases, which store every other column (1.1x).
+  const cap = tune?.TM ?? (j.sw > 1 || j.place.ysw > 1 ? 4 : 16);
   let tilesW = ceilDiv(j.Wo, cap);
   let TM = ceilDiv(j.Wo, tilesW);
   if (vecRows) TM = ceilDiv(TM, 4) * 4;
