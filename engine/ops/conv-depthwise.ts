@@ -391,7 +391,10 @@ function weightGradPlanes(x: Tensor, gy: Tensor, j: DwJob, Q: number, tune?: DwT
 
 /** dw [C, 1, KH, KW] of a depthwise conv: per-strip partial sums of gy * x, then one sum. */
 export function depthwiseWeightGrad(x: Tensor, gy: Tensor, j: DwJob, tune?: DwTuning): Tensor {
-  const planes = tune?.noGroups || tune?.oldPlanes ? 0 : planeGroup(j, true, tune);
+  // whole planes where they are small (2 and 4 px) or strided (7 -> 4 px); 7 px at stride 1 holds
+  // 4 planes of x and gy per lane (392 values): no faster than the strips (1.2-1.3 ms both)
+  const small = j.H * j.W <= 16 || j.sh > 1 || j.sw > 1;
+  const planes = tune?.noGroups || tune?.oldPlanes || !small ? 0 : planeGroup(j, true, tune);
   if (planes) return weightGradPlanes(x, gy, j, planes, tune);
   const { TM, tilesW, RC, chunks, a } = layout(j, tune);
   const C = j.planes;
