@@ -239,11 +239,14 @@ function groupCode(j: DwJob, p: number, tune?: DwTuning): { setup: string[]; row
  */
 function planeGroup(j: DwJob, identity: boolean, tune?: DwTuning): number {
   const HW = j.H * j.W;
-  if (!identity || HW > 64 || (tune?.oldPlanes && j.W % 4 === 0)) return 0;
-  const fits = (q: number) => j.planes % q === 0 && (q * HW) % 4 === 0 && (q * j.Ho * j.Wo) % 4 === 0;
+  // a strided placement (a stride-2 backward-data phase writing every other pixel of dx) stores
+  // lane by lane, so only the input needs whole vec4s
+  const strided = !identity && !tune?.oldPlanes && j.place.yH * j.place.yW <= 256;
+  if ((!identity && !strided) || HW > 64 || (tune?.oldPlanes && j.W % 4 === 0)) return 0;
+  const fits = (q: number) => j.planes % q === 0 && (q * HW) % 4 === 0 && (strided || (q * j.Ho * j.Wo) % 4 === 0);
   if (tune?.Q) return fits(tune.Q) ? tune.Q : 0;
   if (!tune?.oldPlanes && HW <= 4 && fits(4)) return 4;
-  for (const q of [1, 2, 4]) if ((q * HW) % 4 === 0 && (q * j.Ho * j.Wo) % 4 === 0) return fits(q) ? q : 0;
+  for (const q of [1, 2, 4]) if ((q * HW) % 4 === 0 && (strided || (q * j.Ho * j.Wo) % 4 === 0)) return fits(q) ? q : 0;
   return 0;
 }
 
@@ -253,7 +256,10 @@ function runPlanes(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tens
   const KK = j.KH * j.KW;
   const nLanes = (j.N * j.planes) / Q;
   const vecW = Q === 4 && !tune?.oldPlanes; // 4 planes' weights are KK whole vec4s
-  const key = `dwplanes ${wgOf(tune)} ${Q} ${vecW} ${j.H} ${j.W} ${j.Ho} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl}`;
+  const pl = j.place;
+  const identity = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && pl.yH === j.Ho;
+  const yPlane = pl.yH * pl.yW;
+  const key = `dwplanes ${wgOf(tune)} ${Q} ${vecW} ${j.H} ${j.W} ${j.Ho} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl} ${identity ? '' : JSON.stringify(pl)}`;
   const defines = memo(key, () => {
     const B: string[] = [];
     for (let v = 0; v < (Q * HW) / 4; v++) B.push(`let X${v} = x[xb + ${v}u];`);
@@ -284,9 +290,13 @@ function runPlanes(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tens
     };
     const outs: string[] = [];
     for (let q = 0; q < Q; q++) for (let oh = 0; oh < j.Ho; oh++) for (let ow = 0; ow < j.Wo; ow++) outs.push(out(q, oh, ow));
-    for (let v = 0; v < outs.length / 4; v++) B.push(`y[yb + ${v}u] = vec4f(${outs.slice(4 * v, 4 * v + 4).join(', ')});`);
+    if (identity) for (let v = 0; v < outs.length / 4; v++) B.push(`y[yb + ${v}u] = vec4f(${outs.slice(4 * v, 4 * v + 4).join(', ')});`);
+    else
+      for (let q = 0; q < Q; q++)
+        for (let oh = 0; oh < j.Ho; oh++)
+          for (let ow = 0; ow < j.Wo; ow++) B.push(`y[yb + ${q * yPlane + (pl.yr0 + oh * pl.ysh) * pl.yW + pl.yc0 + ow * pl.ysw}u] = ${outs[(q * j.Ho + oh) * j.Wo + ow]};`);
     const T = vecW ? 'vec4f' : 'f32';
-    return { WG: wgOf(tune), Q, WT: T, BT: T, XV: (Q * HW) / 4, YV: (Q * HWo) / 4, BODY: B.join('\n  ') };
+    return { WG: wgOf(tune), Q, WT: T, BT: T, YT: identity ? 'vec4f' : 'f32', XV: (Q * HW) / 4, YV: identity ? (Q * HWo) / 4 : Q * yPlane, BODY: B.join('\n  ') };
   });
   dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_planes', defines }, { C: j.planes, nLanes, hasBias: bias !== null }, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, wgOf(tune)));
 }
