@@ -8,10 +8,14 @@
 // time, so each input row is loaded once per strip (vec4 loads when rows are whole vec4s) and
 // each output row is stored as it is finished (vec4 stores where aligned). Per output row of a
 // 16-wide strip at stride 1: 6 vec4 loads (the window's 18 columns) and 4 vec4 stores, against
-// 4 + 4 for a plain copy. The bodies are unrolled here (constant register names only).
+// 4 + 4 for a plain copy. The bodies are unrolled here (constant register names only). Small
+// planes (up to 64 pixels) go to conv-depthwise-planes.ts instead (the whole plane per lane), and
+// strips are 4 columns wide at stride 2: a lane's values must fit the register file, or lavapipe
+// builds its lane-by-lane loads up through the stack (bench/NOTES.md, speed round 4).
 import { Tensor } from '../tensor.ts';
 import { dispatch, groupsFor } from '../program.ts';
 import { sum } from './reduce.ts';
+import { planeGroup, runPlanes, weightGradPlanes } from './conv-depthwise-planes.ts';
 
 /** The conv as the depthwise kernels see it (conv.ts's Job extends it with the group layout). */
 export interface DwJob {
@@ -40,10 +44,6 @@ export interface DwTuning {
   noGroups?: boolean;
   TM?: number;
   RC?: number;
-  /** experiments: row groups load the new group only when the first output row needs it */
-  lateLoad?: boolean;
-  /** experiments: row groups store each output vec4 as soon as its 4 values exist */
-  eagerStore?: boolean;
   /** the small-plane kernel as before round 4 (rows not whole vec4s only, fewest planes, scalar weights) */
   oldPlanes?: boolean;
   /** planes per invocation of the small-plane kernel (comparisons only) */
@@ -189,25 +189,16 @@ function groupWindow(j: DwJob, p: number) {
   };
   // window row of output row r (of the step), kernel row kh
   const wr = (r: number, kh: number) => ptal - j.pt + r + kh;
-  return { GV, NG, setup, load: load(NG - 1), shift, el, wr };
+  return { GV, setup, load: load(NG - 1), shift, el, wr };
 }
 
 /** SETUP and ROW of the forward kernel for row groups of p rows. */
-function groupCode(j: DwJob, p: number, tune?: DwTuning): { setup: string[]; row: string[] } {
+function groupCode(j: DwJob, p: number): { setup: string[]; row: string[] } {
   const win = groupWindow(j, p);
   const KK = j.KH * j.KW;
   const setup = [...Array.from({ length: KK }, (_, k) => `let w${k} = w[wo + ${k}u];`), ...win.setup];
-  const row: string[] = [];
-  const late = tune?.lateLoad ?? false;
-  if (!late) row.push(win.load);
-  let loaded = !late;
-  const stores: string[] = [];
-  const store = (v: number) => `if (live) { y[ybase / 4u + ${v}u] = vec4f(o${4 * v}, o${4 * v + 1}, o${4 * v + 2}, o${4 * v + 3}) + b; }`;
-  for (let r = 0; r < p; r++) {
-    if (!loaded && win.wr(r, j.KH - 1) >= (win.NG - 1) * p) {
-      row.push(win.load);
-      loaded = true;
-    }
+  const row = [win.load];
+  for (let r = 0; r < p; r++)
     for (let c = 0; c < j.W; c++) {
       let e = '0.0';
       for (let kh = 0; kh < j.KH; kh++)
@@ -215,90 +206,11 @@ function groupCode(j: DwJob, p: number, tune?: DwTuning): { setup: string[]; row
           const v = win.el(win.wr(r, kh), c - j.pl + kw);
           if (v) e = `fma(${v}, w${kh * j.KW + kw}, ${e})`;
         }
-      const o = r * j.W + c;
-      row.push(`let o${o} = ${e};`);
-      if (o % 4 === 3) (tune?.eagerStore ? row : stores).push(store(o >> 2));
+      row.push(`let o${r * j.W + c} = ${e};`);
     }
-  }
-  if (!loaded) row.push(win.load);
-  row.push(...stores, ...win.shift);
+  for (let v = 0; v < win.GV; v++) row.push(`if (live) { y[ybase / 4u + ${v}u] = vec4f(o${4 * v}, o${4 * v + 1}, o${4 * v + 2}, o${4 * v + 3}) + b; }`);
+  row.push(...win.shift);
   return { setup, row };
-}
-
-/**
- * Small planes (up to 64 pixels: MobileNet-V2's 7, 4 and 2 px at a 28 px input): Q neighbouring
- * planes per invocation, all in registers (conv2d_depthwise_planes.wgsl): Q*H*W/4 vec4 loads,
- * Q*Ho*Wo/4 vec4 stores, every index and the padding compile-time constants (any stride). Q is
- * the fewest planes that are whole vec4s in and out: every value a lane holds is one AVX2
- * register on lavapipe, and once they outgrow the register file its lane-by-lane loads are
- * built up through the stack (4 px: Q = 1 / 2 / 4 measured 0.39 / 0.47 / 0.64 ms, bench/NOTES.md
- * round 4). Only 2 px planes take Q = 4, where the 4 planes' weights load as 9 vec4s instead of
- * 9 scalars per plane (0.44 vs 0.55 ms). Returns Q, or 0 where the row kernels apply. Before
- * round 4 planes whose rows are whole vec4s (4 px) went to the row strips, and weights were
- * always scalar: `conv2dTuning.depthwise = { oldPlanes: true }` for comparisons.
- */
-function planeGroup(j: DwJob, identity: boolean, tune?: DwTuning): number {
-  const HW = j.H * j.W;
-  // a strided placement (a stride-2 backward-data phase writing every other pixel of dx) stores
-  // lane by lane, so only the input needs whole vec4s
-  const strided = !identity && !tune?.oldPlanes && j.place.yH * j.place.yW <= 256;
-  if ((!identity && !strided) || HW > 64 || (tune?.oldPlanes && j.W % 4 === 0)) return 0;
-  const fits = (q: number) => j.planes % q === 0 && (q * HW) % 4 === 0 && (strided || (q * j.Ho * j.Wo) % 4 === 0);
-  if (tune?.Q) return fits(tune.Q) ? tune.Q : 0;
-  if (!tune?.oldPlanes && HW <= 4 && fits(4)) return 4;
-  for (const q of [1, 2, 4]) if ((q * HW) % 4 === 0 && (strided || (q * j.Ho * j.Wo) % 4 === 0)) return fits(q) ? q : 0;
-  return 0;
-}
-
-function runPlanes(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, Q: number, tune?: DwTuning): void {
-  const HW = j.H * j.W;
-  const HWo = j.Ho * j.Wo;
-  const KK = j.KH * j.KW;
-  const nLanes = (j.N * j.planes) / Q;
-  const vecW = Q === 4 && !tune?.oldPlanes; // 4 planes' weights are KK whole vec4s
-  const pl = j.place;
-  const identity = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && pl.yH === j.Ho;
-  const yPlane = pl.yH * pl.yW;
-  const key = `dwplanes ${wgOf(tune)} ${Q} ${vecW} ${j.H} ${j.W} ${j.Ho} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl} ${identity ? '' : JSON.stringify(pl)}`;
-  const defines = memo(key, () => {
-    const B: string[] = [];
-    for (let v = 0; v < (Q * HW) / 4; v++) B.push(`let X${v} = x[xb + ${v}u];`);
-    let wt = (q: number, k: number) => `w${q}_${k}`;
-    let bq = (q: number) => `b${q}`;
-    if (vecW) {
-      // weights of channels c0 .. c0+3 are w[c0*KK .. c0*KK + 4*KK): KK vec4s from vec4 c0/4*KK
-      for (let k = 0; k < KK; k++) B.push(`let W${k} = w[c0 / 4u * ${KK}u + ${k}u];`);
-      B.push(`let B = select(vec4f(0.0), bias[min(c0 / 4u, arrayLength(&bias) - 1u)], p.hasBias != 0u);`);
-      wt = (q, k) => `W${(q * KK + k) >> 2}[${(q * KK + k) & 3}]`;
-      bq = (q) => `B[${q}]`;
-    } else
-      for (let q = 0; q < Q; q++) {
-        B.push(`let b${q} = select(0.0, bias[min(c0 + ${q}u, arrayLength(&bias) - 1u)], p.hasBias != 0u);`);
-        for (let k = 0; k < KK; k++) B.push(`let w${q}_${k} = w[(c0 + ${q}u) * ${KK}u + ${k}u];`);
-      }
-    const out = (q: number, oh: number, ow: number): string => {
-      let e = bq(q);
-      for (let kh = 0; kh < j.KH; kh++)
-        for (let kw = 0; kw < j.KW; kw++) {
-          const ih = oh * j.sh - j.pt + kh * j.dh;
-          const iw = ow * j.sw - j.pl + kw * j.dw;
-          if (ih < 0 || ih >= j.H || iw < 0 || iw >= j.W) continue; // zero padding
-          const el = q * HW + ih * j.W + iw;
-          e = `fma(X${el >> 2}[${el & 3}], ${wt(q, kh * j.KW + kw)}, ${e})`;
-        }
-      return e;
-    };
-    const outs: string[] = [];
-    for (let q = 0; q < Q; q++) for (let oh = 0; oh < j.Ho; oh++) for (let ow = 0; ow < j.Wo; ow++) outs.push(out(q, oh, ow));
-    if (identity) for (let v = 0; v < outs.length / 4; v++) B.push(`y[yb + ${v}u] = vec4f(${outs.slice(4 * v, 4 * v + 4).join(', ')});`);
-    else
-      for (let q = 0; q < Q; q++)
-        for (let oh = 0; oh < j.Ho; oh++)
-          for (let ow = 0; ow < j.Wo; ow++) B.push(`y[yb + ${q * yPlane + (pl.yr0 + oh * pl.ysh) * pl.yW + pl.yc0 + ow * pl.ysw}u] = ${outs[(q * j.Ho + oh) * j.Wo + ow]};`);
-    const T = vecW ? 'vec4f' : 'f32';
-    return { WG: wgOf(tune), Q, WT: T, BT: T, YT: identity ? 'vec4f' : 'f32', XV: (Q * HW) / 4, YV: identity ? (Q * HWo) / 4 : Q * yPlane, BODY: B.join('\n  ') };
-  });
-  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_planes', defines }, { C: j.planes, nLanes, hasBias: bias !== null }, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, wgOf(tune)));
 }
 
 /** y[place] = depthwise conv of x with weights [C][KH*KW] (+ bias), by row strips. */
@@ -313,8 +225,8 @@ export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJ
     const { chunks: nCh, RC } = groupChunks(j, group);
     const nLanes = j.N * j.planes * nCh;
     const u = { H: j.H, W: j.W, C: j.planes, Ho: j.Ho, Wo: j.Wo, tilesW: 1, chunks: nCh, RC, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: 0, yc0: 0, ysh: 1, ysw: 1, pt: j.pt, pl: j.pl };
-    const defines = memo(`dwgroup ${wgOf(tune)} ${group} ${j.W} ${j.KH} ${j.KW} ${j.pt} ${j.pl} ${tune?.lateLoad} ${tune?.eagerStore}`, () => {
-      const { setup, row } = groupCode(j, group, tune);
+    const defines = memo(`dwgroup ${wgOf(tune)} ${group} ${j.W} ${j.KH} ${j.KW} ${j.pt} ${j.pl}`, () => {
+      const { setup, row } = groupCode(j, group);
       return { WG: wgOf(tune), TM: j.W, KK: j.KH * j.KW, SH: 1, SW: 1, STEP: group, XT: 'vec4f', YT: 'vec4f', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
     });
     dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, wgOf(tune)));
@@ -342,61 +254,6 @@ export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJ
     return { WG: wgOf(tune), TM, KK, SH: j.sh, SW: j.sw, STEP: 1, XT: a >= 0 ? 'vec4f' : 'f32', YT: vec4Out ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
   });
   dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, wgOf(tune)));
-}
-
-/**
- * dw of a depthwise conv on small planes (planeGroup): Q whole planes of x and gy, of NB images,
- * per lane, KK sums per plane into part [N/NB, C*KK], then one sum over the image blocks.
- */
-function weightGradPlanes(x: Tensor, gy: Tensor, j: DwJob, Q: number, tune?: DwTuning): Tensor {
-  const HW = j.H * j.W;
-  const HWo = j.Ho * j.Wo;
-  const KK = j.KH * j.KW;
-  const C = j.planes;
-  // NB images per lane: fewer partial sums to write and reduce, more values held per lane
-  // (CPU ms, NB = 1 / 2 / 4: 2 px 0.76 / 0.58 / 0.49, 4 px 0.63 / 0.54 / 0.65, 7 px 1.11 / 1.14 / 2.43)
-  let NB = tune?.NB ?? (HW <= 4 ? 4 : HW <= 16 ? 2 : 1);
-  while (j.N % NB !== 0) NB /= 2;
-  const nLanes = (j.N / NB) * (C / Q);
-  const vecP = (Q * KK) % 4 === 0;
-  const key = `dwgradplanes ${wgOf(tune)} ${Q} ${NB} ${j.H} ${j.W} ${j.Ho} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl}`;
-  const defines = memo(key, () => {
-    const B: string[] = [];
-    let sums: string[] = Array.from({ length: Q * KK }, () => '0.0');
-    for (let i = 0; i < NB; i++) {
-      // image nb*NB + i: its planes lie i*C planes after the first image's
-      for (let v = 0; v < (Q * HW) / 4; v++) B.push(`let X${i}_${v} = x[xb + ${(i * C * HW) / 4 + v}u];`);
-      for (let v = 0; v < (Q * HWo) / 4; v++) B.push(`let G${i}_${v} = gy[gb + ${(i * C * HWo) / 4 + v}u];`);
-      for (let q = 0; q < Q; q++)
-        for (let kh = 0; kh < j.KH; kh++)
-          for (let kw = 0; kw < j.KW; kw++)
-            for (let oh = 0; oh < j.Ho; oh++)
-              for (let ow = 0; ow < j.Wo; ow++) {
-                const ih = oh * j.sh - j.pt + kh * j.dh;
-                const iw = ow * j.sw - j.pl + kw * j.dw;
-                if (ih < 0 || ih >= j.H || iw < 0 || iw >= j.W) continue; // zero padding
-                const xe = q * HW + ih * j.W + iw;
-                const ge = q * HWo + oh * j.Wo + ow;
-                const k = q * KK + kh * j.KW + kw;
-                sums[k] = `fma(G${i}_${ge >> 2}[${ge & 3}], X${i}_${xe >> 2}[${xe & 3}], ${sums[k]})`;
-              }
-      // one named sum per image (WGSL parsers cap the nesting depth of one expression)
-      if (i < NB - 1) {
-        sums.forEach((e, k) => B.push(`let S${i}_${k} = ${e};`));
-        sums = sums.map((_, k) => `S${i}_${k}`);
-      }
-    }
-    if (vecP) for (let v = 0; v < sums.length / 4; v++) B.push(`part[pb + ${v}u] = vec4f(${sums.slice(4 * v, 4 * v + 4).join(', ')});`);
-    else sums.forEach((e, k) => B.push(`part[pb + ${k}u] = ${e};`));
-    return { WG: wgOf(tune), PT: vecP ? 'vec4f' : 'f32', CQ: C / Q, XV: (Q * HW) / 4, GV: (Q * HWo) / 4, NB, PV: vecP ? (Q * KK) / 4 : Q * KK, BODY: B.join('\n  ') };
-  });
-  const part = new Tensor([j.N / NB, C * KK], 'f32');
-  dispatch({ name: 'conv2d_depthwise_wgrad', shader: 'conv2d_depthwise_wgrad_planes', defines }, { C, nLanes }, [x.binding, gy.binding, part.binding], groupsFor(nLanes, wgOf(tune)));
-  const flat = j.N === NB ? part.view([C * KK]) : sum(part, [0]);
-  part.dispose();
-  const dw = flat.view([C, 1, j.KH, j.KW]);
-  flat.dispose();
-  return dw;
 }
 
 /** dw [C, 1, KH, KW] of a depthwise conv: per-strip partial sums of gy * x, then one sum. */
