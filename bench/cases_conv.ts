@@ -158,6 +158,21 @@ const SHAPES: Shape[] = [
   { label: 'conv1x1 576->96 b16 14px (MobileNet-V2 project)', N: 16, Cin: 576, H: 14, W: 14, Cout: 96, k: 1, stride: 1, pad: 0, groups: 1 },
   { label: 'dwconv3x3 576 b16 14px', N: 16, Cin: 576, H: 14, W: 14, Cout: 576, k: 3, stride: 1, pad: 1, groups: 576 },
   { label: 'dwconv3x3 s2 144 b16 56px', N: 16, Cin: 144, H: 56, W: 56, Cout: 144, k: 3, stride: 2, pad: 1, groups: 144 },
+  // MobileNet-V2 (width 1, small-input stem) on 28 px images at batch 64, as in the training-step
+  // rows: every depthwise shape it runs, 28 px down to 2 px planes
+  ...(
+    [
+      [32, 28, 1],
+      [96, 28, 2],
+      [144, 14, 1],
+      [144, 14, 2],
+      [192, 7, 1],
+      [192, 7, 2],
+      [384, 4, 1],
+      [576, 4, 2],
+      [960, 2, 1],
+    ] as const
+  ).map(([C, px, s]): Shape => ({ label: `dwconv3x3${s === 2 ? ' s2' : ''} ${C} b64 ${px}px`, N: 64, Cin: C, H: px, W: px, Cout: C, k: 3, stride: s, pad: 1, groups: C })),
 ];
 
 export function convCases(): Case[] {

@@ -19,9 +19,9 @@ struct P {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<{{YT}}>; // vec4f when rows are whole vec4s
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let L0 = (wg.x + wg.y * nwg.x) * 64u + li;
+  let L0 = (wg.x + wg.y * nwg.x) * {{WG}}u + li;
   let live = L0 < p.nLanes; // lanes past the end redo the last strip and skip the stores
   let L = min(L0, p.nLanes - 1u);
   let tw = L % p.tilesW;

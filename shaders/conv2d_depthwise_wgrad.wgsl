@@ -14,9 +14,9 @@ struct P {
 @group(0) @binding(2) var<storage, read> gy: array<{{GT}}>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let L0 = (wg.x + wg.y * nwg.x) * 64u + li;
+  let L0 = (wg.x + wg.y * nwg.x) * {{WG}}u + li;
   let L = min(L0, p.nLanes - 1u);
   let tw = L % p.tilesW;
   let r1 = L / p.tilesW;

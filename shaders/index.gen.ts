@@ -491,21 +491,22 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   out[o * p.out_row + p.at + (i - o * p.row)] = x[i];
 }
 `,
-  "conv2d_depthwise_planes": `// Depthwise conv2d on small planes (up to 64 pixels) whose rows are not whole vec4s (MobileNet's
-// 7 px and 2 px): one invocation computes Q whole neighbouring planes (channels c0 .. c0+Q-1 of one
-// image), Q chosen so that they are whole vec4s in and out. BODY (engine/ops/conv-depthwise.ts)
-// loads them as Q*H*W/4 vec4s, runs every tap from registers (every index, padding included, is
-// a compile-time constant) and stores Q*Ho*Wo/4 vec4s: a copy's count of loads and stores.
+  "conv2d_depthwise_planes": `// Depthwise conv2d on small planes (up to 64 pixels: MobileNet's 7, 4 and 2 px): one invocation
+// computes Q whole neighbouring planes (channels c0 .. c0+Q-1 of one image), all in registers.
+// BODY (engine/ops/conv-depthwise.ts) loads them as Q*H*W/4 vec4s, runs every tap from registers
+// (every index, padding included, is a compile-time constant) and stores Q*Ho*Wo/4 vec4s: a
+// copy's count of loads and stores. With Q = 4 the weights and biases load as vec4s too. A
+// stride-2 backward-data phase (every other row and column of dx) stores scalars instead.
 struct P { C: u32, nLanes: u32, hasBias: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<vec4f>;
+@group(0) @binding(2) var<storage, read> w: array<{{WT}}>; // vec4f: 4 planes' weights, KK vec4s
+@group(0) @binding(3) var<storage, read> bias: array<{{BT}}>;
+@group(0) @binding(4) var<storage, read_write> y: array<{{YT}}>; // f32: placed with a stride, lane by lane
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let L0 = (wg.x + wg.y * nwg.x) * 64u + li;
+  let L0 = (wg.x + wg.y * nwg.x) * {{WG}}u + li;
   if (L0 >= p.nLanes) { return; }
   let c0 = (L0 * {{Q}}u) % p.C; // first channel of the group (C % Q == 0: one image)
   let xb = L0 * {{XV}}u;
@@ -534,9 +535,9 @@ struct P {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<{{YT}}>; // vec4f when rows are whole vec4s
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let L0 = (wg.x + wg.y * nwg.x) * 64u + li;
+  let L0 = (wg.x + wg.y * nwg.x) * {{WG}}u + li;
   let live = L0 < p.nLanes; // lanes past the end redo the last strip and skip the stores
   let L = min(L0, p.nLanes - 1u);
   let tw = L % p.tilesW;
@@ -577,9 +578,9 @@ struct P {
 @group(0) @binding(2) var<storage, read> gy: array<{{GT}}>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let L0 = (wg.x + wg.y * nwg.x) * 64u + li;
+  let L0 = (wg.x + wg.y * nwg.x) * {{WG}}u + li;
   let L = min(L0, p.nLanes - 1u);
   let tw = L % p.tilesW;
   let r1 = L / p.tilesW;
@@ -602,6 +603,32 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   }
   if (L0 >= p.nLanes) { return; }
   {{STORE}}
+}
+`,
+  "conv2d_depthwise_wgrad_planes": `// Depthwise conv2d weight gradient on small planes (up to 64 pixels, the planes of
+// conv2d_depthwise_planes.wgsl): one invocation takes Q whole neighbouring planes of x and of gy
+// (channels c0 .. c0+Q-1, of NB images) into registers with vec4 loads and sums gy * x per tap
+// with every index and the padding compile-time constants. part[image block][c0*KK ..] gets its
+// Q*KK sums (vec4 stores when Q = 4); conv-depthwise.ts sums part over the image blocks.
+struct P { C: u32, nLanes: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> gy: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> part: array<{{PT}}>;
+
+@compute @workgroup_size({{WG}})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let L0 = (wg.x + wg.y * nwg.x) * {{WG}}u + li;
+  if (L0 >= p.nLanes) { return; }
+  // lane L0 = (image block, channel block): planes (nb*NB + i)*C + cb*Q .. +Q-1 for i < NB; its
+  // sums go to part[nb][cb*Q*KK ..], so part is [N/NB][C*KK] (PV values per lane)
+  let cb = L0 % {{CQ}}u;
+  let nb = L0 / {{CQ}}u;
+  let plane0 = nb * {{NB}}u * {{CQ}}u + cb; // in units of Q planes
+  let xb = plane0 * {{XV}}u;
+  let gb = plane0 * {{GV}}u;
+  let pb = L0 * {{PV}}u;
+  {{BODY}}
 }
 `,
   "conv2d_fwd": `// Forward conv2d as an implicit GEMM over a zero-padded input (see conv2d_pad.wgsl), no shared

@@ -91,6 +91,12 @@ const GRID: Case[] = [
   { x: [2, 8, 7, 7], cout: 8, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 8, bias: true },
   { x: [1, 4, 7, 7], cout: 4, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 4, bias: false },
   { x: [3, 4, 2, 2], cout: 4, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 4, bias: true },
+  // small planes whose rows are whole vec4s (4 px, MobileNet-V2 at a 28 px input): one plane per lane, stride 1 and 2
+  { x: [2, 8, 4, 4], cout: 8, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 8, bias: true },
+  { x: [1, 12, 4, 4], cout: 12, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 12, bias: false },
+  { x: [2, 3, 4, 8], cout: 3, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 3, bias: true },
+  // 2 px planes of 4 images per lane in the weight gradient (4 px: 2 images, above)
+  { x: [4, 8, 2, 2], cout: 8, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 8, bias: false },
   // 1x1 stride 2 with rows of whole vec4s (forward on the matmul kernel; backward-data as a flat
   // GEMM, then spread out), and with a bias (forward on the conv kernel)
   { x: [2, 8, 10, 16], cout: 12, k: [1, 1], stride: [2, 2], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: false },

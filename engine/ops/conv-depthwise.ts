@@ -8,10 +8,14 @@
 // time, so each input row is loaded once per strip (vec4 loads when rows are whole vec4s) and
 // each output row is stored as it is finished (vec4 stores where aligned). Per output row of a
 // 16-wide strip at stride 1: 6 vec4 loads (the window's 18 columns) and 4 vec4 stores, against
-// 4 + 4 for a plain copy. The bodies are unrolled here (constant register names only).
+// 4 + 4 for a plain copy. The bodies are unrolled here (constant register names only). Small
+// planes (up to 64 pixels) go to conv-depthwise-planes.ts instead (the whole plane per lane), and
+// strips are 4 columns wide at stride 2: a lane's values must fit the register file, or lavapipe
+// builds its lane-by-lane loads up through the stack (bench/NOTES.md, speed round 4).
 import { Tensor } from '../tensor.ts';
 import { dispatch, groupsFor } from '../program.ts';
 import { sum } from './reduce.ts';
+import { planeGroup, runPlanes, weightGradPlanes } from './conv-depthwise-planes.ts';
 
 /** The conv as the depthwise kernels see it (conv.ts's Job extends it with the group layout). */
 export interface DwJob {
@@ -40,8 +44,17 @@ export interface DwTuning {
   noGroups?: boolean;
   TM?: number;
   RC?: number;
+  /** the small-plane kernel as before round 4 (rows not whole vec4s only, fewest planes, scalar weights) */
+  oldPlanes?: boolean;
+  /** planes per invocation of the small-plane kernel (comparisons only) */
+  Q?: number;
+  /** images per invocation of the small-plane weight gradient (comparisons only) */
+  NB?: number;
+  /** experiments: invocations per workgroup */
+  WG?: number;
 }
 
+const wgOf = (t: DwTuning | undefined): number => t?.WG ?? 64;
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 const mod = (a: number, m: number) => ((a % m) + m) % m;
 
@@ -55,10 +68,13 @@ function memo(key: string, make: () => Record<string, string | number>): Record<
 /** Strips and chunks: TM columns per strip (a multiple of 4 when rows load as vec4), RC rows per chunk. */
 function layout(j: DwJob, tune: DwTuning | undefined) {
   const vecRows = j.W % 4 === 0;
-  // strips up to 16 wide, as even as the row allows (56 px: 4 x 16; 28: 2 x 16; 14: 1 x 14).
-  // CPU time per dispatch, 144 ch b16 56 px: cap 8 / 16 / 32 = 7.9 / 7.0 / 7.6 ms forward, 16 best
-  // for backward-data and stride 2 as well (bench/NOTES.md, round 3): wider strips spill more.
-  const cap = tune?.TM ?? 16;
+  // strips up to 16 wide at stride 1, as even as the row allows (56 px: 4 x 16; 28: 2 x 16; 14:
+  // 1 x 14). CPU time per dispatch, 144 ch b16 56 px: cap 8 / 16 / 32 = 7.9 / 7.0 / 7.6 ms forward,
+  // 16 best for backward-data too (bench/NOTES.md, round 3). At stride 2 a strip's window is twice
+  // as wide, and once a lane's values outgrow the register file lavapipe builds its loads up
+  // through the stack: 4 columns there (round 4: forward 1.4x, weight gradient 1.75x against 16),
+  // and for the stride-2 backward-data phases, which store every other column (1.1x).
+  const cap = tune?.TM ?? (j.sw > 1 || j.place.ysw > 1 ? 4 : 16);
   let tilesW = ceilDiv(j.Wo, cap);
   let TM = ceilDiv(j.Wo, tilesW);
   if (vecRows) TM = ceilDiv(TM, 4) * 4;
@@ -197,67 +213,23 @@ function groupCode(j: DwJob, p: number): { setup: string[]; row: string[] } {
   return { setup, row };
 }
 
-/**
- * Small planes whose rows are not whole vec4s (7 px: 49 values, 2 px: 4): Q = 1, 2 or 4
- * neighbouring planes per invocation, the fewest that are whole vec4s in and out, all in
- * registers (conv2d_depthwise_planes.wgsl). Returns Q, or 0 where the row kernels apply.
- */
-function planeGroup(j: DwJob, identity: boolean): number {
-  if (!identity || j.W % 4 === 0 || j.H * j.W > 64) return 0;
-  for (const q of [1, 2, 4]) if ((q * j.H * j.W) % 4 === 0 && (q * j.Ho * j.Wo) % 4 === 0) return j.planes % q === 0 ? q : 0;
-  return 0;
-}
-
-function runPlanes(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, Q: number): void {
-  const HW = j.H * j.W;
-  const HWo = j.Ho * j.Wo;
-  const KK = j.KH * j.KW;
-  const nLanes = (j.N * j.planes) / Q;
-  const key = `dwplanes ${Q} ${j.H} ${j.W} ${j.Ho} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl}`;
-  const defines = memo(key, () => {
-    const B: string[] = [];
-    for (let v = 0; v < (Q * HW) / 4; v++) B.push(`let X${v} = x[xb + ${v}u];`);
-    for (let q = 0; q < Q; q++) {
-      B.push(`let b${q} = select(0.0, bias[min(c0 + ${q}u, arrayLength(&bias) - 1u)], p.hasBias != 0u);`);
-      for (let k = 0; k < KK; k++) B.push(`let w${q}_${k} = w[(c0 + ${q}u) * ${KK}u + ${k}u];`);
-    }
-    const out = (q: number, oh: number, ow: number): string => {
-      let e = `b${q}`;
-      for (let kh = 0; kh < j.KH; kh++)
-        for (let kw = 0; kw < j.KW; kw++) {
-          const ih = oh * j.sh - j.pt + kh * j.dh;
-          const iw = ow * j.sw - j.pl + kw * j.dw;
-          if (ih < 0 || ih >= j.H || iw < 0 || iw >= j.W) continue; // zero padding
-          const el = q * HW + ih * j.W + iw;
-          e = `fma(X${el >> 2}[${el & 3}], w${q}_${kh * j.KW + kw}, ${e})`;
-        }
-      return e;
-    };
-    const outs: string[] = [];
-    for (let q = 0; q < Q; q++) for (let oh = 0; oh < j.Ho; oh++) for (let ow = 0; ow < j.Wo; ow++) outs.push(out(q, oh, ow));
-    for (let v = 0; v < outs.length / 4; v++) B.push(`y[yb + ${v}u] = vec4f(${outs.slice(4 * v, 4 * v + 4).join(', ')});`);
-    return { Q, XV: (Q * HW) / 4, YV: (Q * HWo) / 4, BODY: B.join('\n  ') };
-  });
-  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_planes', defines }, { C: j.planes, nLanes, hasBias: bias !== null }, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, 64));
-}
-
 /** y[place] = depthwise conv of x with weights [C][KH*KW] (+ bias), by row strips. */
 export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, tune?: DwTuning): void {
   const pl = j.place;
   const identity = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && pl.yH === j.Ho;
-  const planes = tune?.noGroups ? 0 : planeGroup(j, identity);
-  if (planes) return runPlanes(x, wk, bias, j, y, planes);
+  const planes = tune?.noGroups ? 0 : planeGroup(j, identity, tune);
+  if (planes) return runPlanes(x, wk, bias, j, y, planes, tune);
   const group = tune?.noGroups ? 0 : rowGroup(j, identity);
   if (group) {
     // one strip per plane, chunks of whole groups
     const { chunks: nCh, RC } = groupChunks(j, group);
     const nLanes = j.N * j.planes * nCh;
     const u = { H: j.H, W: j.W, C: j.planes, Ho: j.Ho, Wo: j.Wo, tilesW: 1, chunks: nCh, RC, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: 0, yc0: 0, ysh: 1, ysw: 1, pt: j.pt, pl: j.pl };
-    const defines = memo(`dwgroup ${group} ${j.W} ${j.KH} ${j.KW} ${j.pt} ${j.pl}`, () => {
+    const defines = memo(`dwgroup ${wgOf(tune)} ${group} ${j.W} ${j.KH} ${j.KW} ${j.pt} ${j.pl}`, () => {
       const { setup, row } = groupCode(j, group);
-      return { TM: j.W, KK: j.KH * j.KW, SH: 1, SW: 1, STEP: group, XT: 'vec4f', YT: 'vec4f', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
+      return { WG: wgOf(tune), TM: j.W, KK: j.KH * j.KW, SH: 1, SW: 1, STEP: group, XT: 'vec4f', YT: 'vec4f', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
     });
-    dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, 64));
+    dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, wgOf(tune)));
     return;
   }
   const { TM, tilesW, RC, chunks, a } = layout(j, tune);
@@ -265,7 +237,7 @@ export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJ
   const vec4Out = a >= 0 && identity && j.Wo % 4 === 0;
   const nLanes = j.N * j.planes * chunks * tilesW;
   const u = { H: j.H, W: j.W, C: j.planes, Ho: j.Ho, Wo: j.Wo, tilesW, chunks, RC, nLanes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw, pt: j.pt, pl: j.pl };
-  const key = `dwrows ${TM} ${a} ${vec4Out} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw}`;
+  const key = `dwrows ${wgOf(tune)} ${TM} ${a} ${vec4Out} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw}`;
   const defines = memo(key, () => {
     const win = windowCode(j, TM, a);
     const KK = j.KH * j.KW;
@@ -279,13 +251,18 @@ export function depthwiseRows(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJ
     if (vec4Out) for (let m = 0; m < TM; m += 4) row.push(`if (live && ow0 + ${m}u < p.Wo) { y[(ybase + ${m}u) / 4u] = vec4f(o${m}, o${m + 1}, o${m + 2}, o${m + 3}) + b; }`);
     else for (let m = 0; m < TM; m++) row.push(`if (live && ow0 + ${m}u < p.Wo) { y[ybase + ${m}u * p.ysw] = o${m} + b; }`);
     row.push(...win.shift);
-    return { TM, KK, SH: j.sh, SW: j.sw, STEP: 1, XT: a >= 0 ? 'vec4f' : 'f32', YT: vec4Out ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
+    return { WG: wgOf(tune), TM, KK, SH: j.sh, SW: j.sw, STEP: 1, XT: a >= 0 ? 'vec4f' : 'f32', YT: vec4Out ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    ') };
   });
-  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, 64));
+  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_rows', defines }, u, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, wgOf(tune)));
 }
 
 /** dw [C, 1, KH, KW] of a depthwise conv: per-strip partial sums of gy * x, then one sum. */
 export function depthwiseWeightGrad(x: Tensor, gy: Tensor, j: DwJob, tune?: DwTuning): Tensor {
+  // whole planes where they are small (2 and 4 px) or strided (7 -> 4 px); 7 px at stride 1 holds
+  // 4 planes of x and gy per lane (392 values): no faster than the strips (1.2-1.3 ms both)
+  const small = j.H * j.W <= 16 || j.sh > 1 || j.sw > 1;
+  const planes = tune?.noGroups || tune?.oldPlanes || !small ? 0 : planeGroup(j, true, tune);
+  if (planes) return weightGradPlanes(x, gy, j, planes, tune);
   const { TM, tilesW, RC, chunks, a } = layout(j, tune);
   const C = j.planes;
   const KK = j.KH * j.KW;
@@ -294,7 +271,7 @@ export function depthwiseWeightGrad(x: Tensor, gy: Tensor, j: DwJob, tune?: DwTu
   const nLanes = C * per;
   const part = new Tensor([C, per, KK], 'f32');
   const u = { H: j.H, W: j.W, C, Ho: j.Ho, Wo: j.Wo, tilesW, chunks, RC, nLanes, N: j.N, pt: j.pt, pl: j.pl };
-  const key = `dwgrad ${TM} ${a} ${vecG} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw}`;
+  const key = `dwgrad ${wgOf(tune)} ${TM} ${a} ${vecG} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw}`;
   const defines = memo(key, () => {
     const win = windowCode(j, TM, a);
     const setup = [...Array.from({ length: KK }, (_, k) => `var a${k} = 0.0;`), ...win.setup];
@@ -308,9 +285,9 @@ export function depthwiseWeightGrad(x: Tensor, gy: Tensor, j: DwJob, tune?: DwTu
       for (let kh = 0; kh < j.KH; kh++) for (let kw = 0; kw < j.KW; kw++) row.push(`a${kh * j.KW + kw} = fma(${g(m)}, ${win.at(kh * j.dh, m * j.sw + kw * j.dw)}, a${kh * j.KW + kw});`);
     row.push(...win.shift);
     const store = Array.from({ length: KK }, (_, k) => `part[L * ${KK}u + ${k}u] = a${k};`);
-    return { TM, SH: j.sh, SW: j.sw, XT: a >= 0 ? 'vec4f' : 'f32', GT: vecG ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    '), STORE: store.join('\n  ') };
+    return { WG: wgOf(tune), TM, SH: j.sh, SW: j.sw, XT: a >= 0 ? 'vec4f' : 'f32', GT: vecG ? 'vec4f' : 'f32', SETUP: setup.join('\n  '), ROW: row.join('\n    '), STORE: store.join('\n  ') };
   });
-  dispatch({ name: 'conv2d_depthwise_wgrad', shader: 'conv2d_depthwise_wgrad', defines }, u, [x.binding, gy.binding, part.binding], groupsFor(nLanes, 64));
+  dispatch({ name: 'conv2d_depthwise_wgrad', shader: 'conv2d_depthwise_wgrad', defines }, u, [x.binding, gy.binding, part.binding], groupsFor(nLanes, wgOf(tune)));
   const flat = per === 1 ? part.view([C * KK]) : sum(part, [1]);
   part.dispose();
   const dw = flat.view([C, 1, j.KH, j.KW]);
