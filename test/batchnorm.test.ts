@@ -200,6 +200,24 @@ test('statistics are precise for large channels with a large offset (two-level r
   await check(c2, { y: 1e-5, g: 1e-5 }, '65536 per channel');
 });
 
+test('every way the reduction splits a channel among lanes (segments, plane groups, a short last group, the partial-sum cap)', async () => {
+  const { statsSplit } = await import('../engine/ops/batchnorm.ts');
+  const cases: [number[], string][] = [
+    [[9, 3, 5, 5], 'whole small planes per lane, last group short'], // hw 25: G 5 of 9 planes
+    [[5, 2, 1, 1], 'one value per plane'],
+    [[3, 2, 20, 28], 'segments of a plane'], // hw 140 vec4: 2 segments of 70
+    [[301, 2, 16, 64], 'plane groups and segments (partial cap)'], // 301 * 2 segments > 512 partials
+  ];
+  const split = (s: number[]) => statsSplit(s[0], s[2] * s[3] % 4 === 0 ? (s[2] * s[3]) / 4 : s[2] * s[3]);
+  assert.ok(split([9, 3, 5, 5]).G > 1 && 9 % split([9, 3, 5, 5]).G !== 0, 'a short last plane group is exercised');
+  assert.ok(split([3, 2, 20, 28]).segs > 1, 'plane segments are exercised');
+  const capped = split([301, 2, 16, 64]);
+  assert.ok(capped.G > 1 && capped.segs > 1 && capped.P <= 512, `the partial cap is exercised (${JSON.stringify(capped)})`);
+  for (const [shape, what] of cases) {
+    for (const act of ['relu', null] as Act[]) await check(makeCase(shape, { act, offset: 3, scale: 2 }), { y: 1e-5, g: 1e-4 }, `${what} ${shape} act=${act}`);
+  }
+});
+
 test('no-grad forward, memory released, gradients only where required', async () => {
   const c = makeCase([2, 3, 4, 5], { act: 'relu' });
   const before = rk.memoryStats().liveBytes;

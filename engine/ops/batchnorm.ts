@@ -53,9 +53,23 @@ function typed(act: ActName, v: 1 | 4): Record<string, string> {
 /** vec4 elements when every plane splits into whole vec4s. */
 const widthOf = (HW: number): 1 | 4 => (HW % 4 === 0 ? 4 : 1);
 
-/** Number of partial sums per channel: enough invocations to spread work, each summing >= ~128 values. */
-function partials(m: number): number {
-  return Math.max(1, Math.min(1024, Math.ceil(m / 128)));
+/** V-elements one lane of batchnorm_stats sums (a plane segment, or several whole small planes). */
+const STATS_RUN = 128;
+/** Cap on partial sums per channel: batchnorm_finalize / dparams add them up one lane per channel. */
+const MAX_PARTIALS = 512;
+
+/**
+ * How batchnorm_stats splits a channel's N planes of hw V-elements among lanes: each lane takes
+ * one segment of S V-elements (segs per plane) of G consecutive planes, so lanes walk contiguous
+ * memory with equal trip counts. P = ceil(N / G) * segs partial sums per channel.
+ */
+export function statsSplit(N: number, hw: number, run = STATS_RUN): { P: number; segs: number; S: number; G: number } {
+  const segs = Math.ceil(hw / run);
+  const S = Math.ceil(hw / segs);
+  let G = Math.max(1, Math.floor(run / S));
+  if (Math.ceil(N / G) * segs > MAX_PARTIALS) G = Math.ceil((N * segs) / MAX_PARTIALS);
+  G = Math.min(G, N);
+  return { P: Math.ceil(N / G) * segs, segs, S, G };
 }
 
 /** Runs batchnorm_stats over the first C channels of x; returns the [C * P] vec2 partial sums. */
@@ -63,11 +77,11 @@ function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, C: number, g: Ten
   const [N, xc, H, W] = x.shape;
   const v = widthOf(H * W);
   const hw = (H * W) / v;
-  const P = partials(N * hw);
+  const { P, segs, S, G } = statsSplit(N, hw);
   const part = new Tensor([C * P * 2], 'f32');
   dispatch(
     { name: mode === 0 ? 'batchnorm_stats' : `batchnorm_grad_stats_${act}`, shader: 'batchnorm_stats', defines: { MODE: mode, ...typed(act, v) } },
-    { N, C, hw, P, dn: Math.floor(P / hw), dq: P % hw, xc },
+    { N, C, hw, P, segs, S, G, xc },
     [x.binding, g.binding, y.binding, stats.binding, part.binding],
     groupsFor(C * P, 64),
   );
