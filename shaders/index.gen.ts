@@ -143,7 +143,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var s1 = 0.0;
   var s2 = 0.0;
   for (var k = 0u; k < p.P; k++) {
-    let s = part[c * p.P + k];
+    let s = part[k * p.C + c];
     s1 += s.x;
     s2 += s.y;
   }
@@ -178,7 +178,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     var s1 = 0.0;
     var s2 = 0.0;
     for (var k = 0u; k < p.P; k++) {
-      let s = part[c * p.P + k];
+      let s = part[k * p.C + c];
       s1 += s.x;
       s2 += s.y;
     }
@@ -204,7 +204,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   stats[2u * c + 1u] = vec4f(beta, K + d, 0.0, 0.0);
 }
 `,
-  "batchnorm_grad": `// BatchNorm2d backward, elementwise dx with g' = g * act'(y) (the fused activation's backward):
+  "batchnorm_grad": `// BatchNorm2d backward, elementwise dx with g' = g * act'(z) (the fused activation's backward; its
+// input z is recomputed from x exactly as batchnorm_apply computed it, instead of reading y):
 //   train: dx = gamma * invstd * (g' - (dbeta + xhat * dgamma) / M)   (through the batch stats)
 //   eval:  dx = gamma * invstd * g'                                   (running stats are constants)
 // dgamma, dbeta come from batchnorm_dparams. V is f32 or vec4f; each lane owns a run of up to
@@ -215,12 +216,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 struct Params { planes: u32, C: u32, hw: u32, runs: u32, M: u32, xc: u32, dc: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> g: array<{{V}}>;
-@group(0) @binding(2) var<storage, read> y: array<{{V}}>;
-@group(0) @binding(3) var<storage, read> x: array<{{V}}>;
-@group(0) @binding(4) var<storage, read> stats: array<vec4f>;
-@group(0) @binding(5) var<storage, read> dgamma: array<f32>;
-@group(0) @binding(6) var<storage, read> dbeta: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dx: array<{{V}}>;
+@group(0) @binding(2) var<storage, read> x: array<{{V}}>;
+@group(0) @binding(3) var<storage, read> stats: array<vec4f>;
+@group(0) @binding(4) var<storage, read> dgamma: array<f32>;
+@group(0) @binding(5) var<storage, read> dbeta: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<{{V}}>;
 
 const RUN = {{RUN}}u;
 
@@ -235,6 +235,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let s = stats[2u * c]; // (K, d, invstd, gamma * invstd), mean = K + d
   let K = {{V}}(s.x); // x - mean = (x - K) - d, exact for large offsets (batchnorm_finalize)
   let d = {{V}}(s.y);
+  let scale = {{V}}(s.w);
+  let beta = {{V}}(stats[2u * c + 1u].x);
   // train: dx = gamma * invstd * (g' - dbeta / M - xhat * dgamma / M), xhat = (x - mean) * invstd
   let b0 = {{V}}(select(0.0, dbeta[c] / f32(p.M), {{TRAIN}} == 1));
   let b1 = {{V}}(select(0.0, s.z * dgamma[c] / f32(p.M), {{TRAIN}} == 1));
@@ -244,31 +246,35 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let xo = n * (p.xc - p.C) * p.hw;
   let dO = n * (p.dc - p.C) * p.hw;
   for (var i = start; i < end; i++) {
-    let gg = g[i] * dact(y[i]);
-    let v = s.w * (gg - b0 - ((x[i + xo] - K) - d) * b1);
+    let xm = (x[i + xo] - K) - d;
+    let gg = g[i] * dact(xm * scale + beta); // z as in batchnorm_apply
+    let v = s.w * (gg - b0 - xm * b1);
     if ({{ACCUM}} == 1) { dx[i + dO] += v; } else { dx[i + dO] = v; }
   }
 }
 `,
   "batchnorm_stats": `// BatchNorm2d, first level of the per-channel reduction over N, H, W.
-// Invocation (c, k), k = ng * segs + s, sums segment s (V-elements [s * S, min(s * S + S, hw)))
-// of the planes n = ng * G .. ng * G + G - 1 of channel c: each lane walks contiguous memory with
-// the same trip counts as its neighbours (lavapipe runs a loop as long as its slowest lane; the
-// previous layout, lane k taking elements k, k + P, ..., ran at 9-15% of the copy ceiling).
+// Invocation k * C + c, k = ng * segs + s, sums segment s (V-elements [s * S, min(s * S + S, hw)))
+// of the planes n = ng * G .. ng * G + G - 1 of channel c into part[k * C + c]: each lane walks
+// contiguous memory with the same trip counts as its neighbours (lavapipe runs a loop as long as
+// its slowest lane; the previous layout, lane k taking elements k, k + P, ..., ran at 9-15% of the
+// copy ceiling), and neighbouring lanes take neighbouring channels, i.e. adjacent small planes.
 // V is f32 or vec4f (when H*W % 4 == 0; hw counts V-elements per plane). Two modes:
 //  MODE 0 (forward statistics): shifted sums  s1 = sum(x - K), s2 = sum((x - K)^2) with
 //         K = the channel's first element, which keeps sum-of-squares cancellation small.
-//  MODE 1 (backward): s1 = sum(g'), s2 = sum(g' * (x - mean)) with g' = g * act'(y).
+//  MODE 1 (backward): s1 = sum(g'), s2 = sum(g' * (x - mean)) with g' = g * act'(z), where the
+//         activation's input z is recomputed from x exactly as batchnorm_apply computed it (one
+//         read stream less than loading the forward's output y).
 // x may be the first C channels of a buffer with xc >= C channels per sample (a DenseNet block's
-// growing feature buffer); g and y are always [N, C, H, W].
+// growing feature buffer); g is always [N, C, H, W].
 struct Params { N: u32, C: u32, hw: u32, P: u32, segs: u32, S: u32, G: u32, xc: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<{{V}}>;
 @group(0) @binding(2) var<storage, read> g: array<{{V}}>;
-@group(0) @binding(3) var<storage, read> y: array<{{V}}>;
-@group(0) @binding(4) var<storage, read> stats: array<vec4f>;
-@group(0) @binding(5) var<storage, read_write> part: array<vec2f>;
+@group(0) @binding(3) var<storage, read> stats: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> part: array<vec2f>;
 
+// the activation's derivative at its input z (DACT is written in terms of y: same sign tests)
 fn dact(y: {{V}}) -> {{V}} { return {{DACT}}; }
 fn total(v: {{V}}) -> f32 { return {{TOTAL}}; }
 
@@ -276,8 +282,8 @@ fn total(v: {{V}}) -> f32 { return {{TOTAL}}; }
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let id = gid.x + gid.y * nwg.x * 64u;
   if (id >= p.C * p.P) { return; }
-  let c = id / p.P;
-  let k = id % p.P;
+  let c = id % p.C;
+  let k = id / p.C;
   let n0 = (k / p.segs) * p.G;
   let n1 = min(n0 + p.G, p.N);
   let q0 = (k % p.segs) * p.S;
@@ -296,13 +302,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     }
   } else {
     let s = stats[2u * c]; // x - mean = (x - K) - d (batchnorm_finalize)
+    let K = {{V}}(s.x);
+    let d = {{V}}(s.y);
+    let scale = {{V}}(s.w);
+    let beta = {{V}}(stats[2u * c + 1u].x);
     for (var n = n0; n < n1; n++) {
       let gb = (n * p.C + c) * p.hw + q0;
       let xb = (n * p.xc + c) * p.hw + q0;
       for (var i = 0u; i < len; i++) {
-        let gg = g[gb + i] * dact(y[gb + i]);
+        let xm = (x[xb + i] - K) - d;
+        let gg = g[gb + i] * dact(xm * scale + beta); // z as in batchnorm_apply
         s1 += gg;
-        s2 += gg * ((x[xb + i] - s.x) - s.y);
+        s2 += gg * xm;
       }
     }
   }

@@ -6,8 +6,9 @@
 // per-channel mean, invstd, gamma * invstd, beta), then one elementwise pass
 // y = act((x - mean) * gamma * invstd + beta). Eval forward: finalize from the running
 // statistics, then the same elementwise pass. Backward: one partial reduction of
-// (g', g'(x - mean)) with g' = g * act'(y), per-channel dgamma/dbeta, then one elementwise dx
-// pass (through the batch statistics in training mode). Elementwise kernels and reductions read
+// (g', g'(x - mean)) with g' = g * act'(z), per-channel dgamma/dbeta, then one elementwise dx
+// pass (through the batch statistics in training mode); both recompute the activation's input
+// z from x and the stats rather than reading the forward's output (one read stream less). Elementwise kernels and reductions read
 // vec4s when H*W % 4 == 0, and each invocation handles several elements (measured 4x faster
 // on lavapipe than one scalar per invocation).
 import { defineOp, expectDtype, expectRank } from '../op.ts';
@@ -73,7 +74,7 @@ export function statsSplit(N: number, hw: number, run = STATS_RUN): { P: number;
 }
 
 /** Runs batchnorm_stats over the first C channels of x; returns the [C * P] vec2 partial sums. */
-function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, C: number, g: Tensor, y: Tensor, stats: Tensor): { part: Tensor; P: number } {
+function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, C: number, g: Tensor, stats: Tensor): { part: Tensor; P: number } {
   const [N, xc, H, W] = x.shape;
   const v = widthOf(H * W);
   const hw = (H * W) / v;
@@ -82,7 +83,7 @@ function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, C: number, g: Ten
   dispatch(
     { name: mode === 0 ? 'batchnorm_stats' : `batchnorm_grad_stats_${act}`, shader: 'batchnorm_stats', defines: { MODE: mode, ...typed(act, v) } },
     { N, C, hw, P, segs, S, G, xc },
-    [x.binding, g.binding, y.binding, stats.binding, part.binding],
+    [x.binding, g.binding, stats.binding, part.binding],
     groupsFor(C * P, 64),
   );
   return { part, P };
@@ -117,7 +118,7 @@ export function bnForwardRaw(x: Tensor, C: number, w: Tensor | null, b: Tensor |
   const stats = new Tensor([C, 8], 'f32'); // two vec4 per channel, see batchnorm_finalize.wgsl
   let part: Tensor;
   let P = 1;
-  if (p.training) ({ part, P } = channelPartials(0, 'none', x, C, x, x, stats));
+  if (p.training) ({ part, P } = channelPartials(0, 'none', x, C, x, stats));
   else part = new Tensor([2], 'f32'); // unused in eval
   dispatch(
     { name: p.training ? 'batchnorm_finalize' : 'batchnorm_finalize_eval', shader: 'batchnorm_finalize', defines: { TRAIN: p.training ? 1 : 0 } },
@@ -135,14 +136,13 @@ export function bnForwardRaw(x: Tensor, C: number, w: Tensor | null, b: Tensor |
 }
 
 /**
- * Backward of bnForwardRaw given g = dL/dy [N, C, H, W] (y: the output when there is an
- * activation, else anything of that shape). dgamma/dbeta when `wantParams` (or always in
+ * Backward of bnForwardRaw given g = dL/dy [N, C, H, W], the forward's input x and stats.
+ * dgamma/dbeta when `wantParams` (or always in
  * training, where dx needs them); dx into the first C channels of `dx` [N, dc >= C, H, W],
  * added to what it holds when `accumulate`.
  */
 export function bnBackwardRaw(
   g: Tensor,
-  y: Tensor,
   x: Tensor,
   stats: Tensor,
   p: BnCall,
@@ -156,7 +156,7 @@ export function bnBackwardRaw(
   let dgamma: Tensor | null = null;
   let dbeta: Tensor | null = null;
   if (p.training || o.wantParams) {
-    const { part, P } = channelPartials(1, act, x, C, g, y, stats);
+    const { part, P } = channelPartials(1, act, x, C, g, stats);
     dgamma = new Tensor([C], 'f32');
     dbeta = new Tensor([C], 'f32');
     dispatch({ name: 'batchnorm_dparams', shader: 'batchnorm_dparams' }, { C, P }, [part.binding, stats.binding, dgamma.binding, dbeta.binding], groupsFor(C, 64));
@@ -168,7 +168,7 @@ export function bnBackwardRaw(
     dispatch(
       { name: `batchnorm_dx_${p.training ? 'train' : 'eval'}_${act}${o.accumulate ? '_acc' : ''}`, shader: 'batchnorm_grad', defines: { TRAIN: p.training ? 1 : 0, ACCUM: o.accumulate ? 1 : 0, ...typed(act, v), RUN } },
       { planes: N * C, C, hw: HW / v, runs, M, xc: x.shape[1], dc: o.dx.shape[1] },
-      [g.binding, y.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, o.dx.binding],
+      [g.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, o.dx.binding],
       groups,
     );
   }
@@ -201,17 +201,16 @@ const bnOp = defineOp<BnParams>({
     const w = p.hasW ? inputs[1] : null;
     const b = p.hasB ? inputs[p.hasW ? 2 : 1] : null;
     const { y, stats } = bnForwardRaw(x, x.shape[1], w, b, p);
-    if (ctx.needsGrad) ctx.save(x, stats, ...(p.activation ? [y] : []));
+    if (ctx.needsGrad) ctx.save(x, stats);
     stats.dispose();
     return y;
   },
   backward(g, { saved, params: p, inputNeedsGrad }) {
     const [x, stats] = saved;
-    const y = p.activation ? saved[2] : g; // g stands in when there is no activation
     const wantW = p.hasW && inputNeedsGrad[1];
     const wantB = p.hasB && inputNeedsGrad[p.hasW ? 2 : 1];
     const dx = inputNeedsGrad[0] ? new Tensor(x.shape, 'f32') : null;
-    const { dgamma, dbeta } = bnBackwardRaw(g, y, x, stats, p, { wantParams: wantW || wantB, dx, accumulate: false });
+    const { dgamma, dbeta } = bnBackwardRaw(g, x, stats, p, { wantParams: wantW || wantB, dx, accumulate: false });
     const grads: (Tensor | null)[] = [dx];
     if (p.hasW) grads.push(wantW ? dgamma : null);
     if (p.hasB) grads.push(wantB ? dbeta : null);
