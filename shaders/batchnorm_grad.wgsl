@@ -18,7 +18,7 @@ struct Params { planes: u32, C: u32, hw: u32, runs: u32, M: u32, xc: u32, dc: u3
 
 const RUN = {{RUN}}u;
 
-fn dact(y: {{V}}) -> {{V}} { return {{DACT}}; }
+fn dact(z: {{V}}) -> {{V}} { return {{DACT}}; }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

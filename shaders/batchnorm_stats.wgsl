@@ -19,8 +19,7 @@ struct Params { N: u32, C: u32, hw: u32, P: u32, segs: u32, S: u32, G: u32, xc: 
 @group(0) @binding(3) var<storage, read> stats: array<vec4f>;
 @group(0) @binding(4) var<storage, read_write> part: array<vec2f>;
 
-// the activation's derivative at its input z (DACT is written in terms of y: same sign tests)
-fn dact(y: {{V}}) -> {{V}} { return {{DACT}}; }
+fn dact(z: {{V}}) -> {{V}} { return {{DACT}}; }
 fn total(v: {{V}}) -> f32 { return {{TOTAL}}; }
 
 @compute @workgroup_size(64)

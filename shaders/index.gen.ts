@@ -224,7 +224,7 @@ struct Params { planes: u32, C: u32, hw: u32, runs: u32, M: u32, xc: u32, dc: u3
 
 const RUN = {{RUN}}u;
 
-fn dact(y: {{V}}) -> {{V}} { return {{DACT}}; }
+fn dact(z: {{V}}) -> {{V}} { return {{DACT}}; }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -274,8 +274,7 @@ struct Params { N: u32, C: u32, hw: u32, P: u32, segs: u32, S: u32, G: u32, xc: 
 @group(0) @binding(3) var<storage, read> stats: array<vec4f>;
 @group(0) @binding(4) var<storage, read_write> part: array<vec2f>;
 
-// the activation's derivative at its input z (DACT is written in terms of y: same sign tests)
-fn dact(y: {{V}}) -> {{V}} { return {{DACT}}; }
+fn dact(z: {{V}}) -> {{V}} { return {{DACT}}; }
 fn total(v: {{V}}) -> f32 { return {{TOTAL}}; }
 
 @compute @workgroup_size(64)

@@ -41,13 +41,14 @@ type ActName = 'none' | 'relu' | 'relu6';
 
 /**
  * WGSL for the element type V (f32, or vec4f when H*W % 4 == 0 so that planes split into whole
- * vec4s): the activation act(z), its derivative dact(y) from the output, a horizontal sum.
+ * vec4s): the activation act(z), its derivative dact(z) (the backward kernels evaluate it at the
+ * activation's input z, which passes the same sign tests as its output), a horizontal sum.
  */
 function typed(act: ActName, v: 1 | 4): Record<string, string> {
   const V = v === 4 ? 'vec4f' : 'f32';
   const k = (c: number) => `${V}(${c.toFixed(1)})`;
   const ACT = { none: 'z', relu: `max(z, ${k(0)})`, relu6: `clamp(z, ${k(0)}, ${k(6)})` }[act];
-  const DACT = { none: k(1), relu: `select(${k(0)}, ${k(1)}, y > ${k(0)})`, relu6: `select(${k(0)}, ${k(1)}, (y > ${k(0)}) & (y < ${k(6)}))` }[act];
+  const DACT = { none: k(1), relu: `select(${k(0)}, ${k(1)}, z > ${k(0)})`, relu6: `select(${k(0)}, ${k(1)}, (z > ${k(0)}) & (z < ${k(6)}))` }[act];
   return { V, ACT, DACT, TOTAL: v === 4 ? 'dot(v, vec4f(1.0))' : 'v' };
 }
 
