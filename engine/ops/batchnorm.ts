@@ -57,7 +57,10 @@ const widthOf = (HW: number): 1 | 4 => (HW % 4 === 0 ? 4 : 1);
 
 /** V-elements one lane of batchnorm_stats sums (a plane segment, or several whole small planes). */
 const STATS_RUN = 128;
-/** Cap on partial sums per channel: batchnorm_finalize / dparams add them up one lane per channel. */
+/**
+ * Rough cap on partial sums per channel (batchnorm_finalize / dparams add them up one lane per
+ * channel): more planes per lane beyond it; P stays below MAX_PARTIALS + segs.
+ */
 const MAX_PARTIALS = 512;
 
 /**
