@@ -52,6 +52,17 @@ function typed(act: ActName, v: 1 | 4): Record<string, string> {
   return { V, ACT, DACT, TOTAL: v === 4 ? 'dot(v, vec4f(1.0))' : 'v' };
 }
 
+/**
+ * Defines objects memoised by content: program.ts then finds the pipeline by the object's
+ * identity instead of building and hashing a key string on every dispatch.
+ */
+const definesMemo = new Map<string, Record<string, string | number>>();
+function memo(key: string, make: () => Record<string, string | number>): Record<string, string | number> {
+  let d = definesMemo.get(key);
+  if (!d) definesMemo.set(key, (d = make()));
+  return d;
+}
+
 /** vec4 elements when every plane splits into whole vec4s. */
 const widthOf = (HW: number): 1 | 4 => (HW % 4 === 0 ? 4 : 1);
 
@@ -85,7 +96,7 @@ function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, C: number, g: Ten
   const { P, segs, S, G } = statsSplit(N, hw);
   const part = new Tensor([C * P * 2], 'f32');
   dispatch(
-    { name: mode === 0 ? 'batchnorm_stats' : `batchnorm_grad_stats_${act}`, shader: 'batchnorm_stats', defines: { MODE: mode, ...typed(act, v) } },
+    { name: mode === 0 ? 'batchnorm_stats' : `batchnorm_grad_stats_${act}`, shader: 'batchnorm_stats', defines: memo(`stats ${mode} ${act} ${v}`, () => ({ MODE: mode, ...typed(act, v) })) },
     { N, C, hw, P, segs, S, G, xc },
     [x.binding, g.binding, stats.binding, part.binding],
     groupsFor(C * P, 64),
@@ -125,7 +136,7 @@ export function bnForwardRaw(x: Tensor, C: number, w: Tensor | null, b: Tensor |
   if (p.training) ({ part, P } = channelPartials(0, 'none', x, C, x, stats));
   else part = new Tensor([2], 'f32'); // unused in eval
   dispatch(
-    { name: p.training ? 'batchnorm_finalize' : 'batchnorm_finalize_eval', shader: 'batchnorm_finalize', defines: { TRAIN: p.training ? 1 : 0 } },
+    { name: p.training ? 'batchnorm_finalize' : 'batchnorm_finalize_eval', shader: 'batchnorm_finalize', defines: memo(`finalize ${p.training}`, () => ({ TRAIN: p.training ? 1 : 0 })) },
     { C, HW, P, M, eps: p.eps, momentum: p.momentum, hasW: w !== null, hasB: b !== null },
     [x.binding, part.binding, (w ?? x).binding, (b ?? x).binding, p.runningMean.binding, p.runningVar.binding, stats.binding], // x stands in for absent parameters (never read)
     groupsFor(C, 64),
@@ -135,7 +146,7 @@ export function bnForwardRaw(x: Tensor, C: number, w: Tensor | null, b: Tensor |
   const y = new Tensor([N, C, H, W], 'f32');
   const v = widthOf(HW);
   const { runs, groups } = planeRuns(N * C, HW / v);
-  dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: { ...typed(act, v), RUN } }, { planes: N * C, C, hw: HW / v, runs, xc }, [x.binding, stats.binding, y.binding], groups);
+  dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: memo(`apply ${act} ${v}`, () => ({ ...typed(act, v), RUN })) }, { planes: N * C, C, hw: HW / v, runs, xc }, [x.binding, stats.binding, y.binding], groups);
   return { y, stats };
 }
 
@@ -170,7 +181,7 @@ export function bnBackwardRaw(
     const v = widthOf(HW);
     const { runs, groups } = planeRuns(N * C, HW / v);
     dispatch(
-      { name: `batchnorm_dx_${p.training ? 'train' : 'eval'}_${act}${o.accumulate ? '_acc' : ''}`, shader: 'batchnorm_grad', defines: { TRAIN: p.training ? 1 : 0, ACCUM: o.accumulate ? 1 : 0, ...typed(act, v), RUN } },
+      { name: `batchnorm_dx_${p.training ? 'train' : 'eval'}_${act}${o.accumulate ? '_acc' : ''}`, shader: 'batchnorm_grad', defines: memo(`dx ${p.training} ${o.accumulate} ${act} ${v}`, () => ({ TRAIN: p.training ? 1 : 0, ACCUM: o.accumulate ? 1 : 0, ...typed(act, v), RUN })) },
       { planes: N * C, C, hw: HW / v, runs, M, xc: x.shape[1], dc: o.dx.shape[1] },
       [g.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, o.dx.binding],
       groups,
