@@ -81,7 +81,7 @@ export interface Row {
   pctCeiling?: number;
   torch?: TorchRow;
   extra?: Record<string, number | string>;
-  /** roskd's kernels in the last timed run: what the time is made of */
+  /** roskd's kernels in the last timed run (wall-clock rows: one extra profiled run): what the time is made of */
   kernels?: { name: string; ms: number; calls: number }[];
 }
 
@@ -181,7 +181,12 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
       return { ...row, status: 'FAIL', reason: chk.detail };
     }
     const profiling = o.profile;
-    rk.setProfiling(profiling);
+    // Whole-step rows (wallOnly) are timed unprofiled: profiling gives every dispatch its own pass
+    // and two timestamps, ~40 us more per dispatch on lavapipe (2-5% of a small training step,
+    // bench/NOTES.md speed round 4); one extra profiled run afterwards gives a training step's kernel
+    // breakdown (not a whole-program run's: that would run the program again).
+    const profileTimed = profiling && !b.wallOnly;
+    rk.setProfiling(profileTimed);
     const peer = b.tfjs && o.tfjs ? o.tfjs : null;
     const qb = o.quick ? c.quickBudget : undefined;
     const late = o.hurry?.() ?? false;
@@ -199,7 +204,7 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
       const order = i % 2 === 0 ? ['r', 't'] : ['t', 'r'];
       for (const who of order) {
         if (who === 'r') {
-          const s = await roskdSample(b, profiling);
+          const s = await roskdSample(b, profileTimed);
           if (i >= warm) rs.push(s);
         } else if (peer) {
           const s = await tfjsSample(b.tfjs!, peer, !!b.wallOnly);
@@ -208,6 +213,12 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
       }
     }
     rk.setProfiling(false);
+    let breakdown: Sample['kernels'];
+    if (profiling && !profileTimed && c.kind === 'train') {
+      rk.setProfiling(true);
+      breakdown = (await roskdSample(b, true)).kernels;
+      rk.setProfiling(false);
+    }
     row.roskd = summarise(b.wallOnly ? [] : rs.map((s) => s.gpu), rs.map((s) => s.wall));
     if (ts.length) {
       row.tfjs = summarise(ts.map((s) => s.gpu), ts.map((s) => s.wall));
@@ -236,7 +247,7 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
     const load1 = loadAverage();
     if (cpus.length) row.extra = { ...row.extra, workerCpuMs: Math.min(...cpus), workerCpuMedianMs: median(cpus) };
     if (load0 !== null && load1 !== null) row.extra = { ...row.extra, loadAvg: `${load0.toFixed(1)}-${load1.toFixed(1)}` };
-    const last = rs[rs.length - 1].kernels;
+    const last = breakdown ?? rs[rs.length - 1].kernels;
     if (last) row.kernels = [...last].sort((x, y) => y[1].ms - x[1].ms).map(([k, e]) => ({ name: k, ms: e.ms, calls: e.calls }));
     if (b.extra) row.extra = { ...row.extra, ...(await b.extra(last)) };
     if (c.bytes) {
