@@ -200,6 +200,24 @@ test('statistics are precise for large channels with a large offset (two-level r
   await check(c2, { y: 1e-5, g: 1e-5 }, '65536 per channel');
 });
 
+test('planes whose size is not a multiple of 4 as flat vec4s (a vec4 across two planes, channel wrap, train and eval)', async () => {
+  const { flatPlanes } = await import('../engine/ops/batchnorm.ts');
+  const shapes = [
+    [4, 3, 7, 7], // 49 per plane, 3 channels: runs cross several planes and wrap channels
+    [2, 2, 3, 3],
+    [4, 1, 5, 5], // one channel: every plane boundary wraps to channel 0
+    [4, 3, 1, 5],
+    [3, 4, 2, 3],
+  ];
+  for (const s of shapes) assert.ok(flatPlanes(s[0], s[1], s[2] * s[3], s[1]), `${s} takes the flat path`);
+  assert.not.ok(flatPlanes(1, 2, 7 * 9, 2), '[1, 2, 7, 9] (126 values) stays element by element');
+  for (const shape of shapes)
+    for (const act of [null, 'relu', 'relu6'] as Act[]) {
+      await check(makeCase(shape, { act, offset: 2, scale: act === 'relu6' ? 4 : 2 }), { y: 1e-5, g: 1e-4 }, `flat train ${shape} act=${act}`);
+      await check(makeCase(shape, { act, training: false, scale: 3 }), { y: 1e-5, g: 1e-5 }, `flat eval ${shape} act=${act}`);
+    }
+});
+
 test('every way the reduction splits a channel among lanes (segments, plane groups, a short last group, the partial-sum cap)', async () => {
   const { statsSplit } = await import('../engine/ops/batchnorm.ts');
   const cases: [number[], string][] = [

@@ -104,6 +104,15 @@ function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, C: number, g: Ten
   return { part, P };
 }
 
+/**
+ * Whether the elementwise kernels take the flat vec4 path (batchnorm_{apply,grad}_flat.wgsl):
+ * planes whose size is not a multiple of 4 (7x7, 3x3, ...) but at least 4, in contiguous tensors
+ * (no channel stride) whose size is a multiple of 4. Otherwise such planes go element by element.
+ */
+export function flatPlanes(N: number, C: number, HW: number, ...channelStrides: number[]): boolean {
+  return HW % 4 !== 0 && HW >= 4 && (N * C * HW) % 4 === 0 && channelStrides.every((s) => s === C);
+}
+
 /** Lanes of the elementwise kernels: one per run of up to RUN V-elements inside a plane. */
 const RUN = 16;
 function planeRuns(planes: number, hw: number): { runs: number; groups: [number, number] } {
@@ -144,6 +153,11 @@ export function bnForwardRaw(x: Tensor, C: number, w: Tensor | null, b: Tensor |
   part.dispose();
   const act = p.activation ?? 'none';
   const y = new Tensor([N, C, H, W], 'f32');
+  if (flatPlanes(N, C, HW, xc)) {
+    const n4 = (N * C * HW) / 4;
+    dispatch({ name: `batchnorm_apply_flat_${act}`, shader: 'batchnorm_apply_flat', defines: memo(`apply flat ${act}`, () => ({ ...typed(act, 4), RUN })) }, { n4, C, hw: HW }, [x.binding, stats.binding, y.binding], groupsFor(Math.ceil(n4 / RUN), 64));
+    return { y, stats };
+  }
   const v = widthOf(HW);
   const { runs, groups } = planeRuns(N * C, HW / v);
   dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: memo(`apply ${act} ${v}`, () => ({ ...typed(act, v), RUN })) }, { planes: N * C, C, hw: HW / v, runs, xc }, [x.binding, stats.binding, y.binding], groups);
@@ -177,7 +191,15 @@ export function bnBackwardRaw(
     dispatch({ name: 'batchnorm_dparams', shader: 'batchnorm_dparams' }, { C, P }, [part.binding, stats.binding, dgamma.binding, dbeta.binding], groupsFor(C, 64));
     part.dispose();
   }
-  if (o.dx) {
+  if (o.dx && flatPlanes(N, C, HW, x.shape[1], o.dx.shape[1])) {
+    const n4 = (N * C * HW) / 4;
+    dispatch(
+      { name: `batchnorm_dx_flat_${p.training ? 'train' : 'eval'}_${act}${o.accumulate ? '_acc' : ''}`, shader: 'batchnorm_grad_flat', defines: memo(`dx flat ${p.training} ${o.accumulate} ${act}`, () => ({ TRAIN: p.training ? 1 : 0, ACCUM: o.accumulate ? 1 : 0, ...typed(act, 4), RUN })) },
+      { n4, C, hw: HW, M },
+      [g.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, o.dx.binding],
+      groupsFor(Math.ceil(n4 / RUN), 64),
+    );
+  } else if (o.dx) {
     const v = widthOf(HW);
     const { runs, groups } = planeRuns(N * C, HW / v);
     dispatch(
