@@ -219,19 +219,19 @@ test('planes whose size is not a multiple of 4 as flat vec4s (a vec4 across two 
 });
 
 test('every way the reduction splits a channel among lanes (segments, plane groups, a short last group, the partial-sum cap)', async () => {
-  const { statsSplit } = await import('../engine/ops/batchnorm.ts');
-  const cases: [number[], string][] = [
-    [[9, 3, 5, 5], 'whole small planes per lane, last group short'], // hw 25: G 5 of 9 planes
-    [[5, 2, 1, 1], 'one value per plane'],
-    [[3, 2, 20, 28], 'segments of a plane'], // hw 140 vec4: 2 segments of 70
-    [[301, 2, 16, 64], 'plane groups and segments (partial cap)'], // 301 * 2 segments > 512 partials
+  const { statsSplit, STATS_RUN_FLAT } = await import('../engine/ops/batchnorm.ts');
+  // planes that split into vec4s are split in vec4 units, others (the masked flat kernel) in elements
+  const split = (s: number[]) => (s[2] * s[3] % 4 === 0 ? statsSplit(s[0], (s[2] * s[3]) / 4) : statsSplit(s[0], s[2] * s[3], STATS_RUN_FLAT));
+  const cases: [number[], string, (p: ReturnType<typeof statsSplit>, N: number) => boolean][] = [
+    [[300, 2, 2, 2], 'whole small planes per lane, last group short', (p, N) => p.G > 1 && N % p.G !== 0],
+    [[23, 2, 5, 5], 'whole odd planes per lane, last group short', (p, N) => p.G > 1 && N % p.G !== 0],
+    [[5, 2, 1, 1], 'one value per plane', (p) => p.G === 5],
+    [[3, 2, 20, 28], 'vec4 segments of a plane', (p) => p.segs > 1],
+    [[3, 2, 17, 17], 'unaligned segments of an odd plane', (p) => p.segs > 1 && p.S % 4 !== 0],
+    [[301, 2, 16, 64], 'plane groups and segments (partial cap)', (p) => p.G > 1 && p.segs > 1 && p.P <= 512],
   ];
-  const split = (s: number[]) => statsSplit(s[0], s[2] * s[3] % 4 === 0 ? (s[2] * s[3]) / 4 : s[2] * s[3]);
-  assert.ok(split([9, 3, 5, 5]).G > 1 && 9 % split([9, 3, 5, 5]).G !== 0, 'a short last plane group is exercised');
-  assert.ok(split([3, 2, 20, 28]).segs > 1, 'plane segments are exercised');
-  const capped = split([301, 2, 16, 64]);
-  assert.ok(capped.G > 1 && capped.segs > 1 && capped.P <= 512, `the partial cap is exercised (${JSON.stringify(capped)})`);
-  for (const [shape, what] of cases) {
+  for (const [shape, what, exercised] of cases) {
+    assert.ok(exercised(split(shape), shape[0]), `${what}: ${shape} gives ${JSON.stringify(split(shape))}`);
     for (const act of ['relu', null] as Act[]) await check(makeCase(shape, { act, offset: 3, scale: 2 }), { y: 1e-5, g: 1e-4 }, `${what} ${shape} act=${act}`);
   }
 });

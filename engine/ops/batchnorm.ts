@@ -13,7 +13,7 @@
 // on lavapipe than one scalar per invocation).
 import { defineOp, expectDtype, expectRank } from '../op.ts';
 import { Tensor, ShapeError, fmt } from '../tensor.ts';
-import { dispatch, groupsFor } from '../program.ts';
+import { dispatch, groupsFor, type Binding } from '../program.ts';
 
 export type BnActivation = 'relu' | 'relu6' | null;
 
@@ -88,11 +88,34 @@ export function statsSplit(N: number, hw: number, run = STATS_RUN): { P: number;
   return { P: Math.ceil(N / G) * segs, segs, S, G };
 }
 
+/** Elements one lane of batchnorm_stats_flat sums (13-14 vec4 loads per 49-element plane). */
+export const STATS_RUN_FLAT = 256;
+
+/** A tensor's buffer bound as whole vec4s (its byte size rounded up to 16), or null where the buffer is too short. */
+function vec4View(t: Tensor): Binding | null {
+  const size = Math.ceil((t.size * 4) / 16) * 16;
+  return t.buffer.size >= size ? { buffer: t.buffer, size } : null;
+}
+
 /** Runs batchnorm_stats over the first C channels of x; returns the [C * P] vec2 partial sums. */
 function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, C: number, g: Tensor, stats: Tensor): { part: Tensor; P: number } {
   const [N, xc, H, W] = x.shape;
   const v = widthOf(H * W);
   const hw = (H * W) / v;
+  // planes not a multiple of 4: aligned vec4 loads of the flat buffers with masks, when they fit
+  const xv = v === 1 ? vec4View(x) : null;
+  const gv = mode === 1 ? (xc === C ? vec4View(g) : null) : xv;
+  if (xv && gv) {
+    const { P, segs, S, G } = statsSplit(N, hw, STATS_RUN_FLAT);
+    const part = new Tensor([C * P * 2], 'f32');
+    dispatch(
+      { name: mode === 0 ? 'batchnorm_stats_flat' : `batchnorm_grad_stats_flat_${act}`, shader: 'batchnorm_stats_flat', defines: memo(`stats flat ${mode} ${act}`, () => ({ MODE: mode, ...typed(act, 4) })) },
+      { N, C, hw, P, segs, S, G, xc },
+      [xv, gv, stats.binding, part.binding],
+      groupsFor(C * P, 64),
+    );
+    return { part, P };
+  }
   const { P, segs, S, G } = statsSplit(N, hw);
   const part = new Tensor([C * P * 2], 'f32');
   dispatch(
