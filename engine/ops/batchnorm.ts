@@ -8,9 +8,11 @@
 // statistics, then the same elementwise pass. Backward: one partial reduction of
 // (g', g'(x - mean)) with g' = g * act'(z), per-channel dgamma/dbeta, then one elementwise dx
 // pass (through the batch statistics in training mode); both recompute the activation's input
-// z from x and the stats rather than reading the forward's output (one read stream less). Elementwise kernels and reductions read
-// vec4s when H*W % 4 == 0, and each invocation handles several elements (measured 4x faster
-// on lavapipe than one scalar per invocation).
+// z from x and the stats rather than reading the forward's output (one read stream less).
+// Elementwise kernels and reductions read vec4s when H*W % 4 == 0, other plane sizes (7x7, 3x3)
+// aligned vec4s of the flat buffers with masks (the *_flat kernels) where the layout allows, and
+// each invocation handles a contiguous run of elements (lavapipe runs every load lane by lane, so
+// loads per element and per-lane setup are what cost; bench/NOTES.md, speed round 4).
 import { defineOp, expectDtype, expectRank } from '../op.ts';
 import { Tensor, ShapeError, fmt } from '../tensor.ts';
 import { dispatch, groupsFor, type Binding } from '../program.ts';
@@ -188,10 +190,9 @@ export function bnForwardRaw(x: Tensor, C: number, w: Tensor | null, b: Tensor |
 }
 
 /**
- * Backward of bnForwardRaw given g = dL/dy [N, C, H, W], the forward's input x and stats.
- * dgamma/dbeta when `wantParams` (or always in
- * training, where dx needs them); dx into the first C channels of `dx` [N, dc >= C, H, W],
- * added to what it holds when `accumulate`.
+ * Backward of bnForwardRaw given g = dL/dy [N, C, H, W], the forward's input x and its stats.
+ * dgamma/dbeta when `wantParams` (or always in training, where dx needs them); dx into the first
+ * C channels of `dx` [N, dc >= C, H, W], added to what it holds when `accumulate`.
  */
 export function bnBackwardRaw(
   g: Tensor,
