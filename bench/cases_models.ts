@@ -108,7 +108,7 @@ function modelCase(name: string, width: number, quick: boolean, heavy = false): 
           return pass(`sanity: finite logits, loss ${lv.toFixed(3)}, ${params.length} finite grads (${(nParams / 1e6).toFixed(2)}M params)`);
         },
         async extra(kernels) {
-          // The share of GPU time outside conv / BN / matmul kernels, from the last timed step's profile.
+          // The share of GPU time outside conv / BN / matmul kernels, from a profiled step (run after the timed, unprofiled ones).
           let total = 0;
           let core = 0;
           const others: [string, number][] = [];

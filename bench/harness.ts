@@ -4,6 +4,7 @@ import * as rk from '../engine/index.ts';
 import { tfDrain, type TfPeer, type Tf } from './tfjs.ts';
 import type { Check } from './check.ts';
 import type { TorchSpec, TorchRow } from './torch.ts';
+import { threadCpuMs, loadAverage } from './thread-cpu.ts';
 
 export type Kind = 'compute' | 'memory' | 'train' | 'run';
 
@@ -80,7 +81,7 @@ export interface Row {
   pctCeiling?: number;
   torch?: TorchRow;
   extra?: Record<string, number | string>;
-  /** roskd's kernels in the last timed run: what the time is made of */
+  /** roskd's kernels in the last timed run (wall-clock rows: one extra profiled run): what the time is made of */
   kernels?: { name: string; ms: number; calls: number }[];
 }
 
@@ -113,6 +114,8 @@ function summarise(gpu: number[], wall: number[]): Timing {
 interface Sample {
   wall: number;
   gpu: number;
+  /** CPU ms of the process's threads other than the main one during the run (the driver's workers on lavapipe) */
+  workerCpu?: number;
   /** per-kernel GPU ms and calls of this run (profiled roskd runs only) */
   kernels?: Map<string, { ms: number; calls: number }>;
 }
@@ -121,10 +124,13 @@ async function roskdSample(b: Bench, profiling: boolean): Promise<Sample> {
   await b.roskd.prepare?.();
   if (profiling) await rk.kernelProfile(); // drains and resets: only the timed run is counted
   else await rk.sync();
+  const c0 = threadCpuMs();
   const t0 = now();
   await b.roskd.run();
   await rk.sync();
   const wall = now() - t0;
+  const c1 = threadCpuMs();
+  const workerCpu = c0 && c1 ? c1.others - c0.others : undefined;
   let gpu = NaN;
   let kernels: Sample['kernels'];
   if (profiling) {
@@ -133,7 +139,7 @@ async function roskdSample(b: Bench, profiling: boolean): Promise<Sample> {
     for (const e of kernels.values()) gpu += e.ms;
   }
   await b.roskd.after?.();
-  return { wall, gpu, kernels };
+  return { wall, gpu, kernels, workerCpu };
 }
 
 async function tfjsSample(e: Engine, peer: TfPeer, wallOnly: boolean): Promise<Sample> {
@@ -163,6 +169,7 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
     return { ...row, status: 'SKIP', reason: why };
   }
   const live0 = rk.memoryStats().liveBytes;
+  const load0 = loadAverage();
   let b: Bench | null = null;
   const t0 = now();
   try {
@@ -174,7 +181,12 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
       return { ...row, status: 'FAIL', reason: chk.detail };
     }
     const profiling = o.profile;
-    rk.setProfiling(profiling);
+    // Whole-step rows (wallOnly) are timed unprofiled: profiling gives every dispatch its own pass
+    // and two timestamps, ~40 us more per dispatch on lavapipe (2-5% of a small training step,
+    // bench/NOTES.md speed round 4); one extra profiled run afterwards gives a training step's kernel
+    // breakdown (not a whole-program run's: that would run the program again).
+    const profileTimed = profiling && !b.wallOnly;
+    rk.setProfiling(profileTimed);
     const peer = b.tfjs && o.tfjs ? o.tfjs : null;
     const qb = o.quick ? c.quickBudget : undefined;
     const late = o.hurry?.() ?? false;
@@ -192,7 +204,7 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
       const order = i % 2 === 0 ? ['r', 't'] : ['t', 'r'];
       for (const who of order) {
         if (who === 'r') {
-          const s = await roskdSample(b, profiling);
+          const s = await roskdSample(b, profileTimed);
           if (i >= warm) rs.push(s);
         } else if (peer) {
           const s = await tfjsSample(b.tfjs!, peer, !!b.wallOnly);
@@ -201,6 +213,12 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
       }
     }
     rk.setProfiling(false);
+    let breakdown: Sample['kernels'];
+    if (profiling && !profileTimed && c.kind === 'train') {
+      rk.setProfiling(true);
+      breakdown = (await roskdSample(b, true)).kernels;
+      rk.setProfiling(false);
+    }
     row.roskd = summarise(b.wallOnly ? [] : rs.map((s) => s.gpu), rs.map((s) => s.wall));
     if (ts.length) {
       row.tfjs = summarise(ts.map((s) => s.gpu), ts.map((s) => s.wall));
@@ -223,7 +241,13 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
       row.throughput = c.work / sec;
       row.unit = 'img/s';
     }
-    const last = rs[rs.length - 1].kernels;
+    // Worker-thread CPU per run and the load average: a run slowed by other processes keeps its
+    // CPU time while its wall and timestamp times grow (bench/NOTES.md, speed round 4, item 3).
+    const cpus = rs.flatMap((s) => (s.workerCpu === undefined ? [] : [s.workerCpu]));
+    const load1 = loadAverage();
+    if (cpus.length) row.extra = { ...row.extra, workerCpuMs: Math.min(...cpus), workerCpuMedianMs: median(cpus) };
+    if (load0 !== null && load1 !== null) row.extra = { ...row.extra, loadAvg: `${load0.toFixed(1)}-${load1.toFixed(1)}` };
+    const last = breakdown ?? rs[rs.length - 1].kernels;
     if (last) row.kernels = [...last].sort((x, y) => y[1].ms - x[1].ms).map(([k, e]) => ({ name: k, ms: e.ms, calls: e.calls }));
     if (b.extra) row.extra = { ...row.extra, ...(await b.extra(last)) };
     if (c.bytes) {

@@ -31,6 +31,10 @@ function notes(r: Row): string {
   if (typeof e.peakBytes === 'number') out.push(`peak ${(e.peakBytes / 2 ** 20).toFixed(0)} MiB`);
   if (typeof e.outsideFraction === 'number' && Number.isFinite(e.outsideFraction)) out.push(`${(100 * e.outsideFraction).toFixed(0)}% of kernel time outside conv/BN/matmul`);
   if (typeof e.stepGpuMs === 'number' && e.stepGpuMs > 0 && r.roskd) out.push(`summed kernel time ${((100 * e.stepGpuMs) / r.roskd.wallMedianMs).toFixed(0)}% of the step's wall time`);
+  // whole-program rows: the driver threads' CPU time per step and the machine's load, which tell a
+  // slow step from a step that waited for a core (bench/NOTES.md, speed round 4, item 3)
+  if (r.kind === 'train' && typeof e.workerCpuMedianMs === 'number') out.push(`driver threads ${f(e.workerCpuMedianMs)} ms CPU/step`);
+  if (r.kind === 'train' && typeof e.loadAvg === 'string') out.push(`load ${e.loadAvg}`);
   if (typeof e.leakedBytes === 'number') out.push(`leaked ${(e.leakedBytes / 2 ** 20).toFixed(1)} MiB`);
   if (typeof e.note === 'string') out.push(e.note);
   if (r.kernels?.length) {

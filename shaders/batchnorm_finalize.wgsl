@@ -25,7 +25,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     var s1 = 0.0;
     var s2 = 0.0;
     for (var k = 0u; k < p.P; k++) {
-      let s = part[c * p.P + k];
+      let s = part[k * p.C + c];
       s1 += s.x;
       s2 += s.y;
     }

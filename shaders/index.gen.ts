@@ -127,6 +127,59 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var i = start; i < end; i++) { y[i] = act(((x[i + xo] - K) - d) * scale + beta); }
 }
 `,
+  "batchnorm_apply_flat": `// BatchNorm2d forward, elementwise, for planes whose size is not a multiple of 4 (7x7, 3x3, ...)
+// of a contiguous x [N, C, H, W]: batchnorm_apply's maths on aligned vec4s of the flat array.
+// Each lane owns a run of RUN vec4s; a vec4 may hold the end of one plane and the start of the
+// next (hw >= 4: never more than two planes), and each component takes its own plane's
+// parameters by a mask. One vec4 load and store per 4 elements instead of 4 scalar ones (lavapipe
+// runs every load lane by lane, whatever its width); one division per lane.
+struct Params { n4: u32, C: u32, hw: u32 } // n4: vec4s in x; hw: elements per plane
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> stats: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4f>;
+
+const RUN = {{RUN}}u;
+
+fn act(z: vec4f) -> vec4f { return {{ACT}}; }
+
+// (K, d, gamma * invstd, beta) of channel c (batchnorm_finalize)
+fn prm(c: u32) -> vec4f {
+  let s = stats[2u * c];
+  return vec4f(s.x, s.y, s.w, stats[2u * c + 1u].x);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let lane = gid.x + gid.y * nwg.x * 64u;
+  let start = lane * RUN;
+  if (start >= p.n4) { return; }
+  let end = min(start + RUN, p.n4);
+  let plane = (start * 4u) / p.hw;
+  var bound = (plane + 1u) * p.hw; // first element of the next plane
+  var c = plane % p.C;
+  var cn = select(c + 1u, 0u, c + 1u == p.C);
+  var a = prm(c);
+  var b = prm(cn);
+  for (var i = start; i < end; i++) {
+    let e = i * 4u;
+    if (e >= bound) { // this vec4 starts in the next plane
+      bound += p.hw;
+      c = cn;
+      cn = select(c + 1u, 0u, c + 1u == p.C);
+      a = b;
+      b = prm(cn);
+    }
+    let m = (vec4u(e) + vec4u(0u, 1u, 2u, 3u)) >= vec4u(bound); // components in the next plane
+    let K = select(vec4f(a.x), vec4f(b.x), m);
+    let d = select(vec4f(a.y), vec4f(b.y), m);
+    let scale = select(vec4f(a.z), vec4f(b.z), m);
+    let beta = select(vec4f(a.w), vec4f(b.w), m);
+    // (x - K) - d as in batchnorm_apply, so batchnorm_grad_flat recomputes the same z
+    y[i] = act(((x[i] - K) - d) * scale + beta);
+  }
+}
+`,
   "batchnorm_dparams": `// BatchNorm2d backward, per channel: combines the partial sums (sum g', sum g'(x - mean)) into
 // dbeta = sum g' and dgamma = invstd * sum g'(x - mean).
 struct Params { C: u32, P: u32 }
@@ -143,7 +196,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var s1 = 0.0;
   var s2 = 0.0;
   for (var k = 0u; k < p.P; k++) {
-    let s = part[c * p.P + k];
+    let s = part[k * p.C + c];
     s1 += s.x;
     s2 += s.y;
   }
@@ -178,7 +231,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     var s1 = 0.0;
     var s2 = 0.0;
     for (var k = 0u; k < p.P; k++) {
-      let s = part[c * p.P + k];
+      let s = part[k * p.C + c];
       s1 += s.x;
       s2 += s.y;
     }
@@ -204,7 +257,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   stats[2u * c + 1u] = vec4f(beta, K + d, 0.0, 0.0);
 }
 `,
-  "batchnorm_grad": `// BatchNorm2d backward, elementwise dx with g' = g * act'(y) (the fused activation's backward):
+  "batchnorm_grad": `// BatchNorm2d backward, elementwise dx with g' = g * act'(z) (the fused activation's backward; its
+// input z is recomputed from x exactly as batchnorm_apply computed it, instead of reading y):
 //   train: dx = gamma * invstd * (g' - (dbeta + xhat * dgamma) / M)   (through the batch stats)
 //   eval:  dx = gamma * invstd * g'                                   (running stats are constants)
 // dgamma, dbeta come from batchnorm_dparams. V is f32 or vec4f; each lane owns a run of up to
@@ -215,16 +269,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 struct Params { planes: u32, C: u32, hw: u32, runs: u32, M: u32, xc: u32, dc: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> g: array<{{V}}>;
-@group(0) @binding(2) var<storage, read> y: array<{{V}}>;
-@group(0) @binding(3) var<storage, read> x: array<{{V}}>;
-@group(0) @binding(4) var<storage, read> stats: array<vec4f>;
-@group(0) @binding(5) var<storage, read> dgamma: array<f32>;
-@group(0) @binding(6) var<storage, read> dbeta: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dx: array<{{V}}>;
+@group(0) @binding(2) var<storage, read> x: array<{{V}}>;
+@group(0) @binding(3) var<storage, read> stats: array<vec4f>;
+@group(0) @binding(4) var<storage, read> dgamma: array<f32>;
+@group(0) @binding(5) var<storage, read> dbeta: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<{{V}}>;
 
 const RUN = {{RUN}}u;
 
-fn dact(y: {{V}}) -> {{V}} { return {{DACT}}; }
+fn dact(z: {{V}}) -> {{V}} { return {{DACT}}; }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -235,6 +288,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let s = stats[2u * c]; // (K, d, invstd, gamma * invstd), mean = K + d
   let K = {{V}}(s.x); // x - mean = (x - K) - d, exact for large offsets (batchnorm_finalize)
   let d = {{V}}(s.y);
+  let scale = {{V}}(s.w);
+  let beta = {{V}}(stats[2u * c + 1u].x);
   // train: dx = gamma * invstd * (g' - dbeta / M - xhat * dgamma / M), xhat = (x - mean) * invstd
   let b0 = {{V}}(select(0.0, dbeta[c] / f32(p.M), {{TRAIN}} == 1));
   let b1 = {{V}}(select(0.0, s.z * dgamma[c] / f32(p.M), {{TRAIN}} == 1));
@@ -244,65 +299,207 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let xo = n * (p.xc - p.C) * p.hw;
   let dO = n * (p.dc - p.C) * p.hw;
   for (var i = start; i < end; i++) {
-    let gg = g[i] * dact(y[i]);
-    let v = s.w * (gg - b0 - ((x[i + xo] - K) - d) * b1);
+    let xm = (x[i + xo] - K) - d;
+    let gg = g[i] * dact(xm * scale + beta); // z as in batchnorm_apply
+    let v = s.w * (gg - b0 - xm * b1);
     if ({{ACCUM}} == 1) { dx[i + dO] += v; } else { dx[i + dO] = v; }
   }
 }
 `,
+  "batchnorm_grad_flat": `// BatchNorm2d backward, elementwise dx (batchnorm_grad's maths) for planes whose size is not a
+// multiple of 4, on contiguous g, x, dx [N, C, H, W]: aligned vec4s of the flat arrays, each
+// component taking its own plane's parameters by a mask, as in batchnorm_apply_flat.
+//   train: dx = gamma * invstd * (g' - dbeta / M - (x - mean) * invstd * dgamma / M)
+//   eval:  dx = gamma * invstd * g'
+// with g' = g * act'(z) and z recomputed from x exactly as batchnorm_apply_flat computed it.
+struct Params { n4: u32, C: u32, hw: u32, M: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> g: array<vec4f>;
+@group(0) @binding(2) var<storage, read> x: array<vec4f>;
+@group(0) @binding(3) var<storage, read> stats: array<vec4f>;
+@group(0) @binding(4) var<storage, read> dgamma: array<f32>;
+@group(0) @binding(5) var<storage, read> dbeta: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<vec4f>;
+
+const RUN = {{RUN}}u;
+
+fn dact(z: vec4f) -> vec4f { return {{DACT}}; }
+
+struct Prm { a: vec4f, b: vec4f } // (K, d, gamma * invstd, beta), (b0, b1, 0, 0)
+
+fn prm(c: u32) -> Prm {
+  let s = stats[2u * c];
+  let b0 = select(0.0, dbeta[c] / f32(p.M), {{TRAIN}} == 1);
+  let b1 = select(0.0, s.z * dgamma[c] / f32(p.M), {{TRAIN}} == 1);
+  return Prm(vec4f(s.x, s.y, s.w, stats[2u * c + 1u].x), vec4f(b0, b1, 0.0, 0.0));
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let lane = gid.x + gid.y * nwg.x * 64u;
+  let start = lane * RUN;
+  if (start >= p.n4) { return; }
+  let end = min(start + RUN, p.n4);
+  let plane = (start * 4u) / p.hw;
+  var bound = (plane + 1u) * p.hw;
+  var c = plane % p.C;
+  var cn = select(c + 1u, 0u, c + 1u == p.C);
+  var u = prm(c);
+  var w = prm(cn);
+  for (var i = start; i < end; i++) {
+    let e = i * 4u;
+    if (e >= bound) {
+      bound += p.hw;
+      c = cn;
+      cn = select(c + 1u, 0u, c + 1u == p.C);
+      u = w;
+      w = prm(cn);
+    }
+    let m = (vec4u(e) + vec4u(0u, 1u, 2u, 3u)) >= vec4u(bound);
+    let K = select(vec4f(u.a.x), vec4f(w.a.x), m);
+    let d = select(vec4f(u.a.y), vec4f(w.a.y), m);
+    let scale = select(vec4f(u.a.z), vec4f(w.a.z), m);
+    let beta = select(vec4f(u.a.w), vec4f(w.a.w), m);
+    let b0 = select(vec4f(u.b.x), vec4f(w.b.x), m);
+    let b1 = select(vec4f(u.b.y), vec4f(w.b.y), m);
+    let xm = (x[i] - K) - d;
+    let gg = g[i] * dact(xm * scale + beta); // z as in batchnorm_apply_flat
+    let v = scale * (gg - b0 - xm * b1);
+    if ({{ACCUM}} == 1) { dx[i] += v; } else { dx[i] = v; }
+  }
+}
+`,
   "batchnorm_stats": `// BatchNorm2d, first level of the per-channel reduction over N, H, W.
-// Invocation (c, k) sums the elements j = k, k + P, k + 2P, ... of channel c (j runs over
-// n * hw + q), so neighbouring invocations read neighbouring addresses. V is f32 or vec4f
-// (when H*W % 4 == 0; hw counts V-elements per plane). Two modes:
+// Invocation k * C + c, k = ng * segs + s, sums segment s (V-elements [s * S, min(s * S + S, hw)))
+// of the planes n = ng * G .. ng * G + G - 1 of channel c into part[k * C + c]: each lane walks
+// contiguous memory with the same trip counts as its neighbours (lavapipe runs a loop as long as
+// its slowest lane; the previous layout, lane k taking elements k, k + P, ..., ran at 9-15% of the
+// copy ceiling), and neighbouring lanes take neighbouring channels, i.e. adjacent small planes.
+// V is f32 or vec4f (when H*W % 4 == 0; hw counts V-elements per plane). Two modes:
 //  MODE 0 (forward statistics): shifted sums  s1 = sum(x - K), s2 = sum((x - K)^2) with
 //         K = the channel's first element, which keeps sum-of-squares cancellation small.
-//  MODE 1 (backward): s1 = sum(g'), s2 = sum(g' * (x - mean)) with g' = g * act'(y).
+//  MODE 1 (backward): s1 = sum(g'), s2 = sum(g' * (x - mean)) with g' = g * act'(z), where the
+//         activation's input z is recomputed from x exactly as batchnorm_apply computed it (one
+//         read stream less than loading the forward's output y).
 // x may be the first C channels of a buffer with xc >= C channels per sample (a DenseNet block's
-// growing feature buffer); g and y are always [N, C, H, W].
-struct Params { N: u32, C: u32, hw: u32, P: u32, dn: u32, dq: u32, xc: u32 }
+// growing feature buffer); g is always [N, C, H, W].
+struct Params { N: u32, C: u32, hw: u32, P: u32, segs: u32, S: u32, G: u32, xc: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<{{V}}>;
 @group(0) @binding(2) var<storage, read> g: array<{{V}}>;
-@group(0) @binding(3) var<storage, read> y: array<{{V}}>;
-@group(0) @binding(4) var<storage, read> stats: array<vec4f>;
-@group(0) @binding(5) var<storage, read_write> part: array<vec2f>;
+@group(0) @binding(3) var<storage, read> stats: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> part: array<vec2f>;
 
-fn dact(y: {{V}}) -> {{V}} { return {{DACT}}; }
+fn dact(z: {{V}}) -> {{V}} { return {{DACT}}; }
 fn total(v: {{V}}) -> f32 { return {{TOTAL}}; }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let id = gid.x + gid.y * nwg.x * 64u;
   if (id >= p.C * p.P) { return; }
-  let c = id / p.P;
-  let k = id % p.P;
-  var n = k / p.hw;
-  var q = k % p.hw;
+  let c = id % p.C;
+  let k = id / p.C;
+  let n0 = (k / p.segs) * p.G;
+  let n1 = min(n0 + p.G, p.N);
+  let q0 = (k % p.segs) * p.S;
+  let len = min(q0 + p.S, p.hw) - q0;
   var s1 = {{V}}(0.0);
   var s2 = {{V}}(0.0);
   if ({{MODE}} == 0) {
     let K = {{V}}(vec4f(x[c * p.hw]).x);
-    while (n < p.N) {
-      let v = x[(n * p.xc + c) * p.hw + q] - K;
-      s1 += v;
-      s2 += v * v;
-      q += p.dq;
-      n += p.dn;
-      if (q >= p.hw) { q -= p.hw; n += 1u; }
+    for (var n = n0; n < n1; n++) {
+      let base = (n * p.xc + c) * p.hw + q0;
+      for (var i = 0u; i < len; i++) {
+        let v = x[base + i] - K;
+        s1 += v;
+        s2 += v * v;
+      }
     }
   } else {
     let s = stats[2u * c]; // x - mean = (x - K) - d (batchnorm_finalize)
-    while (n < p.N) {
-      let i = (n * p.C + c) * p.hw + q;
-      let gg = g[i] * dact(y[i]);
-      s1 += gg;
-      s2 += gg * ((x[(n * p.xc + c) * p.hw + q] - s.x) - s.y);
-      q += p.dq;
-      n += p.dn;
-      if (q >= p.hw) { q -= p.hw; n += 1u; }
+    let K = {{V}}(s.x);
+    let d = {{V}}(s.y);
+    let scale = {{V}}(s.w);
+    let beta = {{V}}(stats[2u * c + 1u].x);
+    for (var n = n0; n < n1; n++) {
+      let gb = (n * p.C + c) * p.hw + q0;
+      let xb = (n * p.xc + c) * p.hw + q0;
+      for (var i = 0u; i < len; i++) {
+        let xm = (x[xb + i] - K) - d;
+        let gg = g[gb + i] * dact(xm * scale + beta); // z as in batchnorm_apply
+        s1 += gg;
+        s2 += gg * xm;
+      }
     }
   }
   part[id] = vec2f(total(s1), total(s2));
+}
+`,
+  "batchnorm_stats_flat": `// batchnorm_stats (same split, partial layout and modes) for planes whose size is not a multiple
+// of 4 (7x7, 3x3, ...): x and g are read as aligned vec4s of the flat buffers, and a mask drops the
+// components outside the lane's element range, so a 49-element plane costs 13-14 loads instead of
+// 49 (lavapipe runs each load lane by lane, whatever its width). hw counts elements here.
+// MODE 0: s1 = sum(x - K), s2 = sum((x - K)^2); x may have xc >= C channels per sample.
+// MODE 1: s1 = sum(g'), s2 = sum(g' * (x - mean)), g' = g * act'(z); needs xc == C, so that g and
+//         x share offsets (and vec4 boundaries).
+struct Params { N: u32, C: u32, hw: u32, P: u32, segs: u32, S: u32, G: u32, xc: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> g: array<vec4f>;
+@group(0) @binding(3) var<storage, read> stats: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> part: array<vec2f>;
+
+fn dact(z: vec4f) -> vec4f { return {{DACT}}; }
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let id = gid.x + gid.y * nwg.x * 64u;
+  if (id >= p.C * p.P) { return; }
+  let c = id % p.C;
+  let k = id / p.C;
+  let n0 = (k / p.segs) * p.G;
+  let n1 = min(n0 + p.G, p.N);
+  let q0 = (k % p.segs) * p.S;
+  let len = min(q0 + p.S, p.hw) - q0;
+  let lanes = vec4u(0u, 1u, 2u, 3u);
+  var s1 = vec4f(0.0);
+  var s2 = vec4f(0.0);
+  if ({{MODE}} == 0) {
+    let k0 = c * p.hw;
+    let K = vec4f(x[k0 / 4u][k0 % 4u]);
+    for (var n = n0; n < n1; n++) {
+      let b = (n * p.xc + c) * p.hw + q0;
+      let e = b + len;
+      for (var i = b / 4u; i * 4u < e; i++) {
+        let j = vec4u(i * 4u) + lanes;
+        let v = select(vec4f(0.0), x[i] - K, (j >= vec4u(b)) & (j < vec4u(e)));
+        s1 += v;
+        s2 += v * v;
+      }
+    }
+  } else {
+    let s = stats[2u * c]; // x - mean = (x - K) - d (batchnorm_finalize)
+    let K = vec4f(s.x);
+    let d = vec4f(s.y);
+    let scale = vec4f(s.w);
+    let beta = vec4f(stats[2u * c + 1u].x);
+    for (var n = n0; n < n1; n++) {
+      let b = (n * p.C + c) * p.hw + q0;
+      let e = b + len;
+      for (var i = b / 4u; i * 4u < e; i++) {
+        let j = vec4u(i * 4u) + lanes;
+        let m = (j >= vec4u(b)) & (j < vec4u(e));
+        // masked components may hold another plane's values or whatever lies past the tensor's
+        // end (NaN in poisoned tests): select, never multiply, them away
+        let xr = (x[i] - K) - d;
+        let xm = select(vec4f(0.0), xr, m);
+        let gg = select(vec4f(0.0), g[i] * dact(xr * scale + beta), m); // z as in batchnorm_apply(_flat)
+        s1 += gg;
+        s2 += gg * xm;
+      }
+    }
+  }
+  part[id] = vec2f(dot(s1, vec4f(1.0)), dot(s2, vec4f(1.0)));
 }
 `,
   "bce": `// Binary cross-entropy with logits, elementwise, in the stable form

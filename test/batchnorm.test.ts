@@ -200,6 +200,42 @@ test('statistics are precise for large channels with a large offset (two-level r
   await check(c2, { y: 1e-5, g: 1e-5 }, '65536 per channel');
 });
 
+test('planes whose size is not a multiple of 4 as flat vec4s (a vec4 across two planes, channel wrap, train and eval)', async () => {
+  const { flatPlanes } = await import('../engine/ops/batchnorm.ts');
+  const shapes = [
+    [4, 3, 7, 7], // 49 per plane, 3 channels: runs cross several planes and wrap channels
+    [2, 2, 3, 3],
+    [4, 1, 5, 5], // one channel: every plane boundary wraps to channel 0
+    [4, 3, 1, 5],
+    [3, 4, 2, 3],
+  ];
+  for (const s of shapes) assert.ok(flatPlanes(s[0], s[1], s[2] * s[3], s[1]), `${s} takes the flat path`);
+  assert.not.ok(flatPlanes(1, 2, 7 * 9, 2), '[1, 2, 7, 9] (126 values) stays element by element');
+  for (const shape of shapes)
+    for (const act of [null, 'relu', 'relu6'] as Act[]) {
+      await check(makeCase(shape, { act, offset: 2, scale: act === 'relu6' ? 4 : 2 }), { y: 1e-5, g: 1e-4 }, `flat train ${shape} act=${act}`);
+      await check(makeCase(shape, { act, training: false, scale: 3 }), { y: 1e-5, g: 1e-5 }, `flat eval ${shape} act=${act}`);
+    }
+});
+
+test('every way the reduction splits a channel among lanes (segments, plane groups, a short last group, the partial-sum cap)', async () => {
+  const { statsSplit, STATS_RUN_FLAT } = await import('../engine/ops/batchnorm.ts');
+  // planes that split into vec4s are split in vec4 units, others (the masked flat kernel) in elements
+  const split = (s: number[]) => (s[2] * s[3] % 4 === 0 ? statsSplit(s[0], (s[2] * s[3]) / 4) : statsSplit(s[0], s[2] * s[3], STATS_RUN_FLAT));
+  const cases: [number[], string, (p: ReturnType<typeof statsSplit>, N: number) => boolean][] = [
+    [[300, 2, 2, 2], 'whole small planes per lane, last group short', (p, N) => p.G > 1 && N % p.G !== 0],
+    [[23, 2, 5, 5], 'whole odd planes per lane, last group short', (p, N) => p.G > 1 && N % p.G !== 0],
+    [[5, 2, 1, 1], 'one value per plane', (p) => p.G === 5],
+    [[3, 2, 20, 28], 'vec4 segments of a plane', (p) => p.segs > 1],
+    [[3, 2, 17, 17], 'unaligned segments of an odd plane', (p) => p.segs > 1 && p.S % 4 !== 0],
+    [[301, 2, 16, 64], 'plane groups and segments (partial cap)', (p) => p.G > 1 && p.segs > 1 && p.P <= 512],
+  ];
+  for (const [shape, what, exercised] of cases) {
+    assert.ok(exercised(split(shape), shape[0]), `${what}: ${shape} gives ${JSON.stringify(split(shape))}`);
+    for (const act of ['relu', null] as Act[]) await check(makeCase(shape, { act, offset: 3, scale: 2 }), { y: 1e-5, g: 1e-4 }, `${what} ${shape} act=${act}`);
+  }
+});
+
 test('no-grad forward, memory released, gradients only where required', async () => {
   const c = makeCase([2, 3, 4, 5], { act: 'relu' });
   const before = rk.memoryStats().liveBytes;

@@ -6,13 +6,16 @@
 // per-channel mean, invstd, gamma * invstd, beta), then one elementwise pass
 // y = act((x - mean) * gamma * invstd + beta). Eval forward: finalize from the running
 // statistics, then the same elementwise pass. Backward: one partial reduction of
-// (g', g'(x - mean)) with g' = g * act'(y), per-channel dgamma/dbeta, then one elementwise dx
-// pass (through the batch statistics in training mode). Elementwise kernels and reductions read
-// vec4s when H*W % 4 == 0, and each invocation handles several elements (measured 4x faster
-// on lavapipe than one scalar per invocation).
+// (g', g'(x - mean)) with g' = g * act'(z), per-channel dgamma/dbeta, then one elementwise dx
+// pass (through the batch statistics in training mode); both recompute the activation's input
+// z from x and the stats rather than reading the forward's output (one read stream less).
+// Elementwise kernels and reductions read vec4s when H*W % 4 == 0, other plane sizes (7x7, 3x3)
+// aligned vec4s of the flat buffers with masks (the *_flat kernels) where the layout allows, and
+// each invocation handles a contiguous run of elements (lavapipe runs every load lane by lane, so
+// loads per element and per-lane setup are what cost; bench/NOTES.md, speed round 4).
 import { defineOp, expectDtype, expectRank } from '../op.ts';
 import { Tensor, ShapeError, fmt } from '../tensor.ts';
-import { dispatch, groupsFor } from '../program.ts';
+import { dispatch, groupsFor, type Binding } from '../program.ts';
 
 export type BnActivation = 'relu' | 'relu6' | null;
 
@@ -40,38 +43,99 @@ type ActName = 'none' | 'relu' | 'relu6';
 
 /**
  * WGSL for the element type V (f32, or vec4f when H*W % 4 == 0 so that planes split into whole
- * vec4s): the activation act(z), its derivative dact(y) from the output, a horizontal sum.
+ * vec4s): the activation act(z), its derivative dact(z) (the backward kernels evaluate it at the
+ * activation's input z, which passes the same sign tests as its output), a horizontal sum.
  */
 function typed(act: ActName, v: 1 | 4): Record<string, string> {
   const V = v === 4 ? 'vec4f' : 'f32';
   const k = (c: number) => `${V}(${c.toFixed(1)})`;
   const ACT = { none: 'z', relu: `max(z, ${k(0)})`, relu6: `clamp(z, ${k(0)}, ${k(6)})` }[act];
-  const DACT = { none: k(1), relu: `select(${k(0)}, ${k(1)}, y > ${k(0)})`, relu6: `select(${k(0)}, ${k(1)}, (y > ${k(0)}) & (y < ${k(6)}))` }[act];
+  const DACT = { none: k(1), relu: `select(${k(0)}, ${k(1)}, z > ${k(0)})`, relu6: `select(${k(0)}, ${k(1)}, (z > ${k(0)}) & (z < ${k(6)}))` }[act];
   return { V, ACT, DACT, TOTAL: v === 4 ? 'dot(v, vec4f(1.0))' : 'v' };
+}
+
+/**
+ * Defines objects memoised by content: program.ts then finds the pipeline by the object's
+ * identity instead of building and hashing a key string on every dispatch.
+ */
+const definesMemo = new Map<string, Record<string, string | number>>();
+function memo(key: string, make: () => Record<string, string | number>): Record<string, string | number> {
+  let d = definesMemo.get(key);
+  if (!d) definesMemo.set(key, (d = make()));
+  return d;
 }
 
 /** vec4 elements when every plane splits into whole vec4s. */
 const widthOf = (HW: number): 1 | 4 => (HW % 4 === 0 ? 4 : 1);
 
-/** Number of partial sums per channel: enough invocations to spread work, each summing >= ~128 values. */
-function partials(m: number): number {
-  return Math.max(1, Math.min(1024, Math.ceil(m / 128)));
+/** V-elements one lane of batchnorm_stats sums (a plane segment, or several whole small planes). */
+const STATS_RUN = 128;
+/**
+ * Rough cap on partial sums per channel (batchnorm_finalize / dparams add them up one lane per
+ * channel): more planes per lane beyond it; P stays below MAX_PARTIALS + segs.
+ */
+const MAX_PARTIALS = 512;
+
+/**
+ * How batchnorm_stats splits a channel's N planes of hw V-elements among lanes: each lane takes
+ * one segment of S V-elements (segs per plane) of G consecutive planes, so lanes walk contiguous
+ * memory with equal trip counts. P = ceil(N / G) * segs partial sums per channel.
+ */
+export function statsSplit(N: number, hw: number, run = STATS_RUN): { P: number; segs: number; S: number; G: number } {
+  const segs = Math.ceil(hw / run);
+  const S = Math.ceil(hw / segs);
+  let G = Math.max(1, Math.floor(run / S));
+  if (Math.ceil(N / G) * segs > MAX_PARTIALS) G = Math.ceil((N * segs) / MAX_PARTIALS);
+  G = Math.min(G, N);
+  return { P: Math.ceil(N / G) * segs, segs, S, G };
+}
+
+/** Elements one lane of batchnorm_stats_flat sums (13-14 vec4 loads per 49-element plane). */
+export const STATS_RUN_FLAT = 256;
+
+/** A tensor's buffer bound as whole vec4s (its byte size rounded up to 16), or null where the buffer is too short. */
+function vec4View(t: Tensor): Binding | null {
+  const size = Math.ceil((t.size * 4) / 16) * 16;
+  return t.buffer.size >= size ? { buffer: t.buffer, size } : null;
 }
 
 /** Runs batchnorm_stats over the first C channels of x; returns the [C * P] vec2 partial sums. */
-function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, C: number, g: Tensor, y: Tensor, stats: Tensor): { part: Tensor; P: number } {
+function channelPartials(mode: 0 | 1, act: ActName, x: Tensor, C: number, g: Tensor, stats: Tensor): { part: Tensor; P: number } {
   const [N, xc, H, W] = x.shape;
   const v = widthOf(H * W);
   const hw = (H * W) / v;
-  const P = partials(N * hw);
+  // planes not a multiple of 4: aligned vec4 loads of the flat buffers with masks, when they fit
+  const xv = v === 1 ? vec4View(x) : null;
+  const gv = mode === 1 ? (xc === C ? vec4View(g) : null) : xv;
+  if (xv && gv) {
+    const { P, segs, S, G } = statsSplit(N, hw, STATS_RUN_FLAT);
+    const part = new Tensor([C * P * 2], 'f32');
+    dispatch(
+      { name: mode === 0 ? 'batchnorm_stats_flat' : `batchnorm_grad_stats_flat_${act}`, shader: 'batchnorm_stats_flat', defines: memo(`stats flat ${mode} ${act}`, () => ({ MODE: mode, ...typed(act, 4) })) },
+      { N, C, hw, P, segs, S, G, xc },
+      [xv, gv, stats.binding, part.binding],
+      groupsFor(C * P, 64),
+    );
+    return { part, P };
+  }
+  const { P, segs, S, G } = statsSplit(N, hw);
   const part = new Tensor([C * P * 2], 'f32');
   dispatch(
-    { name: mode === 0 ? 'batchnorm_stats' : `batchnorm_grad_stats_${act}`, shader: 'batchnorm_stats', defines: { MODE: mode, ...typed(act, v) } },
-    { N, C, hw, P, dn: Math.floor(P / hw), dq: P % hw, xc },
-    [x.binding, g.binding, y.binding, stats.binding, part.binding],
+    { name: mode === 0 ? 'batchnorm_stats' : `batchnorm_grad_stats_${act}`, shader: 'batchnorm_stats', defines: memo(`stats ${mode} ${act} ${v}`, () => ({ MODE: mode, ...typed(act, v) })) },
+    { N, C, hw, P, segs, S, G, xc },
+    [x.binding, g.binding, stats.binding, part.binding],
     groupsFor(C * P, 64),
   );
   return { part, P };
+}
+
+/**
+ * Whether the elementwise kernels take the flat vec4 path (batchnorm_{apply,grad}_flat.wgsl):
+ * planes whose size is not a multiple of 4 (7x7, 3x3, ...) but at least 4, in contiguous tensors
+ * (no channel stride) whose size is a multiple of 4. Otherwise such planes go element by element.
+ */
+export function flatPlanes(N: number, C: number, HW: number, ...channelStrides: number[]): boolean {
+  return HW % 4 !== 0 && HW >= 4 && (N * C * HW) % 4 === 0 && channelStrides.every((s) => s === C);
 }
 
 /** Lanes of the elementwise kernels: one per run of up to RUN V-elements inside a plane. */
@@ -103,10 +167,10 @@ export function bnForwardRaw(x: Tensor, C: number, w: Tensor | null, b: Tensor |
   const stats = new Tensor([C, 8], 'f32'); // two vec4 per channel, see batchnorm_finalize.wgsl
   let part: Tensor;
   let P = 1;
-  if (p.training) ({ part, P } = channelPartials(0, 'none', x, C, x, x, stats));
+  if (p.training) ({ part, P } = channelPartials(0, 'none', x, C, x, stats));
   else part = new Tensor([2], 'f32'); // unused in eval
   dispatch(
-    { name: p.training ? 'batchnorm_finalize' : 'batchnorm_finalize_eval', shader: 'batchnorm_finalize', defines: { TRAIN: p.training ? 1 : 0 } },
+    { name: p.training ? 'batchnorm_finalize' : 'batchnorm_finalize_eval', shader: 'batchnorm_finalize', defines: memo(`finalize ${p.training}`, () => ({ TRAIN: p.training ? 1 : 0 })) },
     { C, HW, P, M, eps: p.eps, momentum: p.momentum, hasW: w !== null, hasB: b !== null },
     [x.binding, part.binding, (w ?? x).binding, (b ?? x).binding, p.runningMean.binding, p.runningVar.binding, stats.binding], // x stands in for absent parameters (never read)
     groupsFor(C, 64),
@@ -114,21 +178,24 @@ export function bnForwardRaw(x: Tensor, C: number, w: Tensor | null, b: Tensor |
   part.dispose();
   const act = p.activation ?? 'none';
   const y = new Tensor([N, C, H, W], 'f32');
+  if (flatPlanes(N, C, HW, xc)) {
+    const n4 = (N * C * HW) / 4;
+    dispatch({ name: `batchnorm_apply_flat_${act}`, shader: 'batchnorm_apply_flat', defines: memo(`apply flat ${act}`, () => ({ ...typed(act, 4), RUN })) }, { n4, C, hw: HW }, [x.binding, stats.binding, y.binding], groupsFor(Math.ceil(n4 / RUN), 64));
+    return { y, stats };
+  }
   const v = widthOf(HW);
   const { runs, groups } = planeRuns(N * C, HW / v);
-  dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: { ...typed(act, v), RUN } }, { planes: N * C, C, hw: HW / v, runs, xc }, [x.binding, stats.binding, y.binding], groups);
+  dispatch({ name: `batchnorm_apply_${act}`, shader: 'batchnorm_apply', defines: memo(`apply ${act} ${v}`, () => ({ ...typed(act, v), RUN })) }, { planes: N * C, C, hw: HW / v, runs, xc }, [x.binding, stats.binding, y.binding], groups);
   return { y, stats };
 }
 
 /**
- * Backward of bnForwardRaw given g = dL/dy [N, C, H, W] (y: the output when there is an
- * activation, else anything of that shape). dgamma/dbeta when `wantParams` (or always in
- * training, where dx needs them); dx into the first C channels of `dx` [N, dc >= C, H, W],
- * added to what it holds when `accumulate`.
+ * Backward of bnForwardRaw given g = dL/dy [N, C, H, W], the forward's input x and its stats.
+ * dgamma/dbeta when `wantParams` (or always in training, where dx needs them); dx into the first
+ * C channels of `dx` [N, dc >= C, H, W], added to what it holds when `accumulate`.
  */
 export function bnBackwardRaw(
   g: Tensor,
-  y: Tensor,
   x: Tensor,
   stats: Tensor,
   p: BnCall,
@@ -142,19 +209,27 @@ export function bnBackwardRaw(
   let dgamma: Tensor | null = null;
   let dbeta: Tensor | null = null;
   if (p.training || o.wantParams) {
-    const { part, P } = channelPartials(1, act, x, C, g, y, stats);
+    const { part, P } = channelPartials(1, act, x, C, g, stats);
     dgamma = new Tensor([C], 'f32');
     dbeta = new Tensor([C], 'f32');
     dispatch({ name: 'batchnorm_dparams', shader: 'batchnorm_dparams' }, { C, P }, [part.binding, stats.binding, dgamma.binding, dbeta.binding], groupsFor(C, 64));
     part.dispose();
   }
-  if (o.dx) {
+  if (o.dx && flatPlanes(N, C, HW, x.shape[1], o.dx.shape[1])) {
+    const n4 = (N * C * HW) / 4;
+    dispatch(
+      { name: `batchnorm_dx_flat_${p.training ? 'train' : 'eval'}_${act}${o.accumulate ? '_acc' : ''}`, shader: 'batchnorm_grad_flat', defines: memo(`dx flat ${p.training} ${o.accumulate} ${act}`, () => ({ TRAIN: p.training ? 1 : 0, ACCUM: o.accumulate ? 1 : 0, ...typed(act, 4), RUN })) },
+      { n4, C, hw: HW, M },
+      [g.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, o.dx.binding],
+      groupsFor(Math.ceil(n4 / RUN), 64),
+    );
+  } else if (o.dx) {
     const v = widthOf(HW);
     const { runs, groups } = planeRuns(N * C, HW / v);
     dispatch(
-      { name: `batchnorm_dx_${p.training ? 'train' : 'eval'}_${act}${o.accumulate ? '_acc' : ''}`, shader: 'batchnorm_grad', defines: { TRAIN: p.training ? 1 : 0, ACCUM: o.accumulate ? 1 : 0, ...typed(act, v), RUN } },
+      { name: `batchnorm_dx_${p.training ? 'train' : 'eval'}_${act}${o.accumulate ? '_acc' : ''}`, shader: 'batchnorm_grad', defines: memo(`dx ${p.training} ${o.accumulate} ${act} ${v}`, () => ({ TRAIN: p.training ? 1 : 0, ACCUM: o.accumulate ? 1 : 0, ...typed(act, v), RUN })) },
       { planes: N * C, C, hw: HW / v, runs, M, xc: x.shape[1], dc: o.dx.shape[1] },
-      [g.binding, y.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, o.dx.binding],
+      [g.binding, x.binding, stats.binding, (dgamma ?? stats).binding, (dbeta ?? stats).binding, o.dx.binding],
       groups,
     );
   }
@@ -187,17 +262,16 @@ const bnOp = defineOp<BnParams>({
     const w = p.hasW ? inputs[1] : null;
     const b = p.hasB ? inputs[p.hasW ? 2 : 1] : null;
     const { y, stats } = bnForwardRaw(x, x.shape[1], w, b, p);
-    if (ctx.needsGrad) ctx.save(x, stats, ...(p.activation ? [y] : []));
+    if (ctx.needsGrad) ctx.save(x, stats);
     stats.dispose();
     return y;
   },
   backward(g, { saved, params: p, inputNeedsGrad }) {
     const [x, stats] = saved;
-    const y = p.activation ? saved[2] : g; // g stands in when there is no activation
     const wantW = p.hasW && inputNeedsGrad[1];
     const wantB = p.hasB && inputNeedsGrad[p.hasW ? 2 : 1];
     const dx = inputNeedsGrad[0] ? new Tensor(x.shape, 'f32') : null;
-    const { dgamma, dbeta } = bnBackwardRaw(g, y, x, stats, p, { wantParams: wantW || wantB, dx, accumulate: false });
+    const { dgamma, dbeta } = bnBackwardRaw(g, x, stats, p, { wantParams: wantW || wantB, dx, accumulate: false });
     const grads: (Tensor | null)[] = [dx];
     if (p.hasW) grads.push(wantW ? dgamma : null);
     if (p.hasB) grads.push(wantB ? dbeta : null);

@@ -89,7 +89,7 @@ const denseBlockOp = defineOp<Params>({
       const o = conv2dForwardRaw(b.y, c2w, null, l.g2);
       writeAt(F, o, 1, l.cin);
       o.dispose();
-      // the backward needs each batch norm's output (relu mask, conv input) and stats, h, and the conv weights
+      // the backward needs each batch norm's output (the next conv's input) and stats, h, and the conv weights
       if (ctx.needsGrad) ctx.save(a.y, a.stats, h, b.y, b.stats, c1w, c2w);
       for (const t of [a.y, a.stats, h, b.y, b.stats]) t.dispose();
     });
@@ -115,12 +115,12 @@ const denseBlockOp = defineOp<Params>({
       if (want(5)) grads[base + 5] = conv2dBackwardWeight(b, go, l.g2);
       go.dispose();
       const dh = new Tensor(h.shape, 'f32');
-      const p2 = bnBackwardRaw(db, b, h, s2, layers[i].norm2, { wantParams: want(3) || want(4), dx: dh, accumulate: false });
+      const p2 = bnBackwardRaw(db, h, s2, layers[i].norm2, { wantParams: want(3) || want(4), dx: dh, accumulate: false });
       db.dispose();
       const da = conv2dBackwardData(dh, c1w, l.g1);
       if (want(2)) grads[base + 2] = conv2dBackwardWeight(a, dh, l.g1);
       dh.dispose();
-      const p1 = bnBackwardRaw(da, a, F, s1, layers[i].norm1, { wantParams: want(0) || want(1), dx: G, accumulate: true });
+      const p1 = bnBackwardRaw(da, F, s1, layers[i].norm1, { wantParams: want(0) || want(1), dx: G, accumulate: true });
       da.dispose();
       grads[base] = want(0) ? p1.dgamma : (p1.dgamma?.dispose(), null);
       grads[base + 1] = want(1) ? p1.dbeta : (p1.dbeta?.dispose(), null);
