@@ -44,6 +44,12 @@ export const MATMUL_TILE: MatmulTile = { TM: 8, TN: 4, WX: 8, WY: 8 };
  * shape (bench/NOTES.md, "Speed round 4: GEMM"). 4 lane rows keep 128 rows per workgroup.
  */
 export const MATMUL_TILE_SHARED: MatmulTile = { TM: 32, TN: 4, WX: 8, WY: 4, IL: true };
+/**
+ * Products with <= 64 rows (1x1 backward-data at 64 channels, linear layers on small batches)
+ * would run 128-row workgroups half empty; 2 lane rows (64 rows) measured 1.7-2.0x faster there
+ * (64x784x64 x64, 64x64x3136 x36, 48x784x64 x64), and 0.97-1.29x against 16x4 with 4 lane rows.
+ */
+export const MATMUL_TILE_SHARED_SHORT: MatmulTile = { TM: 32, TN: 4, WX: 8, WY: 2, IL: true };
 
 /**
  * SwiftShader (Chromium's CPU adapter, 4-lane subgroups) runs every load with a non-constant
@@ -75,7 +81,7 @@ function pickTile(M: number, N: number, vA: boolean, sharedTile?: MatmulTile): {
   const sg = getGpu().subgroupSize;
   const subOk = matmulTuning.subgroups !== false && vA;
   if (matmulTuning.tile) return { tile: matmulTuning.tile, share: subOk && sg === matmulTuning.tile.WX };
-  if (subOk && sg === MATMUL_TILE_SHARED.WX) return { tile: sharedTile ?? MATMUL_TILE_SHARED, share: true };
+  if (subOk && sg === MATMUL_TILE_SHARED.WX) return { tile: sharedTile ?? (M <= 64 ? MATMUL_TILE_SHARED_SHORT : MATMUL_TILE_SHARED), share: true };
   if (subOk && sg === MATMUL_TILE_SW.WX && isSwiftShader()) {
     const big = M >= MATMUL_TILE_SW.TM * MATMUL_TILE_SW.WY && N >= MATMUL_TILE_SW.TN * MATMUL_TILE_SW.WX;
     return { tile: big ? MATMUL_TILE_SW : MATMUL_TILE_SW_SMALL, share: true };
