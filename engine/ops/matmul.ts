@@ -66,7 +66,7 @@ export const MATMUL_TILE_SW_SMALL = { TM: 8, TN: 4, WX: 4, WY: 8 };
 /**
  * Test/bench hooks: `subgroups: false` forces the kernel without shared A loads; `tile` forces a
  * tile (A loads are shared when its WX equals the subgroup size); `vecStore: false` keeps scalar
- * stores of C where vec4 stores would be used (the shared 8-lane kernel, N % 4 == 0).
+ * stores of C where vec4 stores would be used (see vecStores).
  */
 export const matmulTuning: { subgroups?: boolean; tile?: MatmulTile; vecStore?: boolean } = {};
 
@@ -91,10 +91,12 @@ function pickTile(M: number, N: number, vA: boolean, sharedTile?: MatmulTile): {
 
 /**
  * Whether C is written as vec4s (one guarded store instead of four): rows a multiple of 4 long, on
- * the shared 8-lane kernel, where it measured 1.03-1.17x with the 32x4 tile (most at small K, where
- * stores are a larger share). SwiftShader and the plain kernel keep scalar stores (not measured).
+ * the shared 8-lane kernel with the IL order, where it measured 1.03-1.17x with the 32x4 tile (most
+ * at small K, where stores are a larger share). With the 16x4 loads-first tiles it measured
+ * 0.86-1.07x (Winograd's 64-row tile: 0.86-0.96x), so they keep scalar stores, as do SwiftShader
+ * and the plain kernel (not measured).
  */
-const vecStores = (N: number, tile: MatmulTile, share: boolean): boolean => N % 4 === 0 && share && tile.WX === 8 && matmulTuning.vecStore !== false;
+const vecStores = (N: number, tile: MatmulTile, share: boolean): boolean => N % 4 === 0 && share && tile.WX === 8 && !!tile.IL && matmulTuning.vecStore !== false;
 
 const MAX_BATCH_RANK = 8;
 
