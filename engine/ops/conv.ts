@@ -187,6 +187,8 @@ export const conv2dTuning: {
   oldStrided1x1?: boolean;
   /** false: 1x1 convs on the conv kernel's flat tiles instead of the matmul kernel (comparisons only) */
   gemm1x1?: boolean;
+  /** false: stride-1 1x1 backward-data on the conv kernel instead of the matmul kernel (comparisons only) */
+  gemm1x1Data?: boolean;
 } = {};
 
 /**
@@ -507,7 +509,7 @@ function phase(a: number, s: number, pad: number, K: number, d: number, outLen: 
 export function conv2dBackwardData(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const wj = winogradBackwardDataJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
   if (wj) return winogradConv(gy, w, null, wj, true, padInput);
-  if (gemm1x1(g) && g.sh === 1 && g.sw === 1 && g.Ho === g.H && g.Wo === g.W) return gemm1x1BackwardData(gy, w, g);
+  if (gemm1x1(g) && conv2dTuning.gemm1x1Data !== false && g.sh === 1 && g.sw === 1 && g.Ho === g.H && g.Wo === g.W) return gemm1x1BackwardData(gy, w, g);
   const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
   if ((g.sh > 1 || g.sw > 1) && !hot) {
     // rare shapes: one stride-1 conv over gy spread out with zeros (one kernel variant, not one per phase)
