@@ -1791,7 +1791,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<{{A_ELEM}}>;
 @group(0) @binding(2) var<storage, read> b: array<{{B_ELEM}}>;
 {{BIAS_BINDING}}
-@group(0) @binding({{C_BINDING}}) var<storage, read_write> c: array<f32>;
+@group(0) @binding({{C_BINDING}}) var<storage, read_write> c: array<{{C_ELEM}}>;
 
 // scalar element i of A / B whatever the binding's element type
 fn a1(i: u32) -> f32 { return {{A1}}; }

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { gpuInit, read64, expectClose, rk } from './helpers.ts';
 import * as ref from './reference/core.ts';
 import { numericGrad, seededRandom } from './reference/gradcheck.ts';
-import { matmulTuning, MATMUL_TILE_SW, MATMUL_TILE_SW_SMALL } from '../engine/ops/matmul.ts';
+import { matmulTuning, MATMUL_TILE_SHARED, MATMUL_TILE_SHARED_SHORT, MATMUL_TILE_SW, MATMUL_TILE_SW_SMALL, type MatmulTile } from '../engine/ops/matmul.ts';
 
 const SEED = Number(process.env.ROSKD_SEED ?? Date.now() % 1_000_000_007);
 const rng = seededRandom(SEED);
@@ -69,6 +69,7 @@ const LAYOUTS: [boolean, boolean][] = [
   [true, false],
   [true, true],
 ];
+const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
 const name = (tA: boolean, tB: boolean) => `${tA ? 'T' : 'N'}${tB ? 'T' : 'N'}`;
 
 test('matmul: 2-D, every transpose layout, tile/vec4 edges (M, N, K not multiples of 4, size 1, K = 0)', async () => {
@@ -146,6 +147,57 @@ test('matmul / linear: the SwiftShader tiles (16x16 and 8x4 per lane, 4-lane row
     }
   } finally {
     matmulTuning.tile = undefined;
+  }
+});
+
+test('matmul / linear: the 8-lane shared-A tiles forced (32x4 interleaved, 16x4, 64-row), vec4 and scalar C stores: edges, batch, layouts, bias', async () => {
+  if (rk.getGpu().subgroupSize !== 8) {
+    console.log('matmul: no 8-lane subgroups on this adapter: the shared-A tiles are not tested');
+    return;
+  }
+  // [tile, vec4 C stores]; each pipeline compiles for seconds cold, so not every pairing
+  const cases: [MatmulTile, boolean][] = [
+    [MATMUL_TILE_SHARED, true],
+    [MATMUL_TILE_SHARED, false],
+    [MATMUL_TILE_SHARED_SHORT, true], // 64-row workgroups
+    [{ TM: 16, TN: 4, WX: 8, WY: 4 }, false], // loads before FMAs (Winograd's short products)
+    [{ TM: 16, TN: 8, WX: 8, WY: 2, IL: true }, false], // two column groups per lane
+  ];
+  // M, K multiples of 4 (A binds as vec4: the shared kernel); N a multiple of 4 or not (vec4 or
+  // scalar C), past the 32/64-column and 64/128-row workgroup edges; with A transposed (vec4 along
+  // m) K + 1, so the scalar k tail after the 4-steps runs too
+  const dims: [number, number, number][] = [
+    [200, 76, 36],
+    [40, 36, 20],
+    [132, 66, 12],
+    [4, 8, 4],
+  ];
+  try {
+    for (const [tile, vecStore] of cases) {
+      matmulTuning.tile = tile;
+      matmulTuning.vecStore = vecStore;
+      const what = `tile ${tile.TM}x${tile.TN} ${tile.WX}x${tile.WY}${tile.IL ? ' IL' : ''}, ${vecStore ? 'vec4' : 'scalar'} C`;
+      for (const [M, N, K] of dims)
+        for (const [tA, tB] of LAYOUTS) {
+          const [sa, sb] = shapesFor([2], [1], M, N, tA ? K + 1 : K, tA, tB);
+          const a = randT(sa);
+          const b = randT(sb);
+          const y = rk.matmul(up(a), up(b), { transA: tA, transB: tB });
+          expectClose(await read64(y), refMatmul(a, b, tA, tB).data, 1e-5, `matmul ${name(tA, tB)} [2]x[1] ${fmtShape(sa)} ${fmtShape(sb)}, ${what} (seed ${SEED})`);
+          y.dispose();
+        }
+      const x = randT([132, 44]);
+      const w = randT([68, 44]);
+      const bias = randT([68]);
+      const y = rk.linear(up(x), up(w), up(bias));
+      const want = refMatmul(x, w, false, true);
+      for (let i = 0; i < 132; i++) for (let j = 0; j < 68; j++) want.data[i * 68 + j] += bias.data[j];
+      expectClose(await read64(y), want.data, 1e-5, `linear 132x44 · (68x44)ᵀ + b, ${what} (seed ${SEED})`);
+      y.dispose();
+    }
+  } finally {
+    matmulTuning.tile = undefined;
+    matmulTuning.vecStore = undefined;
   }
 });
 

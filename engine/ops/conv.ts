@@ -187,6 +187,8 @@ export const conv2dTuning: {
   oldStrided1x1?: boolean;
   /** false: 1x1 convs on the conv kernel's flat tiles instead of the matmul kernel (comparisons only) */
   gemm1x1?: boolean;
+  /** false: stride-1 1x1 backward-data on the conv kernel instead of the matmul kernel (comparisons only) */
+  gemm1x1Data?: boolean;
 } = {};
 
 /**
@@ -443,9 +445,10 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
 /**
  * A 1x1 conv without padding is y[n] = w [Cout x Cin] . x[n] [Cin x Ho*Wo] (x subsampled first
  * when strided). Forward, the matmul kernel (weight rows shared across the subgroup, no weight
- * packing, no pixel padding) ran 1.14-1.30x faster than the conv kernel's flat tiles; backward
- * (wᵀ . gy, gy . xᵀ) it did not win, so those keep the conv kernels (bench/NOTES.md, round 3).
- * Channel counts that are multiples of 4 keep its vec4 loads.
+ * packing, no pixel padding) ran 1.14-1.30x faster than the conv kernel's flat tiles. Backward-
+ * data at stride 1 (dx[n] = wᵀ . gy[n]) wins since the GEMM's round-4 tiles (1.19-1.38x); the
+ * weight gradient (gy . xᵀ per image + a batch sum) and strided backward-data keep the conv
+ * kernels (bench/NOTES.md, rounds 3 and 4). Channel counts that are multiples of 4 keep its vec4 loads.
  */
 function gemm1x1(g: ConvGeometry): boolean {
   if (conv2dTuning.gemm1x1 === false || conv2dTuning.tile) return false;
@@ -474,6 +477,16 @@ function gemm1x1Forward(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   return out;
 }
 
+/** dx of a stride-1 1x1 conv: dx[n] = wᵀ [Cin x Cout] . gy[n] [Cout x H*W], w read transposed in the kernel. */
+function gemm1x1BackwardData(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const gv = gy.view([g.N, g.Cout, g.H * g.W]);
+  const wv = w.view([1, g.Cout, g.Cin]);
+  const dx = matmulRaw(wv, gv, true, false, null, 'conv2d_matmul_dx');
+  const out = dx.view([g.N, g.Cin, g.H, g.W]);
+  for (const t of [gv, wv, dx]) t.dispose();
+  return out;
+}
+
 // ---- backward-data ------------------------------------------------------------------------
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
@@ -496,6 +509,7 @@ function phase(a: number, s: number, pad: number, K: number, d: number, outLen: 
 export function conv2dBackwardData(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const wj = winogradBackwardDataJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
   if (wj) return winogradConv(gy, w, null, wj, true, padInput);
+  if (gemm1x1(g) && conv2dTuning.gemm1x1Data !== false && g.sh === 1 && g.sw === 1 && g.Ho === g.H && g.Wo === g.W) return gemm1x1BackwardData(gy, w, g);
   const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
   if ((g.sh > 1 || g.sw > 1) && !hot) {
     // rare shapes: one stride-1 conv over gy spread out with zeros (one kernel variant, not one per phase)

@@ -13,6 +13,18 @@ import { sum } from './reduce.ts';
 import { sumTo } from './sum-to.ts';
 
 /**
+ * A kernel shape: TM x TN outputs per invocation, WX x WY invocations per workgroup; IL orders
+ * each k step's loads right before its FMAs (instead of all four steps' loads first).
+ */
+export interface MatmulTile {
+  TM: number;
+  TN: number;
+  WX: number;
+  WY: number;
+  IL?: boolean;
+}
+
+/**
  * Register tile (TM x TN outputs per invocation) and workgroup shape of the plain kernel (no
  * subgroups; MATMUL_TILE_SHARED below is the one lavapipe uses). Measured on lavapipe
  * (2-core EPYC, 1024³ NN, GFLOP/s per 2 CPU-seconds, which other processes' load does not
@@ -21,13 +33,23 @@ import { sumTo } from './sum-to.ts';
  * leaves the cache). A 16x16 shared-memory tile with barriers gets 0.8.
  * 8x4 keeps its 32 accumulators in AVX-512VL's 32 vector registers.
  */
-export const MATMUL_TILE = { TM: 8, TN: 4, WX: 8, WY: 8 };
+export const MATMUL_TILE: MatmulTile = { TM: 8, TN: 4, WX: 8, WY: 8 };
 /**
  * With A shared across a subgroup (8-lane subgroups, one per workgroup row) A costs one load per
  * 8 rows, so taller tiles pay (1024³ NN, GFLOP/s wall): 8x4 unshared 14.2, shared 8x4 25.4,
- * 16x4 37.7-39.9, 32x4 40.5, 24x4 35.6, 16x8 33.6, 8x8 27.7.
+ * 16x4 37.7-39.9, 32x4 40.5, 24x4 35.6, 16x8 33.6, 8x8 27.7. Lavapipe (Mesa 25.0) loads every
+ * non-constant address lane by lane and component by component, which is ~60% of this kernel's
+ * time; 32 rows halve the B loads per FMA, and with each row group's A broadcasts placed right
+ * before its FMAs (IL) and vec4 stores of C, 32x4 beats 16x4 by 1.06-1.17x on every measured
+ * shape (bench/NOTES.md, "Speed round 4: GEMM"). 4 lane rows keep 128 rows per workgroup.
  */
-export const MATMUL_TILE_SHARED = { TM: 16, TN: 4, WX: 8, WY: 8 };
+export const MATMUL_TILE_SHARED: MatmulTile = { TM: 32, TN: 4, WX: 8, WY: 4, IL: true };
+/**
+ * Products with <= 64 rows (1x1 backward-data at 64 channels, linear layers on small batches)
+ * would run 128-row workgroups half empty; 2 lane rows (64 rows) measured 1.7-2.0x faster there
+ * (64x784x64 x64, 64x64x3136 x36, 48x784x64 x64), and 0.97-1.29x against 16x4 with 4 lane rows.
+ */
+export const MATMUL_TILE_SHARED_SHORT: MatmulTile = { TM: 32, TN: 4, WX: 8, WY: 2, IL: true };
 
 /**
  * SwiftShader (Chromium's CPU adapter, 4-lane subgroups) runs every load with a non-constant
@@ -43,9 +65,10 @@ export const MATMUL_TILE_SW_SMALL = { TM: 8, TN: 4, WX: 4, WY: 8 };
 
 /**
  * Test/bench hooks: `subgroups: false` forces the kernel without shared A loads; `tile` forces a
- * tile (A loads are shared when its WX equals the subgroup size).
+ * tile (A loads are shared when its WX equals the subgroup size); `vecStore: false` keeps scalar
+ * stores of C where vec4 stores would be used (see vecStores).
  */
-export const matmulTuning: { subgroups?: boolean; tile?: typeof MATMUL_TILE } = {};
+export const matmulTuning: { subgroups?: boolean; tile?: MatmulTile; vecStore?: boolean } = {};
 
 /** Chromium's CPU adapter, by name (isFallbackAdapter does not tell it apart: lavapipe sets it too). */
 export function isSwiftShader(): boolean {
@@ -54,17 +77,26 @@ export function isSwiftShader(): boolean {
 }
 
 /** The tile for a product and whether its A loads are shared across a subgroup (= a workgroup row). */
-function pickTile(M: number, N: number, vA: boolean, sharedTile?: typeof MATMUL_TILE): { tile: typeof MATMUL_TILE; share: boolean } {
+function pickTile(M: number, N: number, vA: boolean, sharedTile?: MatmulTile): { tile: MatmulTile; share: boolean } {
   const sg = getGpu().subgroupSize;
   const subOk = matmulTuning.subgroups !== false && vA;
   if (matmulTuning.tile) return { tile: matmulTuning.tile, share: subOk && sg === matmulTuning.tile.WX };
-  if (subOk && sg === MATMUL_TILE_SHARED.WX) return { tile: sharedTile ?? MATMUL_TILE_SHARED, share: true };
+  if (subOk && sg === MATMUL_TILE_SHARED.WX) return { tile: sharedTile ?? (M <= 64 ? MATMUL_TILE_SHARED_SHORT : MATMUL_TILE_SHARED), share: true };
   if (subOk && sg === MATMUL_TILE_SW.WX && isSwiftShader()) {
     const big = M >= MATMUL_TILE_SW.TM * MATMUL_TILE_SW.WY && N >= MATMUL_TILE_SW.TN * MATMUL_TILE_SW.WX;
     return { tile: big ? MATMUL_TILE_SW : MATMUL_TILE_SW_SMALL, share: true };
   }
   return { tile: MATMUL_TILE, share: false };
 }
+
+/**
+ * Whether C is written as vec4s (one guarded store instead of four): rows a multiple of 4 long, on
+ * the shared 8-lane kernel with the IL order, where it measured 1.03-1.17x with the 32x4 tile (most
+ * at small K, where stores are a larger share). With the 16x4 loads-first tiles it measured
+ * 0.86-1.07x (Winograd's 64-row tile: 0.86-0.96x), so they keep scalar stores, as do SwiftShader
+ * and the plain kernel (not measured).
+ */
+const vecStores = (N: number, tile: MatmulTile, share: boolean): boolean => N % 4 === 0 && share && tile.WX === 8 && !!tile.IL && matmulTuning.vecStore !== false;
 
 const MAX_BATCH_RANK = 8;
 
@@ -75,6 +107,8 @@ interface Layout {
   vA: boolean;
   vB: boolean;
   bias: boolean;
+  /** C bound as array<vec4f> (N % 4 == 0: rows start on vec4 boundaries) */
+  vC?: boolean;
   /** lanes of a subgroup (= one workgroup row of WX lanes) share A loads by broadcast */
   share: boolean;
 }
@@ -90,6 +124,7 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
   const KK = range(4);
   const setup: string[] = [];
   const load4: string[] = [];
+  const loadB: string[] = [];
   const load1: string[] = [];
   for (const g of RG) setup.push(`let mi${g} = min(vec4u(m0 + ${4 * g}u) + lane, vec4u(M - 1u));`);
   for (const c of CG) setup.push(`let ni${c} = min(vec4u(n0 + ${4 * c}u) + lane, vec4u(N - 1u));`);
@@ -99,6 +134,9 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
 
   // A: a{kk}_{g} holds A'(rows 4g..4g+3 of the tile, k + kk)
   const sharedA = l.share && l.vA;
+  // IL: each row group's A values (broadcasts) right before that group's FMAs, so fewer are live
+  const IL = !!tile.IL;
+  const perG: string[][] = RG.map(() => []);
   if (sharedA) {
     // The WX lanes of a workgroup row own the same TM rows, so they need the same A vec4s (TM
     // per 4-step of k); lavapipe loads lane by lane, so lane l loads item r*WX + l and the others
@@ -115,10 +153,11 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
     const bc = (q: number) => `subgroupBroadcast(la${Math.floor(q / S)}, ${q % S}u)`;
     if (!l.tA)
       for (const g of RG) {
-        for (const j of KK) load4.push(`    let ra${g}${j} = ${bc(4 * g + j)};`);
-        load4.push(...columns('a', 'ra', g));
+        const dst = IL ? perG[g] : load4;
+        for (const j of KK) dst.push(`    let ra${g}${j} = ${bc(4 * g + j)};`);
+        dst.push(...columns('a', 'ra', g));
       }
-    else for (const kk of KK) for (const g of RG) load4.push(`    let a${kk}_${g} = ${bc(kk * (TM / 4) + g)};`);
+    else for (const kk of KK) for (const g of RG) (IL ? perG[g] : load4).push(`    let a${kk}_${g} = ${bc(kk * (TM / 4) + g)};`);
     for (const g of RG) load1.push(`    let a_${g} = vec4f(${KK.map((j) => `a1(offA + ${l.tA ? `k * M + mi${g}.${X[j]}` : `mi${g}.${X[j]} * K + k`})`).join(', ')});`);
     // the lanes sharing must really be one workgroup row; if an implementation groups them
     // otherwise, the result is NaN rather than silently wrong
@@ -149,22 +188,23 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
     for (const c of CG) setup.push(l.vB ? `let bc${c} = (offB + min(n0 + ${4 * c}u, N - 4u)) / 4u;` : `let bc${c} = vec4u(offB) + ni${c};`);
     for (const kk of KK)
       for (const c of CG)
-        load4.push(l.vB ? `    let b${kk}_${c} = b[bc${c} + (k + ${kk}u) * N4];` : `    let b${kk}_${c} = vec4f(${KK.map((j) => `b[bc${c}.${X[j]} + (k + ${kk}u) * N]`).join(', ')});`);
+        loadB.push(l.vB ? `    let b${kk}_${c} = b[bc${c} + (k + ${kk}u) * N4];` : `    let b${kk}_${c} = vec4f(${KK.map((j) => `b[bc${c}.${X[j]} + (k + ${kk}u) * N]`).join(', ')});`);
     for (const c of CG) load1.push(`    let b_${c} = vec4f(${KK.map((j) => `b1(offB + k * N + ni${c}.${X[j]})`).join(', ')});`);
   } else {
     // B stored [N, K]: contiguous along k
     for (const c of CG) setup.push(l.vB ? `let br${c} = (vec4u(offB) + ni${c} * K) / 4u;` : `let br${c} = vec4u(offB) + ni${c} * K;`);
     for (const c of CG) {
       for (const j of KK)
-        load4.push(l.vB ? `    let rb${c}${j} = b[br${c}.${X[j]} + k4];` : `    let rb${c}${j} = vec4f(${KK.map((kk) => `b[br${c}.${X[j]} + k + ${kk}u]`).join(', ')});`);
-      load4.push(...columns('b', 'rb', c));
+        loadB.push(l.vB ? `    let rb${c}${j} = b[br${c}.${X[j]} + k4];` : `    let rb${c}${j} = vec4f(${KK.map((kk) => `b[br${c}.${X[j]} + k + ${kk}u]`).join(', ')});`);
+      loadB.push(...columns('b', 'rb', c));
       load1.push(`    let b_${c} = vec4f(${KK.map((j) => `b1(offB + ni${c}.${X[j]} * K + k)`).join(', ')});`);
     }
   }
 
   const fma4: string[] = [];
   const fma1: string[] = [];
-  for (const g of RG)
+  for (const g of RG) {
+    fma4.push(...perG[g]);
     for (const i of KK)
       for (const c of CG) {
         setup.push(`var acc${g}${i}_${c} = vec4f(0.0);`);
@@ -172,6 +212,7 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
         for (const kk of KK) fma4.push(`    ${acc} = fma(vec4f(a${kk}_${g}.${X[i]}), b${kk}_${c}, ${acc});`);
         fma1.push(`    ${acc} = fma(vec4f(a_${g}.${X[i]}), b_${c}, ${acc});`);
       }
+  }
   if (l.bias) for (const c of CG) setup.push(`let bv${c} = vec4f(${KK.map((j) => `bias[ni${c}.${X[j]}]`).join(', ')});`);
 
   const store: string[] = [];
@@ -180,11 +221,13 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
       store.push(`  if (m0 + ${4 * g + i}u < M) {`, `    let row = offC + (m0 + ${4 * g + i}u) * N;`);
       for (const c of CG) {
         const v = `acc${g}${i}_${c}${l.bias ? ` + bv${c}` : ''}${sharedA ? ' + vec4f(bitcast<f32>(select(0u, 0x7fc00000u, !sgOk)))' : ''}`;
-        store.push(
-          `    { let n = n0 + ${4 * c}u; let v = ${v};`,
-          `      if (n + 3u < N) { ${KK.map((j) => `c[row + n + ${j}u] = v.${X[j]};`).join(' ')} }`,
-          `      else { ${KK.map((j) => `if (n + ${j}u < N) { c[row + n + ${j}u] = v.${X[j]}; }`).join(' ')} } }`,
-        );
+        if (l.vC) store.push(`    { let n = n0 + ${4 * c}u; if (n < N) { c[(row + n) / 4u] = ${v}; } }`);
+        else
+          store.push(
+            `    { let n = n0 + ${4 * c}u; let v = ${v};`,
+            `      if (n + 3u < N) { ${KK.map((j) => `c[row + n + ${j}u] = v.${X[j]};`).join(' ')} }`,
+            `      else { ${KK.map((j) => `if (n + ${j}u < N) { c[row + n + ${j}u] = v.${X[j]}; }`).join(' ')} } }`,
+          );
       }
       store.push('  }');
     }
@@ -196,6 +239,7 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
     EDGE_EXIT: sharedA ? '' : 'if (m0 >= M || n0 >= N) { return; }',
     A_ELEM: l.vA ? 'vec4f' : 'f32',
     B_ELEM: l.vB ? 'vec4f' : 'f32',
+    C_ELEM: l.vC ? 'vec4f' : 'f32',
     A1: l.vA ? 'a[i / 4u][i % 4u]' : 'a[i]',
     B1: l.vB ? 'b[i / 4u][i % 4u]' : 'b[i]',
     BIAS_BINDING: l.bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : '',
@@ -205,7 +249,8 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
     WX: tile.WX,
     WY: tile.WY,
     SETUP: setup.map((s) => `  ${s}`).join('\n'),
-    LOAD4: load4.join('\n'),
+    // IL: B first, so its vectors are assembled while little else is live
+    LOAD4: (IL ? [...loadB, ...load4] : [...load4, ...loadB]).join('\n'),
     FMA4: fma4.join('\n'),
     LOAD1: load1.join('\n'),
     FMA1: fma1.join('\n'),
@@ -215,8 +260,8 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
 
 const defineCache = new Map<string, Record<string, string | number>>();
 
-function definesFor(l: Layout, t: typeof MATMUL_TILE): Record<string, string | number> {
-  const key = `${+l.tA}${+l.tB}${+l.vA}${+l.vB}${+l.bias}${+l.share}|${t.TM}x${t.TN}|${t.WX}x${t.WY}`;
+function definesFor(l: Layout, t: MatmulTile): Record<string, string | number> {
+  const key = `${+l.tA}${+l.tB}${+l.vA}${+l.vB}${+!!l.vC}${+l.bias}${+l.share}|${t.TM}x${t.TN}|${t.WX}x${t.WY}|${+!!t.IL}`;
   let d = defineCache.get(key);
   if (!d) defineCache.set(key, (d = matmulDefines(l, t)));
   return d;
@@ -267,14 +312,14 @@ function batchStrides(s: Shape, batch: number[]): number[] {
  * per workgroup for its 64-row products, which the 128-row tile would run half empty); SwiftShader
  * picks its own tile (pickTile).
  */
-export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: Tensor | null = null, name = 'matmul', sharedTile?: typeof MATMUL_TILE): Tensor {
+export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: Tensor | null = null, name = 'matmul', sharedTile?: MatmulTile): Tensor {
   const { M, N, K, batch } = matmulDims(name, a.shape, b.shape, tA, tB);
   const out = new Tensor([...batch, M, N], 'f32');
   const nb = numel(batch);
   if (out.size === 0) return out;
   const vA = K > 0 && (tA ? M % 4 === 0 : K % 4 === 0);
   const { tile, share } = pickTile(M, N, vA, sharedTile);
-  const layout: Layout = { tA, tB, vA, vB: K > 0 && (tB ? K % 4 === 0 : N % 4 === 0), bias: bias !== null, share };
+  const layout: Layout = { tA, tB, vA, vB: K > 0 && (tB ? K % 4 === 0 : N % 4 === 0), bias: bias !== null, share, vC: vecStores(N, tile, share) };
   const { TM, TN, WX, WY } = tile;
   const gx = Math.ceil(N / TN / WX);
   const gy = Math.ceil(M / TM / WY);
