@@ -302,13 +302,9 @@ function directCode(M: number, offs: readonly number[] | null): Record<string, s
 
 // ---- running it ---------------------------------------------------------------------------
 
-/**
- * The GEMMs' tile where they have <= 64 rows (the forward on 4 px images: 64 tiles at batch 64;
- * the weight gradient of 64 channels): the matmul kernel's 128-row workgroups would run half
- * empty; 64-row ones measured 1.6-2x faster there (and 1.1x slower on tall products).
- */
-const SHORT_TILE = { TM: 16, TN: 4, WX: 8, WY: 4 };
-const gemm = (a: Tensor, b: Tensor, tA: boolean, rows: number) => matmulRaw(a, b, tA, false, null, 'conv2d_winograd_gemm', rows <= 64 ? SHORT_TILE : undefined);
+/** The matmul kernel picks its own tile, including its 64-row one for products with <= 64 rows
+ * (the forward on 4 px images, the 64-channel weight gradient). */
+const gemm = (a: Tensor, b: Tensor, tA: boolean) => matmulRaw(a, b, tA, false, null, 'conv2d_winograd_gemm');
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 const lanesGrid = (lanes: number): [number, number] => groupsFor(lanes, 64);
@@ -392,7 +388,7 @@ export function winogradConv(x: Tensor, w: Tensor, bias: Tensor | null, j: Winog
     const nc = Math.min(pl.chunk, j.N - n0);
     const P = nc * pl.tilesPerImage;
     const v = inputTransform(src, x, j, pl, M, n0, nc);
-    const m = gemm(v, u, false, P);
+    const m = gemm(v, u, false);
     if (keep && nc === j.N) keep.v = v; // one chunk: V of every image, for the weight gradient
     else v.dispose();
     const outLanes = P * (Cout4 / 4);
@@ -431,7 +427,7 @@ function weightGradFromV(v: Tensor, gy: Tensor, j: WinogradJob, M: number): Tens
   const gLanes = P * (Cout4 / 4);
   const gu = { Ho: j.Ho, Wo: j.Wo, Cout: j.Cout, Co4: Cout4 / 4, tilesW, tilesH, P, nLanes: gLanes };
   dispatch({ name: 'conv2d_winograd_gy', shader: 'conv2d_winograd_gy', defines: code('gy', M) }, gu, [gy.binding, gt.binding], lanesGrid(gLanes));
-  const du = gemm(v, gt, true, Cin4);
+  const du = gemm(v, gt, true);
   gt.dispose();
   const dw = new Tensor([j.Cout, j.Cin, 3, 3], 'f32');
   const dLanes = j.Cin * (Cout4 / 4);
