@@ -623,6 +623,7 @@ struct P {
   xPlanes: u32, hasBias: u32,                    // channels per image of x
   // output placement: pixel (oh, ow) goes to y[yr0 + oh * ysh][yc0 + ow * ysw] of a yH x yW plane
   yH: u32, yW: u32, yr0: u32, yc0: u32, ysh: u32, ysw: u32,
+  coSuper: u32,                                  // workgroup rows per group (channel blocks / TILE_LANES)
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
@@ -636,10 +637,12 @@ const TN4 = {{TN4}}u;
 const KH = {{KH}}u;
 const KW = {{KW}}u;
 const SH = {{SH}}u;
+const TILE_LANES = {{TILE_LANES}}u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32{{SG_ARG}}) {
-  let t0 = wg.x * 64u + li;
+  // TILE_LANES consecutive lanes (one subgroup, or 1) share a pixel tile, each its own channel block
+  let t0 = wg.x * (64u / TILE_LANES) + li / TILE_LANES;
   let t = min(t0, p.nTiles - 1u); // lanes past the end redo the last tile and skip the store
   let tw = t % p.tilesW;
   let r1 = t / p.tilesW;
@@ -647,8 +650,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let n = r1 / p.tilesH;
   let oh0 = th * R;
   let ow0 = tw * TM;
-  let g = wg.y / p.coBlocks;
-  let cob = wg.y % p.coBlocks;
+  let g = wg.y / p.coSuper;
+  let cobRaw = (wg.y % p.coSuper) * TILE_LANES + li % TILE_LANES;
+  let cob = min(cobRaw, p.coBlocks - 1u); // spare lanes redo the last block and skip the store
 
   let plane4 = p.Hp * p.Wp4;
   let W4 = p.Wp4;
@@ -665,7 +669,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     wi += p.CoutGp4;
   }
 
-  if (t0 >= p.nTiles) { return; }
+  if (t0 >= p.nTiles || cobRaw >= p.coBlocks) { return; }
   let co0 = cob * TN4 * 4u;
   var bv: array<f32, TN4 * 4u>;
   var yb: array<u32, TN4 * 4u>;

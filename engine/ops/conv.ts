@@ -173,6 +173,11 @@ interface Tile {
   TN: number;
   /** R = 1 and a runtime loop over the kernel rows (large kernels: KH times less unrolled code) */
   rowLoop?: boolean;
+  /**
+   * the lanes of a subgroup share one pixel tile and differ in their output-channel block: they
+   * load the input window once between them (broadcast) and their own weights (see fwdBody)
+   */
+  xLanes?: boolean;
 }
 
 /** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
@@ -187,6 +192,8 @@ export const conv2dTuning: {
   oldStrided1x1?: boolean;
   /** false: 1x1 convs on the conv kernel's flat tiles instead of the matmul kernel (comparisons only) */
   gemm1x1?: boolean;
+  /** false: stride-2 convs on round 3's tiles (no subgroup-shared input windows; comparisons only) */
+  stridedTiles?: boolean;
 } = {};
 
 /**
@@ -242,7 +249,14 @@ function pickTile(j: Job, flat1x1: boolean): Tile {
   // kernel's compile time and was 7% slower on small training models, hence only these
   // (bench/NOTES.md round 3).
   if (sharedLanes() > 0 && j.sh === 1 && j.CoutG >= 64 && j.Ho * j.Wo >= 28 * 28 && isSwiftShader()) return { TM: 4, R: 4, TN: 16 };
-  if (sharedLanes() > 0) return j.sh === 2 ? { TM: 4, R: 1, TN: pickTN(j.CoutG, 16) } : { TM: 4, R: 2, TN: pickTN(j.CoutG, 8) };
+  const S = sharedLanes();
+  const round4 = conv2dTuning.stridedTiles !== false;
+  if (round4 && S > 0 && (j.sh === 2 || j.place.ysh === 2) && S === getGpu().subgroupSize && j.CoutG >= 8 * S && j.Ho >= 7 && j.Wo >= 7)
+    // stride 2 and its backward-data phases (round 4): the subgroup's lanes share one 7-row
+    // tile, each with its own 4 channels, so the input window is loaded once per subgroup and
+    // each weight vec4 feeds 28-56 pixels (forward 1.26-1.38x, backward-data 1.43-1.55x)
+    return j.Wo % 8 === 0 || j.Wo % 8 > 4 ? { TM: 8, R: 7, TN: 4, xLanes: true } : { TM: 4, R: 7, TN: 8, xLanes: true };
+  if (S > 0) return j.sh === 2 ? { TM: 4, R: 1, TN: pickTN(j.CoutG, 16) } : { TM: 4, R: 2, TN: pickTN(j.CoutG, round4 && j.place.ysh === 2 ? 16 : 8) };
   // stride 2 (ResNet's 28/14/7 px downsampling): 7-row tiles read less of the window twice
   return { TM: 4, R: j.sh === 2 && j.Ho % 7 === 0 ? 7 : 4, TN: 4 };
 }
@@ -276,8 +290,14 @@ function fwdBody(t: Tile, j: Job, S: number): string {
     L.push('}');
     return L.join('\n    ');
   }
-  for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${r}_${v} = x[xo + ${r}u * W4 + ${v}u];`);
-  if (S > 0) {
+  if (t.xLanes) {
+    // The S lanes of a subgroup read the same window: lane l loads item r*S + l (offset xOff_r,
+    // fixed per lane) and the others take it by broadcast; each lane loads its own weights.
+    const nX = NR * NV;
+    for (let r = 0; r * S < nX; r++) L.push(`let xl${r} = x[xo + xOff${r}];`);
+    for (let k = 0; k < nX; k++) L.push(`let x${Math.floor(k / NV)}_${k % NV} = subgroupBroadcast(xl${Math.floor(k / S)}, ${k % S}u);`);
+  } else for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${r}_${v} = x[xo + ${r}u * W4 + ${v}u];`);
+  if (S > 0 && !t.xLanes) {
     // Every lane needs the same weights, and lavapipe runs a load lane by lane: lane l loads
     // weight vec4 number r*S + l (offset wOff_r, fixed per lane) and the others read it from
     // lane l by broadcast, so a round of S weights costs one load per lane instead of S.
@@ -324,10 +344,12 @@ function fwdStore(t: Tile): string {
 }
 
 /** The shader header, entry-point argument and per-lane weight offsets of the subgroup path. */
-function subgroupDefines(S: number, nW: number, TN4: number): { ENABLE: string; SG_ARG: string; SG_PRE: string } {
+function subgroupDefines(S: number, nW: number, TN4: number, nX = 0, NV = 0): { ENABLE: string; SG_ARG: string; SG_PRE: string } {
   if (S === 0) return { ENABLE: '', SG_ARG: '', SG_PRE: '' };
   const pre: string[] = [];
-  for (let r = 0; r * S < nW; r++) pre.push(`let wk${r} = min(${r * S}u + sl, ${nW - 1}u); let wOff${r} = (wk${r} / ${TN4}u) * ts + wk${r} % ${TN4}u;`);
+  if (nX > 0)
+    for (let r = 0; r * S < nX; r++) pre.push(`let xk${r} = min(${r * S}u + sl, ${nX - 1}u); let xOff${r} = (xk${r} / ${NV}u) * W4 + xk${r} % ${NV}u;`);
+  else for (let r = 0; r * S < nW; r++) pre.push(`let wk${r} = min(${r * S}u + sl, ${nW - 1}u); let wOff${r} = (wk${r} / ${TN4}u) * ts + wk${r} % ${TN4}u;`);
   return { ENABLE: 'enable subgroups;', SG_ARG: ', @builtin(subgroup_invocation_id) sl: u32', SG_PRE: pre.join('\n  ') };
 }
 
@@ -342,7 +364,8 @@ function paddedExtent(j: Job, R: number, TM: number): { tilesH: number; tilesW: 
 }
 
 /** y[place] = conv(x, packed weights) + bias with the tiled GEMM kernel. */
-function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y: Tensor): void {
+function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, y: Tensor): void {
+  let t = t0;
   const { TM, R, TN } = t;
   const CoutGp = Math.ceil(j.CoutG / TN) * TN;
   const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
@@ -350,9 +373,16 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
   const nTiles = j.N * tilesH * tilesW;
   const coBlocks = CoutGp / TN;
   const pl = j.place;
-  const u = { Hp, Wp4, CinG: j.CinG, CoutGp4: CoutGp / 4, Ho: j.Ho, Wo: j.Wo, tilesW, tilesH, nTiles, coBlocks, CoutG: j.CoutG, Cout: j.yPlanes, xPlanes: j.planes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw };
   const S = t.rowLoop ? 0 : sharedLanes();
-  const defines = memoCode(`fwd ${TM} ${R} ${TN} ${t.rowLoop ?? false} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${S}`, () => ({
+  // x shared across the subgroup: its lanes must all be one real subgroup (broadcasts read lane k of it)
+  const xLanes = !!t.xLanes && S > 0 && S === getGpu().subgroupSize;
+  if (!xLanes && t.xLanes) t = { ...t, xLanes: false };
+  const tilesPerWg = xLanes ? 64 / S : 64;
+  const coSuper = xLanes ? ceilDiv(coBlocks, S) : coBlocks;
+  const u = { Hp, Wp4, CinG: j.CinG, CoutGp4: CoutGp / 4, Ho: j.Ho, Wo: j.Wo, tilesW, tilesH, nTiles, coBlocks, CoutG: j.CoutG, Cout: j.yPlanes, xPlanes: j.planes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw, coSuper };
+  const NV = ceilDiv((TM - 1) * j.sw + (j.KW - 1) * j.dw + 1, 4);
+  const NR = (R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
+  const defines = memoCode(`fwd ${TM} ${R} ${TN} ${t.rowLoop ?? false} ${xLanes} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${S}`, () => ({
     TM,
     R,
     TN4: TN / 4,
@@ -362,11 +392,12 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
     SW: j.sw,
     BODY: fwdBody(t, j, S),
     STORE: fwdStore(t),
-    ...subgroupDefines(S, j.KH * j.KW * (TN / 4), TN / 4),
+    ...subgroupDefines(S, j.KH * j.KW * (TN / 4), TN / 4, xLanes ? NR * NV : 0, NV),
+    TILE_LANES: xLanes ? S : 1,
   }));
-  const gy = j.groups * coBlocks;
-  if (ceilDiv(nTiles, 64) > MAX_GROUPS || gy > MAX_GROUPS) throw new ShapeError(`conv2d: ${nTiles} pixel tiles x ${gy} channel blocks exceed one dispatch`);
-  dispatch({ name: 'conv2d_fwd', shader: 'conv2d_fwd', defines }, u, [xp.binding, wp.binding, (bias ?? wp).binding, y.binding], [ceilDiv(nTiles, 64), gy]);
+  const gy = j.groups * coSuper;
+  if (ceilDiv(nTiles, tilesPerWg) > MAX_GROUPS || gy > MAX_GROUPS) throw new ShapeError(`conv2d: ${nTiles} pixel tiles x ${gy} channel blocks exceed one dispatch`);
+  dispatch({ name: 'conv2d_fwd', shader: 'conv2d_fwd', defines }, u, [xp.binding, wp.binding, (bias ?? wp).binding, y.binding], [ceilDiv(nTiles, tilesPerWg), gy]);
   xp.dispose();
 }
 
@@ -602,6 +633,9 @@ function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
     return 0;
   };
   if (flat1x1 && g.CoutG >= 16 && shareTci(4)) return { TM: 4, R: 1, TCO: 16, TCI: shareTci(4) };
+  // stride 2: 32 output channels per lane, one pixel row (each x window, loaded lane by lane,
+  // then feeds 4x as many FMAs; round 4: 1.6-2.0x 4x2x8x1 on ResNet-18's stride-2 layers)
+  if (hot && !flat1x1 && g.sh === 2 && g.sw === 2 && shareTci(1) && conv2dTuning.stridedTiles !== false) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: 1 };
   if (hot && !flat1x1 && shareTci(1)) return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: 1 };
   if (flat1x1)
     return g.CoutG >= 16 && g.CinG >= 16 ? { TM: 4, R: 1, TCO: 16, TCI: 16 } : { TM: 8, R: 1, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 8) };
