@@ -633,6 +633,9 @@ function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
     return 0;
   };
   if (flat1x1 && g.CoutG >= 16 && shareTci(4)) return { TM: 4, R: 1, TCO: 16, TCI: shareTci(4) };
+  // 1x1 convs whose rows are not whole vec4s after subsampling (stride 2 at 14 or 7 px): the
+  // flat tile's channel blocks (round 4: 4x1x16-32x4 1.5-1.9x 4x2x8x1)
+  if (hot && !flat1x1 && g.KH === 1 && g.KW === 1 && shareTci(4) && conv2dTuning.stridedTiles !== false) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: shareTci(4) };
   // stride 2: 32 output channels per lane, one pixel row (each x window, loaded lane by lane,
   // then feeds 4x as many FMAs; round 4: 1.6-2.0x 4x2x8x1 on ResNet-18's stride-2 layers)
   if (hot && !flat1x1 && g.sh === 2 && g.sw === 2 && shareTci(1) && conv2dTuning.stridedTiles !== false) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: 1 };
