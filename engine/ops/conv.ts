@@ -344,13 +344,21 @@ function fwdStore(t: Tile): string {
 }
 
 /** The shader header, entry-point argument and per-lane weight offsets of the subgroup path. */
-function subgroupDefines(S: number, nW: number, TN4: number, nX = 0, NV = 0): { ENABLE: string; SG_ARG: string; SG_PRE: string } {
-  if (S === 0) return { ENABLE: '', SG_ARG: '', SG_PRE: '' };
+function subgroupDefines(S: number, nW: number, TN4: number, nX = 0, NV = 0): { ENABLE: string; SG_ARG: string; SG_PRE: string; SG_NAN: string } {
+  if (S === 0) return { ENABLE: '', SG_ARG: '', SG_PRE: '', SG_NAN: '' };
   const pre: string[] = [];
-  if (nX > 0)
+  if (nX > 0) {
     for (let r = 0; r * S < nX; r++) pre.push(`let xk${r} = min(${r * S}u + sl, ${nX - 1}u); let xOff${r} = (xk${r} / ${NV}u) * W4 + xk${r} % ${NV}u;`);
-  else for (let r = 0; r * S < nW; r++) pre.push(`let wk${r} = min(${r * S}u + sl, ${nW - 1}u); let wOff${r} = (wk${r} / ${TN4}u) * ts + wk${r} % ${TN4}u;`);
-  return { ENABLE: 'enable subgroups;', SG_ARG: ', @builtin(subgroup_invocation_id) sl: u32', SG_PRE: pre.join('\n  ') };
+    // a subgroup must be S consecutive lanes (one pixel tile); every implementation we know does
+    // that, but if not, the outputs become NaN rather than silently wrong (as in conv2d_wgrad)
+    pre.push('let sgOk = subgroupAll(subgroupBroadcast(li, 0u) + sl == li);');
+  } else for (let r = 0; r * S < nW; r++) pre.push(`let wk${r} = min(${r * S}u + sl, ${nW - 1}u); let wOff${r} = (wk${r} / ${TN4}u) * ts + wk${r} % ${TN4}u;`);
+  return {
+    ENABLE: 'enable subgroups;',
+    SG_ARG: ', @builtin(subgroup_invocation_id) sl: u32',
+    SG_PRE: pre.join('\n  '),
+    SG_NAN: nX > 0 ? ' + bitcast<f32>(select(0u, 0x7fc00000u, !sgOk))' : '',
+  };
 }
 
 /** Padded input extents for an R x TM tiling of the job's output. */
