@@ -639,6 +639,7 @@ const TN4 = {{TN4}}u;
 const KH = {{KH}}u;
 const KW = {{KW}}u;
 const SH = {{SH}}u;
+const SW = {{SW}}u;
 const TILE_LANES = {{TILE_LANES}}u;
 
 @compute @workgroup_size(64)

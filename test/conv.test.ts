@@ -105,6 +105,12 @@ const GRID: Case[] = [
   { x: [1, 8, 13, 14], cout: 128, k: [3, 3], stride: [2, 2], pad: [1, 0, 1, 1], dil: [1, 1], groups: 2, bias: false },
   // ... and its backward-data phases (64 input channels: the phases' output channels), odd sizes
   { x: [1, 64, 17, 15], cout: 8, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
+  // stride 2 with < 7 output rows or columns: 2 pixel tiles x 4 channel blocks per subgroup
+  // (spare channel lanes, an odd tile count whose last pair is half empty, a lone tile) and the
+  // backward-data phases of one with 32 input channels
+  { x: [3, 16, 9, 7], cout: 40, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: true },
+  { x: [1, 8, 7, 7], cout: 32, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
+  { x: [2, 32, 7, 9], cout: 8, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
   // 1x1 stride 2 whose subsampled rows are not whole vec4s (7 and 6 columns): channel-block
   // weight-gradient tiles (32 input channels shared 4 per lane; 40 outputs = 32 + a partial 8)
   { x: [2, 32, 14, 14], cout: 40, k: [1, 1], stride: [2, 2], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: false },
