@@ -255,13 +255,14 @@ function pickTile(j: Job, flat1x1: boolean): Tile {
   // (bench/NOTES.md round 3).
   if (sharedLanes() > 0 && j.sh === 1 && j.CoutG >= 64 && j.Ho * j.Wo >= 28 * 28 && isSwiftShader()) return { TM: 4, R: 4, TN: 16 };
   const S = sharedLanes();
-  const round4 = conv2dTuning.stridedTiles !== false;
-  if (round4 && S > 0 && (j.sh === 2 || j.place.ysh === 2) && S === getGpu().subgroupSize && j.CoutG >= 8 * S && j.Ho >= 7 && j.Wo >= 7)
+  // measured on lavapipe's 8-lane subgroups only (SwiftShader's 4 lanes keep round 3's tiles)
+  const round4 = conv2dTuning.stridedTiles !== false && S === 8 && S === getGpu().subgroupSize;
+  if (round4 && (j.sh === 2 || j.place.ysh === 2) && j.CoutG >= 8 * S && j.Ho >= 7 && j.Wo >= 7)
     // stride 2 and its backward-data phases (round 4): the subgroup's lanes share one 7-row
     // tile, each with its own 4 channels, so the input window is loaded once per subgroup and
-    // each weight vec4 feeds 28-56 pixels (forward 1.26-1.38x, backward-data 1.43-1.55x)
+    // each weight vec4 feeds 28-56 pixels (forward 1.25-1.45x, backward-data 1.5x at 28/14 px)
     return j.Wo % 8 === 0 || j.Wo % 8 > 4 ? { TM: 8, R: 7, TN: 4, xLanes: true } : { TM: 4, R: 7, TN: 8, xLanes: true };
-  if (round4 && S > 0 && (j.sh === 2 || j.place.ysh === 2) && S === getGpu().subgroupSize && S % 2 === 0 && j.CoutG >= 4 * S)
+  if (round4 && (j.sh === 2 || j.place.ysh === 2) && j.CoutG >= 4 * S)
     // smaller outputs (ResNet's 7 -> 4 px layer): 2 tiles of 4x4 x S/2 blocks of 8 channels per
     // subgroup, window and weights both shared (forward 1.22x, backward-data 1.10x, round 4)
     return { TM: 4, R: 4, TN: 8, xLanes: true, P: 2 };
@@ -681,10 +682,11 @@ function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
   if (flat1x1 && g.CoutG >= 16 && shareTci(4)) return { TM: 4, R: 1, TCO: 16, TCI: shareTci(4) };
   // 1x1 convs whose rows are not whole vec4s after subsampling (stride 2 at 14 or 7 px): the
   // flat tile's channel blocks (round 4: 4x1x16-32x4 1.5-1.9x 4x2x8x1)
-  if (hot && !flat1x1 && g.KH === 1 && g.KW === 1 && shareTci(4) && conv2dTuning.stridedTiles !== false) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: shareTci(4) };
+  const round4 = conv2dTuning.stridedTiles !== false && S === 8; // measured on lavapipe's 8 lanes only
+  if (hot && !flat1x1 && g.KH === 1 && g.KW === 1 && shareTci(4) && round4) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: shareTci(4) };
   // stride 2: 32 output channels per lane, one pixel row (each x window, loaded lane by lane,
   // then feeds 4x as many FMAs; round 4: 1.6-2.0x 4x2x8x1 on ResNet-18's stride-2 layers)
-  if (hot && !flat1x1 && g.sh === 2 && g.sw === 2 && shareTci(1) && conv2dTuning.stridedTiles !== false) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: 1 };
+  if (hot && !flat1x1 && g.sh === 2 && g.sw === 2 && shareTci(1) && round4) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: 1 };
   if (hot && !flat1x1 && shareTci(1)) return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: 1 };
   if (flat1x1)
     return g.CoutG >= 16 && g.CinG >= 16 ? { TM: 4, R: 1, TCO: 16, TCI: 16 } : { TM: 8, R: 1, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 8) };
