@@ -420,7 +420,8 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, 
   const pl = j.place;
   const S = t.rowLoop ? 0 : sharedLanes();
   // x shared across the subgroup: its lanes must all be one real subgroup (broadcasts read lane k of it)
-  const xLanes = !!t.xLanes && S > 0 && S === getGpu().subgroupSize;
+  // (and few enough tiles for one dispatch at 64/Q tiles per workgroup; else the per-lane mapping)
+  const xLanes = !!t.xLanes && S > 0 && S === getGpu().subgroupSize && ceilDiv(nTiles, (64 * (t.P ?? 1)) / S) <= MAX_GROUPS;
   if (!xLanes && t.xLanes) t = { ...t, xLanes: false };
   const P = xLanes ? (t.P ?? 1) : 1;
   const Q = S / P; // lanes per pixel tile
