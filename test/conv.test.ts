@@ -111,6 +111,10 @@ const GRID: Case[] = [
   { x: [3, 16, 9, 7], cout: 40, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: true },
   { x: [1, 8, 7, 7], cout: 32, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
   { x: [2, 32, 7, 9], cout: 8, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
+  // stride-1 3x3 with >= 32 output channels: 2 tiles x 4 blocks (> 14 rows, spare lanes) and
+  // one 8x7 tile per subgroup (backward-data: 32 input channels)
+  { x: [1, 8, 16, 17], cout: 36, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: true },
+  { x: [2, 32, 9, 8], cout: 4, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
   // 1x1 stride 2 whose subsampled rows are not whole vec4s (7 and 6 columns): channel-block
   // weight-gradient tiles (32 input channels shared 4 per lane; 40 outputs = 32 + a partial 8)
   { x: [2, 32, 14, 14], cout: 40, k: [1, 1], stride: [2, 2], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: false },

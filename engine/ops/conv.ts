@@ -266,6 +266,10 @@ function pickTile(j: Job, flat1x1: boolean): Tile {
     // smaller outputs (ResNet's 7 -> 4 px layer): 2 tiles of 4x4 x S/2 blocks of 8 channels per
     // subgroup, window and weights both shared (forward 1.22x, backward-data 1.10x, round 4)
     return { TM: 4, R: 4, TN: 8, xLanes: true, P: 2 };
+  if (round4 && j.sh === 1 && j.place.ysh === 1 && j.KH === 3 && j.KW === 3 && j.CoutG >= 4 * S && j.Ho >= 7 && j.Wo >= 7)
+    // stride-1 3x3 convs Winograd leaves (DenseNet's 128->32): forward and backward-data
+    // 1.19x (28 px: 2 tiles of 4x4 per subgroup), 1.20x (14 px) and 1.30x (7 px: one 8x7 tile)
+    return j.Ho > 14 ? { TM: 4, R: 4, TN: 8, xLanes: true, P: 2 } : { TM: 8, R: 7, TN: 4, xLanes: true };
   if (S > 0) return j.sh === 2 ? { TM: 4, R: 1, TN: pickTN(j.CoutG, 16) } : { TM: 4, R: 2, TN: pickTN(j.CoutG, 8) };
   // stride 2 (ResNet's 28/14/7 px downsampling): 7-row tiles read less of the window twice
   return { TM: 4, R: j.sh === 2 && j.Ho % 7 === 0 ? 7 : 4, TN: 4 };
