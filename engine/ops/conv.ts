@@ -5,7 +5,9 @@
 // checks, and the hot loops are unrolled here (fwdBody, wgradCode; conv-depthwise.ts) because
 // lavapipe scalarises every non-constant-address load per SIMD lane and only keeps
 // constant-indexed values in registers.
-//  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation); depthwise
+//  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation; on 8-lane
+//    subgroups, stride-2 and small stride-1 3x3 convs let a subgroup share P tiles' input
+//    windows by broadcast/shuffle, each lane with its own channels: pickTile); depthwise
 //    (groups == Cin == Cout) by row strips in conv-depthwise.ts (reads x directly: it is
 //    memory-bound); bias-free 1x1 convs on the matmul kernel, others as one long row per image
 //    (strided ones on a subsampled copy).
