@@ -694,6 +694,9 @@ function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
   // stride 2: 32 output channels per lane, one pixel row (each x window, loaded lane by lane,
   // then feeds 4x as many FMAs; round 4: 1.6-2.0x 4x2x8x1 on ResNet-18's stride-2 layers)
   if (hot && !flat1x1 && g.sh === 2 && g.sw === 2 && shareTci(1) && round4) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: 1 };
+  // stride-1 3x3 (the convs Winograd leaves): 16 output channels, one row (round 4: 1.08-1.17x
+  // 4x2x8x1 on DenseNet's 128->32 at 28/14/7 px, 1.01x on 32->32)
+  if (hot && !flat1x1 && g.sh === 1 && g.sw === 1 && g.KH === 3 && g.KW === 3 && g.CoutG >= 16 && shareTci(1) && round4) return { TM: 4, R: 1, TCO: 16, TCI: 1 };
   if (hot && !flat1x1 && shareTci(1)) return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: 1 };
   if (flat1x1)
     return g.CoutG >= 16 && g.CinG >= 16 ? { TM: 4, R: 1, TCO: 16, TCI: 16 } : { TM: 8, R: 1, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 8) };
