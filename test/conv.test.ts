@@ -104,6 +104,27 @@ const GRID: Case[] = [
   // wide enough for the subgroup-shared weight-gradient tiles (CinG a multiple of 8 or 32)
   { x: [2, 32, 6, 8], cout: 20, k: [1, 1], stride: [1, 1], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: false },
   { x: [2, 16, 10, 10], cout: 8, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 2, bias: true },
+  // stride 2 with >= 64 output channels per group and >= 7x7 outputs: the subgroup's lanes share a
+  // 7-row pixel tile (4x7x8: 72 channels leave spare lanes, partial tiles both ways; 8x7x4 at 7
+  // columns, grouped); the weight gradient's 32-channel tiles (72 = 2 full + 1 partial block)
+  { x: [2, 8, 15, 17], cout: 72, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: true },
+  { x: [1, 8, 13, 14], cout: 128, k: [3, 3], stride: [2, 2], pad: [1, 0, 1, 1], dil: [1, 1], groups: 2, bias: false },
+  // ... and its backward-data phases (64 input channels: the phases' output channels), odd sizes
+  { x: [1, 64, 17, 15], cout: 8, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
+  // stride 2 with < 7 output rows or columns: 2 pixel tiles x 4 channel blocks per subgroup
+  // (spare channel lanes, an odd tile count whose last pair is half empty, a lone tile) and the
+  // backward-data phases of one with 32 input channels
+  { x: [3, 16, 9, 7], cout: 40, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: true },
+  { x: [1, 8, 7, 7], cout: 32, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
+  { x: [2, 32, 7, 9], cout: 8, k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
+  // stride-1 3x3 with >= 32 output channels: 2 tiles x 4 blocks (> 14 rows, spare lanes) and
+  // one 8x7 tile per subgroup (backward-data: 32 input channels)
+  { x: [1, 8, 16, 17], cout: 36, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: true },
+  { x: [2, 32, 9, 8], cout: 4, k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1], dil: [1, 1], groups: 1, bias: false },
+  // 1x1 stride 2 whose subsampled rows are not whole vec4s (7 and 6 columns): channel-block
+  // weight-gradient tiles (32 input channels shared 4 per lane; 40 outputs = 32 + a partial 8)
+  { x: [2, 32, 14, 14], cout: 40, k: [1, 1], stride: [2, 2], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: false },
+  { x: [1, 32, 12, 11], cout: 16, k: [1, 1], stride: [2, 2], pad: [0, 0, 0, 0], dil: [1, 1], groups: 1, bias: true },
 ];
 
 test.before(gpuInit);

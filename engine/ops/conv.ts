@@ -5,7 +5,9 @@
 // checks, and the hot loops are unrolled here (fwdBody, wgradCode; conv-depthwise.ts) because
 // lavapipe scalarises every non-constant-address load per SIMD lane and only keeps
 // constant-indexed values in registers.
-//  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation); depthwise
+//  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation; on 8-lane
+//    subgroups, stride-2 and small stride-1 3x3 convs let a subgroup share P tiles' input
+//    windows by broadcast/shuffle, each lane with its own channels: pickTile); depthwise
 //    (groups == Cin == Cout) by row strips in conv-depthwise.ts (reads x directly: it is
 //    memory-bound); bias-free 1x1 convs on the matmul kernel, others as one long row per image
 //    (strided ones on a subsampled copy).
@@ -173,6 +175,16 @@ interface Tile {
   TN: number;
   /** R = 1 and a runtime loop over the kernel rows (large kernels: KH times less unrolled code) */
   rowLoop?: boolean;
+  /**
+   * the lanes of a subgroup share one pixel tile and differ in their output-channel block: they
+   * load the input window once between them (broadcast) and their own weights (see fwdBody)
+   */
+  xLanes?: boolean;
+  /**
+   * with xLanes: the subgroup holds P pixel tiles x S/P channel blocks (small outputs); lanes load
+   * items of tile l % P and of their own block, and take what they need by shuffle (see fwdBody)
+   */
+  P?: number;
 }
 
 /** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
@@ -189,6 +201,9 @@ export const conv2dTuning: {
   gemm1x1?: boolean;
   /** false: stride-1 1x1 backward-data on the conv kernel instead of the matmul kernel (comparisons only) */
   gemm1x1Data?: boolean;
+
+  /** false: stride-2 convs on round 3's tiles (no subgroup-shared input windows; comparisons only) */
+  stridedTiles?: boolean;
 } = {};
 
 /**
@@ -244,7 +259,23 @@ function pickTile(j: Job, flat1x1: boolean): Tile {
   // kernel's compile time and was 7% slower on small training models, hence only these
   // (bench/NOTES.md round 3).
   if (sharedLanes() > 0 && j.sh === 1 && j.CoutG >= 64 && j.Ho * j.Wo >= 28 * 28 && isSwiftShader()) return { TM: 4, R: 4, TN: 16 };
-  if (sharedLanes() > 0) return j.sh === 2 ? { TM: 4, R: 1, TN: pickTN(j.CoutG, 16) } : { TM: 4, R: 2, TN: pickTN(j.CoutG, 8) };
+  const S = sharedLanes();
+  // measured on lavapipe's 8-lane subgroups only (SwiftShader's 4 lanes keep round 3's tiles)
+  const round4 = conv2dTuning.stridedTiles !== false && S === 8 && S === getGpu().subgroupSize;
+  if (round4 && (j.sh === 2 || j.place.ysh === 2) && j.CoutG >= 8 * S && j.Ho >= 7 && j.Wo >= 7)
+    // stride 2 and its backward-data phases (round 4): the subgroup's lanes share one 7-row
+    // tile, each with its own 4 channels, so the input window is loaded once per subgroup and
+    // each weight vec4 feeds 28-56 pixels (forward 1.25-1.45x, backward-data 1.5x at 28/14 px)
+    return j.Wo % 8 === 0 || j.Wo % 8 > 4 ? { TM: 8, R: 7, TN: 4, xLanes: true } : { TM: 4, R: 7, TN: 8, xLanes: true };
+  if (round4 && (j.sh === 2 || j.place.ysh === 2) && j.CoutG >= 4 * S)
+    // smaller outputs (ResNet's 7 -> 4 px layer): 2 tiles of 4x4 x S/2 blocks of 8 channels per
+    // subgroup, window and weights both shared (forward 1.22x, backward-data 1.10x, round 4)
+    return { TM: 4, R: 4, TN: 8, xLanes: true, P: 2 };
+  if (round4 && j.sh === 1 && j.place.ysh === 1 && j.KH === 3 && j.KW === 3 && j.CoutG >= 4 * S && j.Ho >= 7 && j.Wo >= 7)
+    // stride-1 3x3 convs Winograd leaves (DenseNet's 128->32): forward and backward-data
+    // 1.19x (28 px: 2 tiles of 4x4 per subgroup), 1.20x (14 px) and 1.30x (7 px: one 8x7 tile)
+    return j.Ho > 14 ? { TM: 4, R: 4, TN: 8, xLanes: true, P: 2 } : { TM: 8, R: 7, TN: 4, xLanes: true };
+  if (S > 0) return j.sh === 2 ? { TM: 4, R: 1, TN: pickTN(j.CoutG, 16) } : { TM: 4, R: 2, TN: pickTN(j.CoutG, 8) };
   // stride 2 (ResNet's 28/14/7 px downsampling): 7-row tiles read less of the window twice
   return { TM: 4, R: j.sh === 2 && j.Ho % 7 === 0 ? 7 : 4, TN: 4 };
 }
@@ -278,8 +309,32 @@ function fwdBody(t: Tile, j: Job, S: number): string {
     L.push('}');
     return L.join('\n    ');
   }
-  for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${r}_${v} = x[xo + ${r}u * W4 + ${v}u];`);
-  if (S > 0) {
+  const P = t.P ?? 1;
+  if (t.xLanes && P === 1) {
+    // The S lanes of a subgroup read the same window: lane l loads item r*S + l (offset xOff_r,
+    // fixed per lane) and the others take it by broadcast; each lane loads its own weights.
+    const nX = NR * NV;
+    for (let r = 0; r * S < nX; r++) L.push(`let xl${r} = x[xo + xOff${r}];`);
+    for (let k = 0; k < nX; k++) L.push(`let x${Math.floor(k / NV)}_${k % NV} = subgroupBroadcast(xl${Math.floor(k / S)}, ${k % S}u);`);
+  } else if (t.xLanes) {
+    // P tiles x Q = S/P channel blocks per subgroup: lane l loads window item r*(S/P) + l/P of
+    // tile l % P and weight item r*(S/Q) + l/Q of its own block; lane (tile tp, block tq) takes
+    // window item k from lane (k % (S/P))*P + tp and weight item k from (k % (S/Q))*Q + tq, one
+    // shuffle each (a lane-varying shuffle costs about a broadcast on lavapipe, round 4).
+    const Q = S / P;
+    const nX = NR * NV;
+    const nW = j.KH * j.KW * TN4;
+    for (let r = 0; r * (S / P) < nX; r++) L.push(`let xl${r} = x[xo + xOff${r}];`);
+    for (let k = 0; k < nX; k++) L.push(`let x${Math.floor(k / NV)}_${k % NV} = subgroupShuffle(xl${Math.floor(k / (S / P))}, ${(k % (S / P)) * P}u + tp);`);
+    for (let r = 0; r * (S / Q) < nW; r++) L.push(`let wl${r} = w[wi + wOff${r}];`);
+    for (let k = 0; k < nW; k++) {
+      const tap = Math.floor(k / TN4);
+      L.push(`let w${Math.floor(tap / j.KW)}_${tap % j.KW}_${k % TN4} = subgroupShuffle(wl${Math.floor(k / (S / Q))}, ${(k % (S / Q)) * Q}u + tq);`);
+    }
+  } else for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${r}_${v} = x[xo + ${r}u * W4 + ${v}u];`);
+  if (t.xLanes && P > 1) {
+    // weights done above
+  } else if (S > 0 && !t.xLanes) {
     // Every lane needs the same weights, and lavapipe runs a load lane by lane: lane l loads
     // weight vec4 number r*S + l (offset wOff_r, fixed per lane) and the others read it from
     // lane l by broadcast, so a round of S weights costs one load per lane instead of S.
@@ -326,11 +381,30 @@ function fwdStore(t: Tile): string {
 }
 
 /** The shader header, entry-point argument and per-lane weight offsets of the subgroup path. */
-function subgroupDefines(S: number, nW: number, TN4: number): { ENABLE: string; SG_ARG: string; SG_PRE: string } {
-  if (S === 0) return { ENABLE: '', SG_ARG: '', SG_PRE: '' };
+function subgroupDefines(S: number, nW: number, TN4: number, nX = 0, NV = 0, P = 1): { ENABLE: string; SG_ARG: string; SG_PRE: string; SG_NAN: string } {
+  if (S === 0) return { ENABLE: '', SG_ARG: '', SG_PRE: '', SG_NAN: '' };
   const pre: string[] = [];
-  for (let r = 0; r * S < nW; r++) pre.push(`let wk${r} = min(${r * S}u + sl, ${nW - 1}u); let wOff${r} = (wk${r} / ${TN4}u) * ts + wk${r} % ${TN4}u;`);
-  return { ENABLE: 'enable subgroups;', SG_ARG: ', @builtin(subgroup_invocation_id) sl: u32', SG_PRE: pre.join('\n  ') };
+  if (nX > 0 && P > 1) {
+    // the window of tile l % P (xoD: its offset from this lane's own window), own weight block
+    const Q = S / P;
+    pre.push(`let tp = sl / ${Q}u; let tq = sl % ${Q}u;`);
+    pre.push(`let tL = min(t0 - tp + sl % ${P}u, p.nTiles - 1u); let twL = tL % p.tilesW; let thL = (tL / p.tilesW) % p.tilesH; let nL = tL / p.tilesW / p.tilesH;`);
+    pre.push(`let xoD = ((nL * p.xPlanes + g * p.CinG) * p.Hp + thL * R * SH) * p.Wp4 + (twL * TM * SW) / 4u - xo; // wraps: u32 arithmetic is modular`);
+    for (let r = 0; r * (S / P) < nX; r++) pre.push(`let xk${r} = min(${r * (S / P)}u + sl / ${P}u, ${nX - 1}u); let xOff${r} = xoD + (xk${r} / ${NV}u) * W4 + xk${r} % ${NV}u;`);
+    for (let r = 0; r * (S / Q) < nW; r++) pre.push(`let wk${r} = min(${r * (S / Q)}u + sl / ${Q}u, ${nW - 1}u); let wOff${r} = (wk${r} / ${TN4}u) * ts + wk${r} % ${TN4}u;`);
+    pre.push('let sgOk = subgroupAll(subgroupBroadcast(li, 0u) + sl == li);');
+  } else if (nX > 0) {
+    for (let r = 0; r * S < nX; r++) pre.push(`let xk${r} = min(${r * S}u + sl, ${nX - 1}u); let xOff${r} = (xk${r} / ${NV}u) * W4 + xk${r} % ${NV}u;`);
+    // a subgroup must be S consecutive lanes (one pixel tile); every implementation we know does
+    // that, but if not, the outputs become NaN rather than silently wrong (as in conv2d_wgrad)
+    pre.push('let sgOk = subgroupAll(subgroupBroadcast(li, 0u) + sl == li);');
+  } else for (let r = 0; r * S < nW; r++) pre.push(`let wk${r} = min(${r * S}u + sl, ${nW - 1}u); let wOff${r} = (wk${r} / ${TN4}u) * ts + wk${r} % ${TN4}u;`);
+  return {
+    ENABLE: 'enable subgroups;',
+    SG_ARG: ', @builtin(subgroup_invocation_id) sl: u32',
+    SG_PRE: pre.join('\n  '),
+    SG_NAN: nX > 0 ? ' + bitcast<f32>(select(0u, 0x7fc00000u, !sgOk))' : '',
+  };
 }
 
 /** Padded input extents for an R x TM tiling of the job's output. */
@@ -344,7 +418,8 @@ function paddedExtent(j: Job, R: number, TM: number): { tilesH: number; tilesW: 
 }
 
 /** y[place] = conv(x, packed weights) + bias with the tiled GEMM kernel. */
-function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y: Tensor): void {
+function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, y: Tensor): void {
+  let t = t0;
   const { TM, R, TN } = t;
   const CoutGp = Math.ceil(j.CoutG / TN) * TN;
   const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
@@ -352,9 +427,19 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
   const nTiles = j.N * tilesH * tilesW;
   const coBlocks = CoutGp / TN;
   const pl = j.place;
-  const u = { Hp, Wp4, CinG: j.CinG, CoutGp4: CoutGp / 4, Ho: j.Ho, Wo: j.Wo, tilesW, tilesH, nTiles, coBlocks, CoutG: j.CoutG, Cout: j.yPlanes, xPlanes: j.planes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw };
   const S = t.rowLoop ? 0 : sharedLanes();
-  const defines = memoCode(`fwd ${TM} ${R} ${TN} ${t.rowLoop ?? false} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${S}`, () => ({
+  // x shared across the subgroup: its lanes must all be one real subgroup (broadcasts read lane k of it)
+  // (and few enough tiles for one dispatch at 64/Q tiles per workgroup; else the per-lane mapping)
+  const xLanes = !!t.xLanes && S > 0 && S === getGpu().subgroupSize && ceilDiv(nTiles, (64 * (t.P ?? 1)) / S) <= MAX_GROUPS;
+  if (!xLanes && t.xLanes) t = { ...t, xLanes: false };
+  const P = xLanes ? (t.P ?? 1) : 1;
+  const Q = S / P; // lanes per pixel tile
+  const tilesPerWg = xLanes ? 64 / Q : 64;
+  const coSuper = xLanes ? ceilDiv(coBlocks, Q) : coBlocks;
+  const u = { Hp, Wp4, CinG: j.CinG, CoutGp4: CoutGp / 4, Ho: j.Ho, Wo: j.Wo, tilesW, tilesH, nTiles, coBlocks, CoutG: j.CoutG, Cout: j.yPlanes, xPlanes: j.planes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw, coSuper };
+  const NV = ceilDiv((TM - 1) * j.sw + (j.KW - 1) * j.dw + 1, 4);
+  const NR = (R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
+  const defines = memoCode(`fwd ${TM} ${R} ${TN} ${t.rowLoop ?? false} ${xLanes} ${P} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${S}`, () => ({
     TM,
     R,
     TN4: TN / 4,
@@ -364,11 +449,12 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t: Tile, y
     SW: j.sw,
     BODY: fwdBody(t, j, S),
     STORE: fwdStore(t),
-    ...subgroupDefines(S, j.KH * j.KW * (TN / 4), TN / 4),
+    ...subgroupDefines(S, j.KH * j.KW * (TN / 4), TN / 4, xLanes ? NR * NV : 0, NV, P),
+    TILE_LANES: xLanes ? Q : 1,
   }));
-  const gy = j.groups * coBlocks;
-  if (ceilDiv(nTiles, 64) > MAX_GROUPS || gy > MAX_GROUPS) throw new ShapeError(`conv2d: ${nTiles} pixel tiles x ${gy} channel blocks exceed one dispatch`);
-  dispatch({ name: 'conv2d_fwd', shader: 'conv2d_fwd', defines }, u, [xp.binding, wp.binding, (bias ?? wp).binding, y.binding], [ceilDiv(nTiles, 64), gy]);
+  const gy = j.groups * coSuper;
+  if (ceilDiv(nTiles, tilesPerWg) > MAX_GROUPS || gy > MAX_GROUPS) throw new ShapeError(`conv2d: ${nTiles} pixel tiles x ${gy} channel blocks exceed one dispatch`);
+  dispatch({ name: 'conv2d_fwd', shader: 'conv2d_fwd', defines }, u, [xp.binding, wp.binding, (bias ?? wp).binding, y.binding], [ceilDiv(nTiles, tilesPerWg), gy]);
   xp.dispose();
 }
 
@@ -616,6 +702,16 @@ function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
     return 0;
   };
   if (flat1x1 && g.CoutG >= 16 && shareTci(4)) return { TM: 4, R: 1, TCO: 16, TCI: shareTci(4) };
+  // 1x1 convs whose rows are not whole vec4s after subsampling (stride 2 at 14 or 7 px): the
+  // flat tile's channel blocks (round 4: 4x1x16-32x4 1.5-1.9x 4x2x8x1)
+  const round4 = conv2dTuning.stridedTiles !== false && S === 8; // measured on lavapipe's 8 lanes only
+  if (hot && !flat1x1 && g.KH === 1 && g.KW === 1 && shareTci(4) && round4) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: shareTci(4) };
+  // stride 2: 32 output channels per lane, one pixel row (each x window, loaded lane by lane,
+  // then feeds 4x as many FMAs; round 4: 1.6-2.0x 4x2x8x1 on ResNet-18's stride-2 layers)
+  if (hot && !flat1x1 && g.sh === 2 && g.sw === 2 && shareTci(1) && round4) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: 1 };
+  // stride-1 3x3 (the convs Winograd leaves): 16 output channels, one row (round 4: 1.08-1.17x
+  // 4x2x8x1 on DenseNet's 128->32 at 28/14/7 px, 1.01x on 32->32)
+  if (hot && !flat1x1 && g.sh === 1 && g.sw === 1 && g.KH === 3 && g.KW === 3 && g.CoutG >= 16 && shareTci(1) && round4) return { TM: 4, R: 1, TCO: 16, TCI: 1 };
   if (hot && !flat1x1 && shareTci(1)) return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: 1 };
   if (flat1x1)
     return g.CoutG >= 16 && g.CinG >= 16 ? { TM: 4, R: 1, TCO: 16, TCI: 16 } : { TM: 8, R: 1, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 8) };
