@@ -201,7 +201,6 @@ export const conv2dTuning: {
   gemm1x1?: boolean;
   /** false: stride-1 1x1 backward-data on the conv kernel instead of the matmul kernel (comparisons only) */
   gemm1x1Data?: boolean;
-
   /** false: stride-2 convs on round 3's tiles (no subgroup-shared input windows; comparisons only) */
   stridedTiles?: boolean;
 } = {};
