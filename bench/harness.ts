@@ -4,7 +4,16 @@ import * as rk from '../engine/index.ts';
 import { tfDrain, type TfPeer, type Tf } from './tfjs.ts';
 import type { Check } from './check.ts';
 import type { TorchSpec, TorchRow } from './torch.ts';
-import { threadCpuMs, loadAverage } from './thread-cpu.ts';
+
+/**
+ * Host figures for the rows (thread CPU time, load average: bench/thread-cpu.ts reads them from
+ * Linux's /proc). The harness also runs inside the browser page, which has no such figures, so
+ * Node's bench/run.ts installs them here instead of the harness importing node:fs.
+ */
+export const hostProbes: { threadCpuMs(): { main: number; others: number } | null; loadAverage(): number | null } = {
+  threadCpuMs: () => null,
+  loadAverage: () => null,
+};
 
 export type Kind = 'compute' | 'memory' | 'train' | 'run';
 
@@ -124,12 +133,12 @@ async function roskdSample(b: Bench, profiling: boolean): Promise<Sample> {
   await b.roskd.prepare?.();
   if (profiling) await rk.kernelProfile(); // drains and resets: only the timed run is counted
   else await rk.sync();
-  const c0 = threadCpuMs();
+  const c0 = hostProbes.threadCpuMs();
   const t0 = now();
   await b.roskd.run();
   await rk.sync();
   const wall = now() - t0;
-  const c1 = threadCpuMs();
+  const c1 = hostProbes.threadCpuMs();
   const workerCpu = c0 && c1 ? c1.others - c0.others : undefined;
   let gpu = NaN;
   let kernels: Sample['kernels'];
@@ -169,7 +178,7 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
     return { ...row, status: 'SKIP', reason: why };
   }
   const live0 = rk.memoryStats().liveBytes;
-  const load0 = loadAverage();
+  const load0 = hostProbes.loadAverage();
   let b: Bench | null = null;
   const t0 = now();
   try {
@@ -244,7 +253,7 @@ export async function runCase(c: Case, o: RunOptions): Promise<Row> {
     // Worker-thread CPU per run and the load average: a run slowed by other processes keeps its
     // CPU time while its wall and timestamp times grow (bench/NOTES.md, speed round 4, item 3).
     const cpus = rs.flatMap((s) => (s.workerCpu === undefined ? [] : [s.workerCpu]));
-    const load1 = loadAverage();
+    const load1 = hostProbes.loadAverage();
     if (cpus.length) row.extra = { ...row.extra, workerCpuMs: Math.min(...cpus), workerCpuMedianMs: median(cpus) };
     if (load0 !== null && load1 !== null) row.extra = { ...row.extra, loadAvg: `${load0.toFixed(1)}-${load1.toFixed(1)}` };
     const last = breakdown ?? rs[rs.length - 1].kernels;

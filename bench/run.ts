@@ -22,7 +22,8 @@ import * as rk from '../engine/index.ts';
 import { quietDawnWarnings } from '../engine/node/dawn-stderr.ts';
 import { allCases } from './cases.ts';
 import { measureCeilings, fmaLabel } from './ceilings.ts';
-import { runCase, type Row } from './harness.ts';
+import { hostProbes, runCase, type Row } from './harness.ts';
+import { threadCpuMs, loadAverage } from './thread-cpu.ts';
 import { initTfjs, type TfPeer } from './tfjs.ts';
 import { markdown, type Report } from './report.ts';
 import { attachTorch, runTorch, torchAvailable, type TorchCase } from './torch.ts';
@@ -72,6 +73,7 @@ export async function main(argv: string[], opts: { latest?: boolean } = {}): Pro
   }
 
   const t0 = performance.now();
+  Object.assign(hostProbes, { threadCpuMs, loadAverage });
   const gpu = await rk.init();
   console.log(`adapter: ${gpu.info.description} (vendor ${gpu.info.vendor}, ${gpu.info.architecture}, ${gpu.info.backend}); timestamp queries: ${gpu.hasTimestamps ? 'yes' : 'no (wall-clock timing)'}; subgroup-shared loads: ${gpu.subgroupSize ? `on (${gpu.subgroupSize} lanes)` : 'off'}`);
   let peer: TfPeer | null = null;
