@@ -43,16 +43,46 @@ export function planeGroup(j: DwJob, identity: boolean, tune?: DwTuning): number
   return 0;
 }
 
-export function runPlanes(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, Q: number, tune?: DwTuning): void {
+/**
+ * Backward-data of a strided depthwise conv on small dx planes (up to 64 pixels): Q whole dx
+ * planes per lane from Q gy planes in registers, the same kernel as the forward with a gather
+ * body (runPlanes with `data`). Q: the fewest planes that are whole vec4s of both gy and dx (4
+ * where dx planes are <= 4 px, for the vec4 weights). Returns Q, or 0 for the strip kernel.
+ */
+export function dataPlaneGroup(j: DwJob): number {
   const HW = j.H * j.W;
-  const HWo = j.Ho * j.Wo;
+  if (HW > 64) return 0;
+  const fits = (q: number) => j.planes % q === 0 && (q * HW) % 4 === 0 && (q * j.Ho * j.Wo) % 4 === 0;
+  if (HW <= 4 && fits(4)) return 4;
+  for (const q of [1, 2, 4]) if ((q * HW) % 4 === 0 && (q * j.Ho * j.Wo) % 4 === 0) return fits(q) ? q : 0;
+  return 0;
+}
+
+/** The planes kernel's dx = backward-data of job j: gy planes in, dx planes out (see dataPlaneGroup). */
+export function runPlanesData(gy: Tensor, wk: Tensor, j: DwJob, dx: Tensor, Q: number, tune?: DwTuning): void {
+  runPlanes(gy, wk, null, j, dx, Q, tune, true);
+}
+
+/**
+ * y = Q planes per lane (planeGroup); `data`: x is gy and y is dx of job j's backward-data, each
+ * dx pixel gathering the gy pixels (oh, ow) with oh*sh - pt + kh*dh = ih (and so for columns).
+ */
+export function runPlanes(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, y: Tensor, Q: number, tune?: DwTuning, data = false): void {
+  const [inH, inW, outH, outW] = data ? [j.Ho, j.Wo, j.H, j.W] : [j.H, j.W, j.Ho, j.Wo];
+  const HW = inH * inW;
+  const HWo = outH * outW;
   const KK = j.KH * j.KW;
   const nLanes = (j.N * j.planes) / Q;
   const vecW = Q === 4 && !tune?.oldPlanes; // 4 planes' weights are KK whole vec4s
   const pl = j.place;
-  const identity = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && pl.yH === j.Ho;
+  const identity = data || (pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yW === j.Wo && pl.yH === j.Ho);
   const yPlane = pl.yH * pl.yW;
-  const key = `dwplanes ${wgOf(tune)} ${Q} ${vecW} ${j.H} ${j.W} ${j.Ho} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl} ${identity ? '' : JSON.stringify(pl)}`;
+  const key = `dwplanes ${wgOf(tune)} ${Q} ${vecW} ${data} ${j.H} ${j.W} ${j.Ho} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl} ${identity ? '' : JSON.stringify(pl)}`;
+  // input pixel of output (o, kernel index k) along one axis, or -1 (padding, or no tap at stride s)
+  const src = (o: number, k: number, s: number, pad: number, d: number, n: number): number => {
+    const i = data ? (o + pad - k * d) / s : o * s - pad + k * d;
+    return Number.isInteger(i) && i >= 0 && i < n ? i : -1;
+  };
   const defines = memo(key, () => {
     const B: string[] = [];
     for (let v = 0; v < (Q * HW) / 4; v++) B.push(`let X${v} = x[xb + ${v}u];`);
@@ -73,16 +103,16 @@ export function runPlanes(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, 
       let e = bq(q);
       for (let kh = 0; kh < j.KH; kh++)
         for (let kw = 0; kw < j.KW; kw++) {
-          const ih = oh * j.sh - j.pt + kh * j.dh;
-          const iw = ow * j.sw - j.pl + kw * j.dw;
-          if (ih < 0 || ih >= j.H || iw < 0 || iw >= j.W) continue; // zero padding
-          const el = q * HW + ih * j.W + iw;
+          const ih = src(oh, kh, j.sh, j.pt, j.dh, inH);
+          const iw = src(ow, kw, j.sw, j.pl, j.dw, inW);
+          if (ih < 0 || iw < 0) continue;
+          const el = q * HW + ih * inW + iw;
           e = `fma(X${el >> 2}[${el & 3}], ${wt(q, kh * j.KW + kw)}, ${e})`;
         }
       return e;
     };
     const outs: string[] = [];
-    for (let q = 0; q < Q; q++) for (let oh = 0; oh < j.Ho; oh++) for (let ow = 0; ow < j.Wo; ow++) outs.push(out(q, oh, ow));
+    for (let q = 0; q < Q; q++) for (let oh = 0; oh < outH; oh++) for (let ow = 0; ow < outW; ow++) outs.push(out(q, oh, ow));
     if (identity) for (let v = 0; v < outs.length / 4; v++) B.push(`y[yb + ${v}u] = vec4f(${outs.slice(4 * v, 4 * v + 4).join(', ')});`);
     else
       for (let q = 0; q < Q; q++)
@@ -91,7 +121,7 @@ export function runPlanes(x: Tensor, wk: Tensor, bias: Tensor | null, j: DwJob, 
     const T = vecW ? 'vec4f' : 'f32';
     return { WG: wgOf(tune), Q, WT: T, BT: T, YT: identity ? 'vec4f' : 'f32', XV: (Q * HW) / 4, YV: identity ? (Q * HWo) / 4 : Q * yPlane, BODY: B.join('\n  ') };
   });
-  dispatch({ name: 'conv2d_depthwise', shader: 'conv2d_depthwise_planes', defines }, { C: j.planes, nLanes, hasBias: bias !== null }, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, wgOf(tune)));
+  dispatch({ name: data ? 'conv2d_depthwise_data' : 'conv2d_depthwise', shader: 'conv2d_depthwise_planes', defines }, { C: j.planes, nLanes, hasBias: bias !== null }, [x.binding, wk.binding, (bias ?? wk).binding, y.binding], groupsFor(nLanes, wgOf(tune)));
 }
 
 /**

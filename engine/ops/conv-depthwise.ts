@@ -52,6 +52,8 @@ export interface DwTuning {
   NB?: number;
   /** experiments: invocations per workgroup */
   WG?: number;
+  /** strided backward-data as conv.ts's stride phases, before round 5 (comparisons only) */
+  phases?: boolean;
 }
 
 const wgOf = (t: DwTuning | undefined): number => t?.WG ?? 64;

@@ -25,6 +25,7 @@ import { sum } from './reduce.ts';
 import { winogradConv, winogradForwardJob, winogradBackwardDataJob, winogradWeightGrad, winogradWeightGradJob, winogradForwardKeepingV, isKeptV, winogradWeightGradFromKept } from './conv-winograd.ts';
 import { matmulRaw, matmulTuning, MATMUL_TILE_SHARED, isSwiftShader } from './matmul.ts';
 import { depthwiseRows, depthwiseWeightGrad, type DwJob, type DwTuning } from './conv-depthwise.ts';
+import { depthwiseBackwardData } from './conv-depthwise-data.ts';
 
 type Pair = number | readonly [number, number];
 export interface Conv2dOptions {
@@ -595,6 +596,8 @@ export function conv2dBackwardData(gy: Tensor, w: Tensor, g: ConvGeometry): Tens
   const wj = winogradBackwardDataJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
   if (wj) return winogradConv(gy, w, null, wj, true, padInput);
   if (gemm1x1(g) && conv2dTuning.gemm1x1Data !== false && g.sh === 1 && g.sw === 1 && g.Ho === g.H && g.Wo === g.W) return gemm1x1BackwardData(gy, w, g);
+  // strided depthwise: one gather kernel instead of the phases below (conv-depthwise-data.ts)
+  if (g.CinG === 1 && g.CoutG === 1 && (g.sh > 1 || g.sw > 1) && !conv2dTuning.depthwise?.phases) return depthwiseBackwardData(gy, w, forwardJob(g), conv2dTuning.depthwise);
   const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
   if ((g.sh > 1 || g.sw > 1) && !hot) {
     // rare shapes: one stride-1 conv over gy spread out with zeros (one kernel variant, not one per phase)
