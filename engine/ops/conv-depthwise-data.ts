@@ -35,7 +35,7 @@ export function axisTaps(n: number, s: number, pad: number, K: number, d: number
 export function depthwiseBackwardData(gy: Tensor, w: Tensor, j: DwJob, tune?: DwTuning): Tensor {
   const dx = new Tensor([j.N, j.planes, j.H, j.W], 'f32');
   const wk = w.view([w.size]);
-  const Q = tune?.noGroups ? 0 : dataPlaneGroup(j);
+  const Q = tune?.noGroups ? 0 : dataPlaneGroup(j, tune);
   if (Q) runPlanesData(gy, wk, j, dx, Q, tune);
   else dataRows(gy, wk, j, dx, tune);
   wk.dispose();

@@ -49,10 +49,11 @@ export function planeGroup(j: DwJob, identity: boolean, tune?: DwTuning): number
  * body (runPlanes with `data`). Q: the fewest planes that are whole vec4s of both gy and dx (4
  * where dx planes are <= 4 px, for the vec4 weights). Returns Q, or 0 for the strip kernel.
  */
-export function dataPlaneGroup(j: DwJob): number {
+export function dataPlaneGroup(j: DwJob, tune?: DwTuning): number {
   const HW = j.H * j.W;
   if (HW > 64) return 0;
   const fits = (q: number) => j.planes % q === 0 && (q * HW) % 4 === 0 && (q * j.Ho * j.Wo) % 4 === 0;
+  if (tune?.Q) return fits(tune.Q) ? tune.Q : 0;
   if (HW <= 4 && fits(4)) return 4;
   for (const q of [1, 2, 4]) if ((q * HW) % 4 === 0 && (q * j.Ho * j.Wo) % 4 === 0) return fits(q) ? q : 0;
   return 0;
