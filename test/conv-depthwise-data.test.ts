@@ -62,6 +62,8 @@ const CASES: Case[] = [
   // odd sizes: 13 and 33 x 70 (scalar stores, a partial last strip, a last step of one row)
   { x: [2, 3, 13, 13], k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
   { x: [1, 3, 33, 70], k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
+  // vec4 stores with an odd row count (the last step's second row is past the plane)
+  { x: [1, 2, 27, 36], k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
   // small planes: whole-plane kernel (4 planes of 7x7, 1 plane of 4x4, 4 planes of 2x2), and 7x7 with 3 planes (strips)
   { x: [2, 8, 7, 7], k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
   { x: [2, 12, 4, 4], k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },

@@ -63,7 +63,7 @@ function dataRows(gy: Tensor, wk: Tensor, j: DwJob, dx: Tensor, tune?: DwTuning)
   // gy columns as aligned vec4s: rows of whole vec4s and strips starting on a vec4 (u0 = iw0 / sw)
   const vecG = j.Wo % 4 === 0 && (known || (TMX / j.sw) % 4 === 0);
   const store = known && (j.sh * j.W) % 4 === 0 && (j.H * j.W) % 4 === 0 ? 'group' : j.W % 4 === 0 && TMX % 4 === 0 ? 'vec' : 'scalar';
-  const key = `dwdata ${wg} ${TMX} ${known} ${vecG} ${store} ${j.W} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl}`;
+  const key = `dwdata ${wg} ${TMX} ${known} ${vecG} ${store} ${j.H % j.sh} ${j.W} ${j.Wo} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${j.pt} ${j.pl}`;
   const defines = memo(key, () => ({ WG: wg, TMX, SW: j.sw, SH: j.sh, KK: j.KH * j.KW, DT: store === 'scalar' ? 'f32' : 'vec4f', ...dataCode(j, TMX, known, vecG, store) }));
   const u = { H: j.H, W: j.W, C: j.planes, Ho: j.Ho, Wo: j.Wo, tilesW, chunks, RC, nLanes, steps };
   dispatch({ name: 'conv2d_depthwise_data', shader: 'conv2d_depthwise_data', defines }, u, [gy.binding, gy.binding, wk.binding, dx.binding], groupsFor(nLanes, wg));
@@ -115,13 +115,13 @@ function dataCode(j: DwJob, TMX: number, known: boolean, vecG: boolean, store: s
   if (store === 'group') {
     // the step's sh rows are whole aligned vec4s (and so is the plane): a vec4 exists iff its first row does
     const flat = Array.from({ length: j.sh * j.W }, (_, f) => o(Math.floor(f / j.W), f % j.W));
-    for (let v = 0; v < flat.length / 4; v++) step.push(`if (live && t * ${j.sh}u + ${Math.floor((4 * v) / j.W)}u < p.H) { dx[db / 4u + ${v}u] = ${v4(flat.slice(4 * v, 4 * v + 4))}; }`);
+    for (let v = 0; v < flat.length / 4; v++) step.push(`if (live${j.H % j.sh ? ` && t * ${j.sh}u + ${Math.floor((4 * v) / j.W)}u < p.H` : ''}) { dx[db / 4u + ${v}u] = ${v4(flat.slice(4 * v, 4 * v + 4))}; }`);
   } else
     for (let a = 0; a < j.sh; a++) {
-      const rowOk = `live && t * ${j.sh}u + ${a}u < p.H`;
-      if (store === 'vec')
-        for (let m = 0; m < TMX; m += 4) step.push(`if (${rowOk} && iw0 + ${m}u < p.W) { dx[(db + ${a}u * p.W) / 4u + ${m / 4}u] = ${v4([0, 1, 2, 3].map((q) => o(a, m + q)))}; }`);
-      else for (let m = 0; m < TMX; m++) step.push(`if (${rowOk} && iw0 + ${m}u < p.W) { dx[db + ${a}u * p.W + ${m}u] = ${o(a, m)}; }`);
+      // checks known to pass are left out (H and W in the memo key)
+      const ok = (m: number) => ['live', ...(j.H % j.sh ? [`t * ${j.sh}u + ${a}u < p.H`] : []), ...(j.W % TMX ? [`iw0 + ${m}u < p.W`] : [])].join(' && ');
+      if (store === 'vec') for (let m = 0; m < TMX; m += 4) step.push(`if (${ok(m)}) { dx[(db + ${a}u * p.W) / 4u + ${m / 4}u] = ${v4([0, 1, 2, 3].map((q) => o(a, m + q)))}; }`);
+      else for (let m = 0; m < TMX; m++) step.push(`if (${ok(m)}) { dx[db + ${a}u * p.W + ${m}u] = ${o(a, m)}; }`);
     }
   for (let r = 0; r + 1 < NR; r++) step.push([...vecChunks.map((k) => `G${r}_${en(k)} = G${r + 1}_${en(k)};`), ...scalars.map((e) => `g${r}_${en(e)} = g${r + 1}_${en(e)};`)].join(' '));
   return { SETUP: setup.join('\n  '), STEP: step.join('\n    ') };
