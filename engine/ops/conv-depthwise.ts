@@ -52,6 +52,8 @@ export interface DwTuning {
   NB?: number;
   /** experiments: invocations per workgroup */
   WG?: number;
+  /** largest plane (pixels) for the whole-plane kernel (experiments; default 64) */
+  planeMax?: number;
   /** strided backward-data as conv.ts's stride phases, before round 5 (comparisons only) */
   phases?: boolean;
 }
