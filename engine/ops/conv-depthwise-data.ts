@@ -47,8 +47,9 @@ function dataRows(gy: Tensor, wk: Tensor, j: DwJob, dx: Tensor, tune?: DwTuning)
   const wg = tune?.WG ?? 64;
   // Full-width strips where rows are not whole vec4s but a step's sh rows are (14 px: 2 rows = 7
   // vec4 stores); otherwise 8 columns where gy rows are whole vec4s (4 gy columns at stride 2: one
-  // aligned vec4 and a scalar), else 4 (3 scalars). CPU ms, 144 ch b16 56 px TMX 4 / 8 / 16: 14.4
-  // / 14.1 / 14.3 and 13.6 / 14.7 / 14.1; 96 ch b64 28 px (14 px gy): 10.1 / 11.7 / 11.7 (round 5).
+  // aligned vec4 and a scalar), else 4 (3 scalars). CPU ms, TMX 4 / 8 / 16: 144 ch b16 56 px 3.08 /
+  // 2.80 / 2.84, 96 ch b64 28 px (14 px gy) 2.42 / 2.52 / 2.43; 14 px dx: full width 1.10, TMX 4 /
+  // 8 1.74 / 1.89 (round 5).
   const full = j.W % 4 !== 0 && j.W <= 32 && !tune?.TM;
   const cap = tune?.TM ?? (j.Wo % 4 === 0 ? 8 : 4);
   const TMX = full ? j.W : Math.max(j.sw, Math.round(cap / j.sw) * j.sw);
