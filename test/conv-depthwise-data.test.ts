@@ -4,7 +4,8 @@
 // layout the kernel picks (vec4 gy loads and vec4 stores, scalar rows, full-width row pairs, the
 // whole-plane kernel), odd sizes (7, 13, 14, 28, 33 px), asymmetric padding, dilation, stride
 // per axis and 3, and central differences on a tiny shape. Also the old stride-phase path
-// (conv2dTuning.depthwise.phases) as a cross-check, since the bench compares against it.
+// (conv2dTuning.depthwise.phases) as a cross-check, since the bench compares against it, and the
+// whole-plane kernel on planes over 64 px (y, dx, dw).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gpuInit, read64, expectClose, rk } from './helpers.ts';
@@ -94,6 +95,34 @@ test('strided depthwise dx with forced strip widths, row chunks and no plane ker
 
 test('the old stride-phase path (comparisons) still matches the reference', async () => {
   for (const c of [CASES[0], CASES[2], CASES[5]]) await check(c, { phases: true }, ' phases');
+});
+
+// planes over 64 px take the whole-plane kernel one at a time when rows are not whole vec4s but the
+// planes are (conv-depthwise-planes.ts planeGroup): forward, dx and dw on such shapes, stride 1 and 2
+test('depthwise on 8x14, 10x10 and 14x14 planes: y, dx and dw match the reference', async () => {
+  for (const c of [
+    { x: [2, 4, 8, 14], k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
+    { x: [2, 4, 10, 10], k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1] },
+    { x: [1, 5, 14, 14], k: [3, 3], stride: [1, 1], pad: [1, 1, 1, 1] },
+  ] as Case[]) {
+    const x = randn(numel(c.x), rng);
+    const w = randn(numel(wShape(c)), rng);
+    const got = await rk.tidyAsync(async () => {
+      const xt = rk.tensor(x, c.x).requireGrad();
+      const wt = rk.tensor(w, wShape(c)).requireGrad();
+      const y = rk.conv2d(xt, wt, null, opts(c));
+      const r = randn(y.size, rng);
+      rk.sum(rk.mul(y, rk.tensor(r, y.shape))).backward();
+      const out = { y: await read64(y), dx: await read64(xt.grad!), dw: await read64(wt.grad!), r };
+      xt.grad!.dispose();
+      wt.grad!.dispose();
+      return out;
+    });
+    expectClose(got.y, refConv(x, c.x, w, wShape(c), null, opts(c)).y, 1e-5, `${label(c)}: y`);
+    const ref = refConvBackward(x, c.x, w, wShape(c), got.r, opts(c));
+    expectClose(got.dx, ref.dx, 1e-5, `${label(c)}: dx`);
+    expectClose(got.dw, ref.dw, 1e-4, `${label(c)}: dw`);
+  }
 });
 
 test('strided depthwise dx matches central differences on a tiny shape', async () => {
