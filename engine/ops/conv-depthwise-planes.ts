@@ -19,8 +19,8 @@ function memo(key: string, make: () => Record<string, string | number>): Record<
 }
 
 /**
- * Small planes (up to 64 pixels: MobileNet-V2's 7, 4 and 2 px at a 28 px input; one 14 px plane): Q neighbouring
- * planes per invocation, all in registers (conv2d_depthwise_planes.wgsl): Q*H*W/4 vec4 loads,
+ * Small planes (up to 64 pixels: MobileNet-V2's 7, 4 and 2 px at a 28 px input; and single planes
+ * up to 196 pixels, its 14 px): Q neighbouring planes per invocation, all in registers (conv2d_depthwise_planes.wgsl): Q*H*W/4 vec4 loads,
  * Q*Ho*Wo/4 vec4 stores, every index and the padding compile-time constants (any stride). Q is
  * the fewest planes that are whole vec4s in and out: every value a lane holds is one AVX2
  * register on lavapipe, and once they outgrow the register file its lane-by-lane loads are
@@ -37,7 +37,7 @@ export function planeGroup(j: DwJob, identity: boolean, tune?: DwTuning): number
   const strided = !identity && !tune?.oldPlanes && j.place.yH * j.place.yW <= 256;
   if ((!identity && !strided) || HW > (tune?.planeMax ?? 196) || (tune?.oldPlanes && j.W % 4 === 0)) return 0;
   // up to 196 pixels (14 px) only one plane at a time, in place of the row groups (rows that are
-  // not whole vec4s): 1.06-1.09x over them, forward and backward-data (round 5; 1.14x in round 4)
+  // not whole vec4s): 1.14-1.20x over them, forward and backward-data (bench/NOTES.md, round 5)
   if (HW > 64 && !(identity && j.W % 4 !== 0 && HW % 4 === 0 && (j.Ho * j.Wo) % 4 === 0)) return 0;
   const fits = (q: number) => j.planes % q === 0 && (q * HW) % 4 === 0 && (strided || (q * j.Ho * j.Wo) % 4 === 0);
   if (tune?.Q) return fits(tune.Q) ? tune.Q : 0;

@@ -1,5 +1,6 @@
-// Depthwise conv2d (groups == Cin == Cout) on lavapipe's terms: forward / backward-data
-// (shaders/conv2d_depthwise_rows.wgsl) and backward-weight (shaders/conv2d_depthwise_wgrad.wgsl).
+// Depthwise conv2d (groups == Cin == Cout) on lavapipe's terms: forward / stride-1 backward-data
+// (shaders/conv2d_depthwise_rows.wgsl) and backward-weight (shaders/conv2d_depthwise_wgrad.wgsl);
+// strided backward-data has its own gather kernel (conv-depthwise-data.ts).
 //
 // A depthwise conv does 2*KH*KW flops per output, so it is bound by loads and stores, and on
 // lavapipe every non-constant-address load or store runs lane by lane (bench/NOTES.md). The
@@ -52,7 +53,7 @@ export interface DwTuning {
   NB?: number;
   /** experiments: invocations per workgroup */
   WG?: number;
-  /** largest plane (pixels) for the whole-plane kernel (experiments; default 64) */
+  /** largest plane (pixels) for the whole-plane kernel (default 196; 64 = round 4's choice, comparisons) */
   planeMax?: number;
   /** strided backward-data as conv.ts's stride phases, before round 5 (comparisons only) */
   phases?: boolean;
