@@ -20,8 +20,8 @@ function memo(key: string, make: () => Record<string, string | number>): Record<
 
 /**
  * Small planes (up to 64 pixels: MobileNet-V2's 7, 4 and 2 px at a 28 px input; and single planes
- * up to 196 pixels, its 14 px): Q neighbouring planes per invocation, all in registers (conv2d_depthwise_planes.wgsl): Q*H*W/4 vec4 loads,
- * Q*Ho*Wo/4 vec4 stores, every index and the padding compile-time constants (any stride). Q is
+ * up to 196 pixels, its 14 px): Q neighbouring planes per invocation, all in registers
+ * (conv2d_depthwise_planes.wgsl): Q*H*W/4 vec4 loads, Q*Ho*Wo/4 vec4 stores, every index and the padding compile-time constants (any stride). Q is
  * the fewest planes that are whole vec4s in and out: every value a lane holds is one AVX2
  * register on lavapipe, and once they outgrow the register file its lane-by-lane loads are
  * built up through the stack (4 px: Q = 1 / 2 / 4 measured 0.39 / 0.47 / 0.64 ms, bench/NOTES.md
