@@ -62,6 +62,8 @@ const CASES: Case[] = [
   { x: [3, 6, 14, 14], k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
   // odd sizes: 13 and 33 x 70 (scalar stores, a partial last strip, a last step of one row)
   { x: [2, 3, 13, 13], k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
+  // a full-width strip whose gy rows are whole vec4s (15 -> 8 px: vec4 gy loads, scalar stores)
+  { x: [2, 3, 9, 15], k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
   { x: [1, 3, 33, 70], k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
   // vec4 stores with an odd row count (the last step's second row is past the plane)
   { x: [1, 2, 27, 36], k: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
