@@ -3,8 +3,7 @@
 // registration order and init are torchvision's; BN+ReLU pairs run as one fused kernel where
 // the ReLU directly follows the BN (not after a residual add).
 import type { Tensor, Rng } from '../engine/tensor.ts';
-import { add } from '../engine/ops/binary.ts';
-import { relu } from '../engine/ops/unary.ts';
+import { addRelu } from '../engine/ops/binary.ts';
 import { flatten } from '../engine/ops/shape.ts';
 import { adaptiveAvgPool2d } from '../engine/ops/pool.ts';
 import * as nn from '../engine/nn/index.ts';
@@ -21,7 +20,7 @@ function downsample(inp: number, out: number, stride: number, rng: Rng): nn.Sequ
 /** Residual tail shared by both blocks: relu(out + identity). */
 function residual(out: Tensor, x: Tensor, ds: nn.Sequential | null): Tensor {
   const identity = ds ? ds.call(x) : x;
-  return chain(add(out, identity), relu);
+  return addRelu(out, identity);
 }
 
 export class BasicBlock extends nn.Module {

@@ -2,13 +2,14 @@
 //   p = p * (1 - lr * wd)                        (decoupled weight decay)
 //   m = b1 * m + (1 - b1) * g;  v = b2 * v + (1 - b2) * g^2   (m = v = 0 before the first step)
 //   p = p - stepSize * m / (sqrt(v) * invBc2Sqrt + eps),  stepSize = lr / (1 - b1^t), invBc2Sqrt = 1 / sqrt(1 - b2^t)
-// The bias corrections are computed on the CPU in float64 and passed as uniforms.
+// The bias corrections are computed on the CPU in float64 and passed as uniforms. E is vec4f where
+// the size is a multiple of 4 (n counts vec4s), else f32, as in sgd.wgsl.
 struct Params { n: u32, decay: f32, b1: f32, b2: f32, eps: f32, stepSize: f32, invBc2Sqrt: f32, first: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<{{E}}>;
+@group(0) @binding(2) var<storage, read_write> w: array<{{E}}>;
+@group(0) @binding(3) var<storage, read_write> m: array<{{E}}>;
+@group(0) @binding(4) var<storage, read_write> v: array<{{E}}>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

@@ -6,13 +6,14 @@ export const WGSL: Readonly<Record<string, string>> = {
 //   p = p * (1 - lr * wd)                        (decoupled weight decay)
 //   m = b1 * m + (1 - b1) * g;  v = b2 * v + (1 - b2) * g^2   (m = v = 0 before the first step)
 //   p = p - stepSize * m / (sqrt(v) * invBc2Sqrt + eps),  stepSize = lr / (1 - b1^t), invBc2Sqrt = 1 / sqrt(1 - b2^t)
-// The bias corrections are computed on the CPU in float64 and passed as uniforms.
+// The bias corrections are computed on the CPU in float64 and passed as uniforms. E is vec4f where
+// the size is a multiple of 4 (n counts vec4s), else f32, as in sgd.wgsl.
 struct Params { n: u32, decay: f32, b1: f32, b2: f32, eps: f32, stepSize: f32, invBc2Sqrt: f32, first: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<{{E}}>;
+@group(0) @binding(2) var<storage, read_write> w: array<{{E}}>;
+@group(0) @binding(3) var<storage, read_write> m: array<{{E}}>;
+@group(0) @binding(4) var<storage, read_write> v: array<{{E}}>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -2076,11 +2077,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 //   momentum: buf = first ? d : momentum * buf + (1 - dampening) * d;  d = nesterov ? d + momentum * buf : buf
 //   p = p - lr * d
 // Hyper-parameters are uniforms: a new LR never recompiles. \`buf\` is a 1-element dummy when momentum == 0.
+// E is vec4f where the size is a multiple of 4 (n counts vec4s: lavapipe loads and stores a lane's
+// vec4 for about half the cost of four scalars), else f32.
 struct Params { n: u32, lr: f32, momentum: f32, dampening: f32, wd: f32, nesterov: u32, first: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> buf: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<{{E}}>;
+@group(0) @binding(2) var<storage, read_write> w: array<{{E}}>;
+@group(0) @binding(3) var<storage, read_write> buf: array<{{E}}>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -2185,23 +2188,22 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
 }
 `,
-  "unary_grad": `// dx = g * f'(x, y) elementwise, where y = f(x) was saved by the forward pass.
-// E = vec4f when the size is a multiple of 4 (as in unary.wgsl).
+  "unary_grad": `// dx = g * f'(s) elementwise, where s is the one tensor f' needs, saved by the forward pass: the
+// input x or the output y = f(x) (engine/ops/unary.ts says which; for a constant f' the kernel
+// never reads s). E = vec4f when the size is a multiple of 4 (as in unary.wgsl).
 struct Params { n: u32, a: f32, b: f32 } // n: elements of type E
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> g: array<{{E}}>;
-@group(0) @binding(2) var<storage, read> x: array<{{E}}>;
-@group(0) @binding(3) var<storage, read> y: array<{{E}}>;
-@group(0) @binding(4) var<storage, read_write> dx: array<{{E}}>;
+@group(0) @binding(2) var<storage, read> sv: array<{{E}}>;
+@group(0) @binding(3) var<storage, read_write> dx: array<{{E}}>;
 
-fn df(x: f32, y: f32, a: f32, b: f32) -> f32 { return {{DEXPR}}; }
+fn df(s: f32, a: f32, b: f32) -> f32 { return {{DEXPR}}; }
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i < p.n) {
-    let u = x[i];
-    let v = y[i];
+    let v = sv[i];
     dx[i] = g[i] * {{APPLY}};
   }
 }

@@ -132,4 +132,28 @@ test('waiting for the GPU does not busy-spin the main thread; setImmediate still
   assert.is(ran, false, 'clearImmediate cancels');
 });
 
+test('long GPU waits poll less and less often (1/64 of the time waited, at most 8 ms between polls)', async () => {
+  const a = rk.keep(rk.randn([1024, 1024]));
+  await rk.sync();
+  const delays: number[] = [];
+  const orig = globalThis.setTimeout;
+  globalThis.setTimeout = ((fn: (...x: unknown[]) => void, ms?: number, ...rest: unknown[]) => {
+    delays.push(ms ?? 0);
+    return orig(fn, ms, ...rest);
+  }) as typeof setTimeout;
+  const t0 = performance.now();
+  try {
+    for (let i = 0; i < 12; i++) rk.tidy(() => rk.matmul(a, a));
+    await rk.sync();
+  } finally {
+    globalThis.setTimeout = orig;
+  }
+  const wall = performance.now() - t0;
+  a.dispose();
+  if (wall < 700) return console.log(`device: the GPU work took only ${wall.toFixed(0)} ms: too short to judge the poll ramp`);
+  // a 1 ms poll throughout would be ~wall polls; the ramp reaches 8 ms after 512 ms of waiting
+  assert.ok(Math.max(...delays) === 8 && Math.min(...delays) >= 1, `poll delays ${Math.min(...delays)}..${Math.max(...delays)} ms`);
+  assert.ok(delays.length < wall / 3, `${delays.length} polls in a ${wall.toFixed(0)} ms wait`);
+});
+
 test.run();

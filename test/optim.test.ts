@@ -6,7 +6,10 @@ import { seededRandom, randn, l2 } from './reference/gradcheck.ts';
 
 await gpuInit();
 const rng = seededRandom(1234);
-const SHAPES = [[1], [7, 13], [3, 5, 2, 3], [1031]];
+const rngVec4 = seededRandom(4321);
+// sizes that are not multiples of 4 (scalar kernels), then sizes that are (vec4 kernels), drawn from their own generator
+const SHAPES = [[1], [7, 13], [3, 5, 2, 3], [1031], [4], [16, 9], [1028]];
+const rngOf = (k: number) => (k < 4 ? rng : rngVec4);
 
 interface SgdRef {
   momentum: number;
@@ -63,8 +66,8 @@ const numel = (s: number[]): number => s.reduce((a, b) => a * b, 1);
 
 /** Runs `steps` optimizer steps on fresh parameters with random gradients; returns GPU and start values. */
 async function run(make: (ps: rk.Tensor[]) => rk.optim.Optimizer, steps: number, lrs: number[]) {
-  const init = SHAPES.map((s) => randn(numel(s), rng));
-  const grads = SHAPES.map((s) => Array.from({ length: steps }, () => randn(numel(s), rng)));
+  const init = SHAPES.map((s, k) => randn(numel(s), rngOf(k)));
+  const grads = SHAPES.map((s, k) => Array.from({ length: steps }, () => randn(numel(s), rngOf(k))));
   const params = SHAPES.map((s, k) => rk.keep(rk.tensor(Float32Array.from(init[k]), s)));
   const opt = make(params);
   for (let t = 0; t < steps; t++) {
@@ -122,9 +125,9 @@ for (const [name, o] of adamCases)
       r.got.forEach((g, k) => expectClose(g, adamwRef(r.init[k], r.grads[k], lrs, o), 2e-6, `AdamW ${name} param ${k}`));
     });
 
-// Parameter groups: params 0, 2 in a group with no weight decay and half the LR, 1, 3 in the default group.
+// Parameter groups: even-numbered params in a group with no weight decay and half the LR, odd ones in the default group.
 const GROUPED = { lrScale: 0.5, weightDecay: 0 };
-const groups = (ps: rk.Tensor[]): rk.optim.ParamGroup[] => [{ params: [ps[0], ps[2]], ...GROUPED }, { params: [ps[1], ps[3]] }];
+const groups = (ps: rk.Tensor[]): rk.optim.ParamGroup[] => [{ params: ps.filter((_, k) => k % 2 === 0), ...GROUPED }, { params: ps.filter((_, k) => k % 2 === 1) }];
 const inGroup = (k: number): boolean => k % 2 === 0;
 
 test('parameter groups: per-group lrScale and weightDecay (SGD and AdamW vs torch)', async () => {

@@ -26,14 +26,21 @@ function envOptions(env = process.env): InitOptions {
 // `setImmediate` while any promise (mapAsync, onSubmittedWorkDone) is pending: a busy loop
 // that, on a CPU adapter (lavapipe), takes a core from the driver's own worker threads
 // (measured: 930 ms of main-thread CPU in a 2.1 s conv wait on 2 cores). While a wait started
-// by `gpuWait` has lasted longer than spinMs, those polls go through a 1 ms timer instead.
+// by `gpuWait` has lasted longer than spinMs, those polls go through a timer instead: 1 ms at
+// first, then 1/64 of the time waited so far, at most POLL_MAX_MS. A poll costs the main thread
+// ~50 us, so a ResNet-18 width-1 step (a wait of seconds) polled every 1 ms spent ~400 ms of
+// main-thread CPU on ~6000 polls, taken from lavapipe's workers; the ramp keeps ~1/6 of the polls
+// and makes a wait end at most 1/64 of its length (and POLL_MAX_MS) late (bench/NOTES.md, round 5).
 let spinMs = envOptions().spinMs ?? 2;
+const POLL_MAX_MS = 8;
+const pollDelay = (waited: number): number => Math.min(POLL_MAX_MS, Math.max(1, Math.floor(waited / 64)));
 const nodeSetImmediate = globalThis.setImmediate;
 const nodeClearImmediate = globalThis.clearImmediate;
 let waits = 0;
 let waitSince = 0;
 function politeSetImmediate(fn: (...a: unknown[]) => void, ...args: unknown[]): NodeJS.Immediate {
-  if (waits > 0 && performance.now() - waitSince > spinMs) return setTimeout(fn, 1, ...args) as unknown as NodeJS.Immediate;
+  const waited = performance.now() - waitSince;
+  if (waits > 0 && waited > spinMs) return setTimeout(fn, pollDelay(waited), ...args) as unknown as NodeJS.Immediate;
   return nodeSetImmediate(fn, ...args);
 }
 function politeClearImmediate(h: NodeJS.Immediate | undefined): void {

@@ -3,24 +3,31 @@ import { defineOp, expectDtype, type Op } from '../op.ts';
 import { Tensor } from '../tensor.ts';
 import { dispatch, groupsFor } from '../program.ts';
 
-/** f(x; a, b) and f'(x, y; a, b) with y = f(x), as WGSL expressions. */
+/**
+ * f(x; a, b) and f' as WGSL expressions, and what f' reads: the input x, the output y = f(x), or
+ * nothing. The forward saves only that tensor and the gradient kernel reads only it, as `s`
+ * (relu's x, the sum of a residual add, is then freed at once and its backward reads 2 streams, not 3).
+ */
 const UNARY = {
-  neg: ['-x', '-1.0'],
-  exp: ['exp(x)', 'y'],
-  log: ['log(x)', '1.0 / x'],
-  sqrt: ['sqrt(x)', '0.5 / y'],
-  relu: ['max(x, 0.0)', 'select(0.0, 1.0, x > 0.0)'],
-  relu6: ['clamp(x, 0.0, 6.0)', 'select(0.0, 1.0, x > 0.0 && x < 6.0)'],
-  sigmoid: ['1.0 / (1.0 + exp(-x))', 'y * (1.0 - y)'],
-  tanh: ['tanh(clamp(x, -20.0, 20.0))', '1.0 - y * y'],
-  abs: ['abs(x)', 'sign(x)'],
-  clamp: ['clamp(x, a, b)', 'select(0.0, 1.0, x >= a && x <= b)'],
+  neg: ['-x', '-1.0', null],
+  exp: ['exp(x)', 's', 'y'],
+  log: ['log(x)', '1.0 / s', 'x'],
+  sqrt: ['sqrt(x)', '0.5 / s', 'y'],
+  // y > 0 exactly where x > 0 (and neither for NaN)
+  relu: ['max(x, 0.0)', 'select(0.0, 1.0, s > 0.0)', 'y'],
+  // 0 < y < 6 exactly where 0 < x < 6
+  relu6: ['clamp(x, 0.0, 6.0)', 'select(0.0, 1.0, s > 0.0 && s < 6.0)', 'y'],
+  sigmoid: ['1.0 / (1.0 + exp(-x))', 's * (1.0 - s)', 'y'],
+  tanh: ['tanh(clamp(x, -20.0, 20.0))', '1.0 - s * s', 'y'],
+  abs: ['abs(x)', 'sign(s)', 'x'],
+  // x, not y: y == a both below a (gradient 0) and at a (gradient 1)
+  clamp: ['clamp(x, a, b)', 'select(0.0, 1.0, s >= a && s <= b)', 'x'],
   /** a * x + b */
-  affine: ['a * x + b', 'a'],
+  affine: ['a * x + b', 'a', null],
   /** x ^ a for an integer a (negative x allowed): sign(x)^a |x|^a; a = 0 and 1 are routed elsewhere (pow(0, 0) is undefined in WGSL) */
-  powInt: ['select(1.0, -1.0, x < 0.0 && (i32(a) & 1) == 1) * pow(abs(x), a)', 'a * select(1.0, -1.0, x < 0.0 && (i32(a) & 1) == 0) * pow(abs(x), a - 1.0)'],
+  powInt: ['select(1.0, -1.0, x < 0.0 && (i32(a) & 1) == 1) * pow(abs(x), a)', 'a * select(1.0, -1.0, s < 0.0 && (i32(a) & 1) == 0) * pow(abs(s), a - 1.0)', 'x'],
   /** x ^ a for a non-integer a (x < 0 gives NaN, like torch) */
-  powReal: ['pow(x, a)', 'a * pow(x, a - 1.0)'],
+  powReal: ['pow(x, a)', 'a * pow(s, a - 1.0)', 'x'],
 } as const;
 export type UnaryName = keyof typeof UNARY;
 
@@ -29,9 +36,9 @@ interface UnaryParams {
   b: number;
 }
 
-/** f applied to `v` (forward) or f' to `u`, `v` (grad), four components at a time when the size allows. */
+/** f applied to `v` (forward) or f' to the saved `v` (grad), four components at a time when the size allows. */
 function apply(shader: string, vec4: boolean): string {
-  const one = shader === 'unary' ? (c: string) => `f(v${c}, p.a, p.b)` : (c: string) => `df(u${c}, v${c}, p.a, p.b)`;
+  const one = shader === 'unary' ? (c: string) => `f(v${c}, p.a, p.b)` : (c: string) => `df(v${c}, p.a, p.b)`;
   return vec4 ? `vec4f(${['.x', '.y', '.z', '.w'].map(one).join(', ')})` : one('');
 }
 
@@ -48,8 +55,13 @@ function launch(name: string, shader: string, define: Record<string, string>, p:
   return out;
 }
 
+/** g * relu'(y) for y = relu(something), outside autograd (fused ops whose output is a ReLU's). */
+export function reluGradRaw(g: Tensor, y: Tensor): Tensor {
+  return launch('relu_grad', 'unary_grad', { DEXPR: UNARY.relu[1] }, { a: 0, b: 0 }, [g, y], new Tensor(g.shape, 'f32'));
+}
+
 function makeUnary(name: UnaryName): Op<UnaryParams> {
-  const [expr, dexpr] = UNARY[name];
+  const [expr, dexpr, reads] = UNARY[name];
   return defineOp<UnaryParams>({
     name,
     shape([x]) {
@@ -58,11 +70,12 @@ function makeUnary(name: UnaryName): Op<UnaryParams> {
     },
     forward([x], p, ctx) {
       const y = launch(name, 'unary', { EXPR: expr }, p, [x], new Tensor(x.shape, 'f32'));
-      if (ctx.needsGrad) ctx.save(x, y);
+      if (ctx.needsGrad && reads) ctx.save(reads === 'x' ? x : y);
       return y;
     },
-    backward(g, { saved: [x, y], params }) {
-      return [launch(`${name}_grad`, 'unary_grad', { DEXPR: dexpr }, params, [g, x, y], new Tensor(g.shape, 'f32'))];
+    backward(g, { saved: [s], params }) {
+      // f' of a constant (neg, affine) reads nothing: g stands in for the unused binding
+      return [launch(`${name}_grad`, 'unary_grad', { DEXPR: dexpr }, params, [g, s ?? g], new Tensor(g.shape, 'f32'))];
     },
   });
 }

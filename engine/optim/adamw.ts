@@ -1,7 +1,7 @@
 // torch.optim.AdamW (decoupled weight decay, bias correction, no amsgrad): shaders/adamw.wgsl.
 import type { Tensor } from '../tensor.ts';
 import { dispatch, groupsFor } from '../program.ts';
-import { Optimizer, type Hyper, type Params } from './optimizer.ts';
+import { Optimizer, updateLanes, type Hyper, type Params } from './optimizer.ts';
 
 export interface AdamWOptions {
   /** default 1e-3 */
@@ -43,8 +43,9 @@ export class AdamW extends Optimizer {
     const lr = this.lrOf(i);
     const stepSize = lr / (1 - b1 ** t);
     const invBc2Sqrt = 1 / Math.sqrt(1 - b2 ** t);
-    const u = { n: p.size, decay: 1 - lr * this.decayOf(i, this.weightDecay), b1, b2, eps: this.eps, stepSize, invBc2Sqrt, first: m.fresh };
-    dispatch({ name: 'adamw', shader: 'adamw' }, u, [g.binding, p.binding, m.t.binding, v.t.binding], groupsFor(p.size));
+    const l = updateLanes(p.size);
+    const u = { n: l.n, decay: 1 - lr * this.decayOf(i, this.weightDecay), b1, b2, eps: this.eps, stepSize, invBc2Sqrt, first: m.fresh };
+    dispatch({ name: 'adamw', shader: 'adamw', defines: l.defines }, u, [g.binding, p.binding, m.t.binding, v.t.binding], groupsFor(l.n));
   }
 
   protected hyper(): Hyper {

@@ -5,6 +5,20 @@ import { copyInto } from '../ops/inplace.ts';
 
 export type Hyper = Record<string, number | boolean>;
 
+/** Test/bench hook: `vec4: false` runs the update kernels one element per lane everywhere. */
+export const optimTuning: { vec4?: boolean } = {};
+
+const SCALAR = { E: 'f32' } as const;
+const VEC4 = { E: 'vec4f' } as const;
+
+/**
+ * The update kernels' element type and lane count for a tensor of n elements: vec4s where n is a
+ * multiple of 4 (every binding starts at offset 0, so they are aligned), else scalars.
+ */
+export function updateLanes(n: number): { defines: typeof SCALAR | typeof VEC4; n: number } {
+  return n % 4 === 0 && optimTuning.vec4 !== false ? { defines: VEC4, n: n / 4 } : { defines: SCALAR, n };
+}
+
 /**
  * A parameter group (as in torch.optim): its parameters and the settings that differ from the
  * optimizer's. `lrScale` multiplies the optimizer's `lr` (so an LR schedule moves every group

@@ -1,7 +1,7 @@
 // torch.optim.SGD (momentum, dampening, Nesterov, L2 weight decay): shaders/sgd.wgsl.
 import { Tensor, keep } from '../tensor.ts';
 import { dispatch, groupsFor } from '../program.ts';
-import { Optimizer, type Hyper, type Params } from './optimizer.ts';
+import { Optimizer, updateLanes, type Hyper, type Params } from './optimizer.ts';
 
 export interface SGDOptions {
   lr: number;
@@ -42,9 +42,10 @@ export class SGD extends Optimizer {
       const s = this.stateTensor(i, 'momentum_buffer');
       buf = s.t;
       first = s.fresh ? 1 : 0;
-    } else buf = this.dummy ??= keep(new Tensor([1], 'f32'));
-    const u = { n: p.size, lr: this.lrOf(i), momentum: this.momentum, dampening: this.dampening, wd: this.decayOf(i, this.weightDecay), nesterov: this.nesterov, first };
-    dispatch({ name: 'sgd', shader: 'sgd' }, u, [g.binding, p.binding, buf.binding], groupsFor(p.size));
+    } else buf = this.dummy ??= keep(new Tensor([4], 'f32')); // one vec4: the smallest binding either kernel variant takes
+    const l = updateLanes(p.size);
+    const u = { n: l.n, lr: this.lrOf(i), momentum: this.momentum, dampening: this.dampening, wd: this.decayOf(i, this.weightDecay), nesterov: this.nesterov, first };
+    dispatch({ name: 'sgd', shader: 'sgd', defines: l.defines }, u, [g.binding, p.binding, buf.binding], groupsFor(l.n));
   }
 
   protected hyper(): Hyper {
