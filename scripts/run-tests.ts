@@ -29,7 +29,7 @@ if (!isFresh()) {
 }
 
 /** Tests that launch every kernel family; they also run under WebGPU's default limits. */
-const KERNEL_TESTS = ['conv', 'conv-winograd', 'matmul', 'batchnorm', 'pool', 'core-ops', 'losses', 'kd-loss', 'optim', 'device', 'uniforms'].map((n) => `test/${n}.test.ts`);
+const KERNEL_TESTS = ['conv', 'conv-winograd', 'conv-depthwise-data', 'matmul', 'batchnorm', 'pool', 'core-ops', 'losses', 'kd-loss', 'optim', 'device', 'uniforms'].map((n) => `test/${n}.test.ts`);
 
 const files = find(join(root, 'test'))
   .sort()
