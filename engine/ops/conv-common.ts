@@ -121,6 +121,8 @@ export const conv2dTuning: {
   gemm1x1?: boolean;
   /** false: stride-1 1x1 backward-data on the conv kernel instead of the matmul kernel (comparisons only) */
   gemm1x1Data?: boolean;
+  /** 1x1 weight gradient on the matmul kernel: true forces it where gemm1x1 applies, false never; unset: by shape */
+  gemm1x1Wgrad?: boolean;
   /** false: stride-2 convs on round 3's tiles (no subgroup-shared input windows; comparisons only) */
   stridedTiles?: boolean;
 } = {};

@@ -11,6 +11,7 @@ import { getGpu } from '../device.ts';
 import { sum } from './reduce.ts';
 import { winogradWeightGrad, winogradWeightGradJob } from './conv-winograd.ts';
 import { depthwiseWeightGrad } from './conv-depthwise.ts';
+import { gemm1x1Wgrad, gemm1x1WeightGrad } from './conv-gemm1x1.ts';
 import { ceilDiv, conv2dTuning, forwardJob, lanesGrid, memoCode, padInput, paddedExtent, sharedLanes, type ConvGeometry } from './conv-common.ts';
 
 interface WTile {
@@ -125,6 +126,7 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Te
   const wj = winogradWeightGradJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
   if (wj) return winogradWeightGrad(x, gy, wj, padInput);
   if (g.CinG === 1 && g.CoutG === 1) return depthwiseWeightGrad(x, gy, forwardJob(g), conv2dTuning.depthwise);
+  if (gemm1x1Wgrad(g)) return gemm1x1WeightGrad(x, gy, g);
   let xIn = x;
   let gg = g;
   let gyIn = gy;
