@@ -1,6 +1,7 @@
 // conv2d's weight and bias gradients. Kernel: shaders/conv2d_wgrad.wgsl.
 //  - stride-1 3x3 convs by Winograd (conv-winograd.ts), depthwise by its strip kernel
-//    (conv-depthwise.ts);
+//    (conv-depthwise.ts), wide 1x1 convs with many pixels per image on the matmul kernel
+//    (conv-gemm1x1.ts: gemm1x1Wgrad);
 //  - the rest on conv2d_wgrad, a GEMM over the output pixels split into chunks (partial sums per
 //    chunk, then summed), 1x1 convs over each image's pixels as one long row (strided ones on a
 //    subsampled copy); the hot loops are unrolled here (wgradCode), as conv.ts explains;
