@@ -1,10 +1,13 @@
-// conv2d (NCHW) forward and backward. Kernels: shaders/conv2d_*.wgsl.
+// conv2d (NCHW): geometry, forward, backward-data and the op. Kernels: shaders/conv2d_*.wgsl.
+// The rest of conv2d: conv-common.ts (the padded-input and weight-packing copies, the kernels'
+// Job, conv2dTuning), conv-wgrad.ts (weight and bias gradients), conv-gemm1x1.ts (1x1 convs on
+// the matmul kernel), conv-winograd.ts (stride-1 3x3), conv-depthwise*.ts (groups == channels).
 //
 // Every path is a direct implicit GEMM on lavapipe's terms (bench/NOTES.md): the input goes
 // through a zero-padded copy (conv2d_pad) so the kernels read aligned vec4 windows without bounds
-// checks, and the hot loops are unrolled here (fwdBody, wgradCode; conv-depthwise.ts) because
-// lavapipe scalarises every non-constant-address load per SIMD lane and only keeps
-// constant-indexed values in registers.
+// checks, and the hot loops are unrolled here (fwdBody; wgradCode in conv-wgrad.ts;
+// conv-depthwise.ts) because lavapipe scalarises every non-constant-address load per SIMD lane
+// and only keeps constant-indexed values in registers.
 //  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation; on 8-lane
 //    subgroups, stride-2 and small stride-1 3x3 convs let a subgroup share P tiles' input
 //    windows by broadcast/shuffle, each lane with its own channels: pickTile); depthwise
@@ -15,17 +18,23 @@
 //    dx is an ordinary stride-1 conv of gy with a flipped, transposed subset of the taps, run by
 //    the same forward kernels writing a strided output (stride 1 is the one-phase case); strided
 //    1x1 convs compute the sampled pixels flat and spread them out between zeros.
-//  - backward-weight: conv2d_wgrad, a GEMM over the output pixels split into chunks (partial sums
-//    per chunk, then summed), depthwise its own strip kernel; the bias gradient sums gy.
+//  - backward-weight (conv-wgrad.ts): conv2d_wgrad, a GEMM over the output pixels split into
+//    chunks (partial sums per chunk, then summed), depthwise its own strip kernel; the bias
+//    gradient sums gy.
 import { defineOp, expectDtype, expectRank } from '../op.ts';
 import { Tensor, ShapeError, fmt, full } from '../tensor.ts';
-import { dispatch, groupsFor, MAX_GROUPS } from '../program.ts';
+import { dispatch, MAX_GROUPS } from '../program.ts';
 import { getGpu } from '../device.ts';
-import { sum } from './reduce.ts';
-import { winogradConv, winogradForwardJob, winogradBackwardDataJob, winogradWeightGrad, winogradWeightGradJob, winogradForwardKeepingV, isKeptV, winogradWeightGradFromKept } from './conv-winograd.ts';
-import { matmulRaw, matmulTuning, MATMUL_TILE_SHARED, isSwiftShader } from './matmul.ts';
-import { depthwiseRows, depthwiseWeightGrad, type DwJob, type DwTuning } from './conv-depthwise.ts';
+import { winogradConv, winogradForwardJob, winogradBackwardDataJob, winogradForwardKeepingV, isKeptV, winogradWeightGradFromKept } from './conv-winograd.ts';
+import { isSwiftShader } from './matmul.ts';
+import { depthwiseRows } from './conv-depthwise.ts';
 import { depthwiseBackwardData } from './conv-depthwise-data.ts';
+import { ceilDiv, conv2dTuning, forwardJob, identity, memoCode, packWeights, padInput, paddedExtent, sharedLanes, type ConvGeometry, type ConvParams, type Job, type TapSel, type Tile } from './conv-common.ts';
+import { gemm1x1, gemm1x1Forward, gemm1x1BackwardData } from './conv-gemm1x1.ts';
+import { biasGrad, conv2dBackwardWeight } from './conv-wgrad.ts';
+
+export { conv2dTuning, type ConvGeometry } from './conv-common.ts';
+export { conv2dBackwardWeight } from './conv-wgrad.ts';
 
 type Pair = number | readonly [number, number];
 export interface Conv2dOptions {
@@ -34,33 +43,6 @@ export interface Conv2dOptions {
   padding?: number | readonly [number, number] | readonly [number, number, number, number];
   dilation?: Pair;
   groups?: number;
-}
-
-interface ConvParams {
-  sh: number;
-  sw: number;
-  pt: number;
-  pb: number;
-  pl: number;
-  pr: number;
-  dh: number;
-  dw: number;
-  groups: number;
-}
-
-/** Every size the kernels need. */
-export interface ConvGeometry extends ConvParams {
-  N: number;
-  Cin: number;
-  H: number;
-  W: number;
-  Cout: number;
-  CinG: number;
-  CoutG: number;
-  KH: number;
-  KW: number;
-  Ho: number;
-  Wo: number;
 }
 
 const isInt = (v: number) => Number.isInteger(v);
@@ -112,127 +94,7 @@ export function convGeometry(xs: readonly number[], ws: readonly number[], p: Co
   return { ...p, N, Cin, H, W, Cout, CinG, CoutG: Cout / G, KH, KW, Ho, Wo };
 }
 
-// ---- kernel plumbing ----------------------------------------------------------------------
-
-const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
-
-/** Workgroups for `lanes` invocations of the 64-wide conv kernels (they read the linear id from both grid dimensions). */
-const lanesGrid = (lanes: number): [number, number] => groupsFor(lanes, 64);
-
-/** A conv as the kernels see it: the input has `planes` channels per image (H x W), y has `yPlanes`. */
-interface Job extends DwJob {
-  yPlanes: number;
-  CinG: number;
-  CoutG: number;
-  groups: number;
-  /** the input is read spread out by these factors (zeros between): zero-insertion backward-data */
-  up?: [number, number];
-}
-
-const identity = (Ho: number, Wo: number) => ({ yH: Ho, yW: Wo, yr0: 0, yc0: 0, ysh: 1, ysw: 1 });
-
-/**
- * The input as [N*C][Hp][Wp] (Wp a multiple of 4) with x at (top, left), zero elsewhere; rows and
- * columns subsampled by sr/sc, or spread out by `up` (see conv2d_pad.wgsl). Returns a view of x
- * itself when that layout is x's own.
- */
-function padInput(x: Tensor, top: number, left: number, Hp: number, Wp: number, sr = 1, sc = 1, up: readonly [number, number] = [1, 1]): Tensor {
-  const [N, C, H, W] = x.shape;
-  if (top === 0 && left === 0 && Hp === H && Wp === W && sr === 1 && sc === 1 && up[0] === 1 && up[1] === 1) return x.view([x.size]);
-  if (Wp % 4 !== 0) throw new Error(`conv2d: internal: padded row ${Wp} is not a multiple of 4`);
-  const xp = new Tensor([N * C * Hp * Wp], 'f32');
-  const u = { Hp, Wp4: Wp / 4, H, W, top, left, sr, sc, planes: N * C, rows: N * C * Hp };
-  dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad', defines: { UPH: up[0], UPW: up[1] } }, u, [x.binding, xp.binding], lanesGrid(N * C * Hp));
-  return xp;
-}
-
-/** Taps (kh0 + t*khStep for t < TH, likewise columns) re-laid out by conv2d_wpack; see there. */
-interface TapSel {
-  TH: number;
-  TW: number;
-  kh0: number;
-  khStep: number;
-  kw0: number;
-  kwStep: number;
-}
-
-function packWeights(w: Tensor, CinG: number, CoutG: number, groups: number, padTo: number, transpose: boolean, taps: TapSel): Tensor {
-  const [, , KH, KW] = w.shape;
-  const fast = transpose ? CinG : CoutG;
-  const slow = transpose ? CoutG : CinG;
-  const Fp = Math.ceil(fast / padTo) * padTo;
-  const total = groups * taps.TH * taps.TW * slow * Fp;
-  const out = new Tensor([total], 'f32');
-  const u = { total, CinG, CoutG, Fp, TH: taps.TH, TW: taps.TW, KH, KW, kh0: taps.kh0, khStep: taps.khStep, kw0: taps.kw0, kwStep: taps.kwStep, transpose };
-  dispatch({ name: 'conv2d_wpack', shader: 'conv2d_wpack' }, u, [w.binding, out.binding], groupsFor(total));
-  return out;
-}
-
 // ---- forward kernel (also each backward-data phase) -----------------------------------------
-
-interface Tile {
-  TM: number;
-  R: number;
-  TN: number;
-  /** R = 1 and a runtime loop over the kernel rows (large kernels: KH times less unrolled code) */
-  rowLoop?: boolean;
-  /**
-   * the lanes of a subgroup share one pixel tile and differ in their output-channel block: they
-   * load the input window once between them (broadcast) and their own weights (see fwdBody)
-   */
-  xLanes?: boolean;
-  /**
-   * with xLanes: the subgroup holds P pixel tiles x S/P channel blocks (small outputs); lanes load
-   * items of tile l % P and of their own block, and take what they need by shuffle (see fwdBody)
-   */
-  P?: number;
-}
-
-/** Benchmark hook: forces the tile sizes of the next calls (bench/NOTES.md experiments). */
-export const conv2dTuning: {
-  /** force Winograd (conv-winograd.ts) on or off for stride-1 3x3 convs; unset: chosen by shape */
-  winograd?: boolean;
-  tile?: Tile;
-  wtile?: { TM: number; R: number; TCO: number; TCI: number; rowLanes?: boolean };
-  subgroups?: boolean | number;
-  depthwise?: DwTuning;
-  /** backward-data of strided 1x1 convs by zero fill + strided stores (the older path; comparisons only) */
-  oldStrided1x1?: boolean;
-  /** false: 1x1 convs on the conv kernel's flat tiles instead of the matmul kernel (comparisons only) */
-  gemm1x1?: boolean;
-  /** false: stride-1 1x1 backward-data on the conv kernel instead of the matmul kernel (comparisons only) */
-  gemm1x1Data?: boolean;
-  /** false: stride-2 convs on round 3's tiles (no subgroup-shared input windows; comparisons only) */
-  stridedTiles?: boolean;
-} = {};
-
-/**
- * Generated kernel code, memoised by the few numbers it depends on: the unrolled bodies are
- * kilobytes of WGSL, and rebuilding them (and hashing them as a pipeline key) on every call cost
- * more than small kernels take to run. Returning the same object also lets program.ts find the
- * pipeline by identity.
- */
-const codeMemo = new Map<string, Record<string, string | number>>();
-function memoCode(key: string, make: () => Record<string, string | number>): Record<string, string | number> {
-  let d = codeMemo.get(key);
-  if (!d) codeMemo.set(key, (d = make()));
-  return d;
-}
-
-/**
- * Subgroup size the kernels share loads over (0: none; see fwdBody, wgradCode): the adapter's
- * fixed size, when the 64-lane workgroups hold whole subgroups of it (4, 8, 16, 32 or 64 lanes;
- * anything else takes the plain kernels). `conv2dTuning.subgroups = n` (tests) generates the
- * kernels for n lanes instead: correct when n divides the real size, since the n lanes that
- * share are then part of one real subgroup.
- */
-function sharedLanes(): number {
-  const real = getGpu().subgroupSize;
-  const want = conv2dTuning.subgroups;
-  if (want === false || real === 0) return 0;
-  const S = typeof want === 'number' ? want : real;
-  return S >= 4 && 64 % S === 0 && real % S === 0 ? S : 0;
-}
 
 /** Output channels per invocation: 4, 8 or `max`, whichever wastes least on CoutG. */
 function pickTN(CoutG: number, max: number): number {
@@ -407,16 +269,6 @@ function subgroupDefines(S: number, nW: number, TN4: number, nX = 0, NV = 0, P =
   };
 }
 
-/** Padded input extents for an R x TM tiling of the job's output. */
-function paddedExtent(j: Job, R: number, TM: number): { tilesH: number; tilesW: number; Hp: number; Wp4: number; NV: number } {
-  const tilesW = ceilDiv(j.Wo, TM);
-  const tilesH = ceilDiv(j.Ho, R);
-  const NV = ceilDiv((TM - 1) * j.sw + (j.KW - 1) * j.dw + 1, 4);
-  const Hp = (tilesH * R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
-  const Wp4 = ((tilesW - 1) * TM * j.sw) / 4 + NV;
-  return { tilesH, tilesW, Hp, Wp4, NV };
-}
-
 /** y[place] = conv(x, packed weights) + bias with the tiled GEMM kernel. */
 function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, y: Tensor): void {
   let t = t0;
@@ -492,30 +344,6 @@ function runJob(x: Tensor, w: Tensor, bias: Tensor | null, j: Job, taps: TapSel,
 
 const allTaps = (KH: number, KW: number): TapSel => ({ TH: KH, TW: KW, kh0: 0, khStep: 1, kw0: 0, kwStep: 1 });
 
-function forwardJob(g: ConvGeometry): Job {
-  return {
-    N: g.N,
-    planes: g.Cin,
-    H: g.H,
-    W: g.W,
-    yPlanes: g.Cout,
-    CinG: g.CinG,
-    CoutG: g.CoutG,
-    groups: g.groups,
-    KH: g.KH,
-    KW: g.KW,
-    sh: g.sh,
-    sw: g.sw,
-    dh: g.dh,
-    dw: g.dw,
-    pt: g.pt,
-    pl: g.pl,
-    Ho: g.Ho,
-    Wo: g.Wo,
-    place: identity(g.Ho, g.Wo),
-  };
-}
-
 /** Forward without autograd. */
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
   const wj = winogradForwardJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
@@ -524,53 +352,6 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
   const y = new Tensor([g.N, g.Cout, g.Ho, g.Wo], 'f32');
   runJob(x, w, bias, forwardJob(g), allTaps(g.KH, g.KW), false, y);
   return y;
-}
-
-// ---- 1x1 convs as matrix products ------------------------------------------------------------
-
-/**
- * A 1x1 conv without padding is y[n] = w [Cout x Cin] . x[n] [Cin x Ho*Wo] (x subsampled first
- * when strided). Forward, the matmul kernel (weight rows shared across the subgroup, no weight
- * packing, no pixel padding) ran 1.14-1.30x faster than the conv kernel's flat tiles. Backward-
- * data at stride 1 (dx[n] = wᵀ . gy[n]) wins since the GEMM's round-4 tiles (1.19-1.38x); the
- * weight gradient (gy . xᵀ per image + a batch sum) and strided backward-data keep the conv
- * kernels (bench/NOTES.md, rounds 3 and 4). Channel counts that are multiples of 4 keep its vec4 loads.
- */
-function gemm1x1(g: ConvGeometry): boolean {
-  if (conv2dTuning.gemm1x1 === false || conv2dTuning.tile) return false;
-  // measured only where matmul shares its A rows across 8-lane subgroups (lavapipe); elsewhere
-  // (SwiftShader's 4 lanes, no subgroups) the flat conv tiles stay
-  if (getGpu().subgroupSize !== MATMUL_TILE_SHARED.WX || matmulTuning.subgroups === false || conv2dTuning.subgroups === false) return false;
-  const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
-  return g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && g.groups === 1 && g.Cin % 4 === 0 && g.Cout % 4 === 0 && (!strided || g.Wo % 4 === 0);
-}
-
-/** x as [N, Cin, Ho*Wo]: the sampled pixels of a strided 1x1 conv (a copy), else a view. */
-function pixels1x1(x: Tensor, g: ConvGeometry): Tensor {
-  const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
-  const s = strided ? padInput(x, 0, 0, g.Ho, g.Wo, g.sh, g.sw) : x;
-  const v = s.view([g.N, g.Cin, g.Ho * g.Wo]);
-  if (s !== x) s.dispose();
-  return v;
-}
-
-function gemm1x1Forward(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
-  const xv = pixels1x1(x, g);
-  const wv = w.view([1, g.Cout, g.Cin]);
-  const y = matmulRaw(wv, xv, false, false, null, 'conv2d_matmul');
-  const out = y.view([g.N, g.Cout, g.Ho, g.Wo]);
-  for (const t of [xv, wv, y]) t.dispose();
-  return out;
-}
-
-/** dx of a stride-1 1x1 conv: dx[n] = wᵀ [Cin x Cout] . gy[n] [Cout x H*W], w read transposed in the kernel. */
-function gemm1x1BackwardData(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
-  const gv = gy.view([g.N, g.Cout, g.H * g.W]);
-  const wv = w.view([1, g.Cout, g.Cin]);
-  const dx = matmulRaw(wv, gv, true, false, null, 'conv2d_matmul_dx');
-  const out = dx.view([g.N, g.Cin, g.H, g.W]);
-  for (const t of [gv, wv, dx]) t.dispose();
-  return out;
 }
 
 // ---- backward-data ------------------------------------------------------------------------
@@ -673,195 +454,6 @@ export function conv2dBackwardData(gy: Tensor, w: Tensor, g: ConvGeometry): Tens
       runJob(gy, w, null, j, { TH: r.T, TW: c.T, kh0: r.kTop, khStep: -r.step, kw0: c.kTop, kwStep: -c.step }, true, dx);
     }
   return dx;
-}
-
-// ---- backward-weight ----------------------------------------------------------------------
-
-interface WTile {
-  TM: number;
-  R: number;
-  TCO: number;
-  TCI: number;
-  /** one kernel row per lane (large kernels: KH times less unrolled code) */
-  rowLanes?: boolean;
-}
-
-const pow2AtMost = (n: number, cap: number) => {
-  let p = 1;
-  while (p * 2 <= Math.min(n, cap)) p *= 2;
-  return p;
-};
-
-function pickWTile(g: ConvGeometry, flat1x1: boolean): WTile {
-  if (conv2dTuning.wtile) return conv2dTuning.wtile;
-  const hot = g.KH <= 3 && g.KW <= 3 && g.sh <= 2 && g.sw <= 2 && g.dh === 1 && g.dw === 1;
-  // Shared gy loads (subgroups) need CinG / TCI to be a multiple of the subgroup size; they make
-  // gy cheap, so fewer input channels per lane win (3x3 64->64: wgrad 4x2x8x1 ~36 ms vs 109
-  // unshared; 1x1 256->128: 4x1x16x4 best).
-  const S = sharedLanes();
-  const shareTci = (max: number): number => {
-    for (let tci = max; tci >= 1; tci /= 2) if (S > 0 && g.CinG % (tci * S) === 0) return tci;
-    return 0;
-  };
-  if (flat1x1 && g.CoutG >= 16 && shareTci(4)) return { TM: 4, R: 1, TCO: 16, TCI: shareTci(4) };
-  // 1x1 convs whose rows are not whole vec4s after subsampling (stride 2 at 14 or 7 px): the
-  // flat tile's channel blocks (round 4: 4x1x16-32x4 1.5-1.9x 4x2x8x1)
-  const round4 = conv2dTuning.stridedTiles !== false && S === 8; // measured on lavapipe's 8 lanes only
-  if (hot && !flat1x1 && g.KH === 1 && g.KW === 1 && shareTci(4) && round4) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: shareTci(4) };
-  // stride 2: 32 output channels per lane, one pixel row (each x window, loaded lane by lane,
-  // then feeds 4x as many FMAs; round 4: 1.6-2.0x 4x2x8x1 on ResNet-18's stride-2 layers)
-  if (hot && !flat1x1 && g.sh === 2 && g.sw === 2 && shareTci(1) && round4) return { TM: 4, R: 1, TCO: pow2AtMost(g.CoutG, 32), TCI: 1 };
-  // stride-1 3x3 (the convs Winograd leaves): 16 output channels, one row (round 4: 1.08-1.17x
-  // 4x2x8x1 on DenseNet's 128->32 at 28/14/7 px, 1.01x on 32->32)
-  if (hot && !flat1x1 && g.sh === 1 && g.sw === 1 && g.KH === 3 && g.KW === 3 && g.CoutG >= 16 && shareTci(1) && round4) return { TM: 4, R: 1, TCO: 16, TCI: 1 };
-  if (hot && !flat1x1 && shareTci(1)) return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: 1 };
-  if (flat1x1)
-    return g.CoutG >= 16 && g.CinG >= 16 ? { TM: 4, R: 1, TCO: 16, TCI: 16 } : { TM: 8, R: 1, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 8) };
-  if (hot) return { TM: 4, R: 2, TCO: pow2AtMost(g.CoutG, 8), TCI: pow2AtMost(g.CinG, 2) };
-  // others: one kernel row per lane and few accumulators: a short unrolled body, a quick compile
-  let TCO = pow2AtMost(g.CoutG, 4);
-  while (TCO * g.KW > 32 && TCO > 1) TCO /= 2;
-  return { TM: 4, R: 1, TCO, TCI: 1, rowLanes: true };
-}
-
-/** The unrolled per-tile body and the stores of conv2d_wgrad. */
-function wgradCode(t: WTile, g: ConvGeometry, S: number): { BODY: string; STORE: string; ENABLE: string; SG_ARG: string; SG_PRE: string } {
-  const { TM, R, TCO, TCI } = t;
-  const KK = g.KH * g.KW;
-  const NR = (R - 1) * g.sh + (g.KH - 1) * g.dh + 1;
-  const NV = ceilDiv((TM - 1) * g.sw + (g.KW - 1) * g.dw + 1, 4);
-  const L: string[] = [];
-  const pre: string[] = [];
-  const V = TM / 4;
-  if (S > 0) {
-    // The S lanes of a subgroup differ only in their input-channel block (wgradLanes checks the
-    // lane order allows it), so they read the same gy vec4s: lane l loads item r*S + l of the
-    // TCO x R x V of them and the others take it by broadcast, one load per lane per S items.
-    const nG = TCO * R * V;
-    for (let r = 0; r * S < nG; r++) {
-      pre.push(`let gk${r} = min(${r * S}u + sl, ${nG - 1}u); let gOff${r} = (g * p.CoutG + min(co0 + gk${r} / ${R * V}u, p.CoutG - 1u)) * gPlane + ((gk${r} / ${V}u) % ${R}u) * p.gWp4 + gk${r} % ${V}u;`);
-      L.push(`let gl${r} = gy[gpos + gOff${r}];`);
-    }
-    for (let k = 0; k < nG; k++) L.push(`let g${Math.floor(k / (R * V))}_${Math.floor(k / V) % R}_${k % V} = subgroupBroadcast(gl${Math.floor(k / S)}, ${k % S}u);`);
-    // lanes must form subgroups in order (true of every implementation we know); if not, say so with NaN
-    pre.push('let sgOk = subgroupAll(subgroupBroadcast(L0, 0u) + sl == L0);');
-  } else
-    for (let jc = 0; jc < TCO; jc++)
-      for (let rr = 0; rr < R; rr++) for (let v = 0; v < V; v++) L.push(`let g${jc}_${rr}_${v} = gy[gpos + gb[${jc}] + ${rr}u * gW4 + ${v}u];`);
-  for (let i = 0; i < TCI; i++) for (let r = 0; r < NR; r++) for (let v = 0; v < NV; v++) L.push(`let x${i}_${r}_${v} = x[xpos + xb[${i}] + ${r}u * xW4 + ${v}u];`);
-  for (let jc = 0; jc < TCO; jc++)
-    for (let i = 0; i < TCI; i++)
-      for (let kh = 0; kh < g.KH; kh++)
-        for (let kw = 0; kw < g.KW; kw++) {
-          const a = `acc[${(jc * TCI + i) * KK + kh * g.KW + kw}]`;
-          const terms: string[] = [];
-          for (let rr = 0; rr < R; rr++)
-            for (let m = 0; m < TM; m++) {
-              const r = rr * g.sh + kh * g.dh;
-              const c = m * g.sw + kw * g.dw;
-              terms.push(`s = fma(g${jc}_${rr}_${m >> 2}[${m & 3}], x${i}_${r}_${c >> 2}[${c & 3}], s);`);
-            }
-          L.push(`{ var s = ${a}; ${terms.join(' ')} ${a} = s; }`);
-        }
-  // stores: a runtime loop over the channel pairs (few store sites keep the compile short)
-  const St: string[] = [
-    `var out = acc;`,
-    `for (var jc = 0u; jc < ${TCO}u; jc++) {`,
-    `  for (var i = 0u; i < ${TCI}u; i++) {`,
-    `    if (co0 + jc < p.CoutG && ci0 + i < p.CinG) {`,
-    `      let base = ((chunk * p.Cout + g * p.CoutG + co0 + jc) * p.CinG + ci0 + i) * p.KKfull + kh * KK;`,
-    `      for (var k = 0u; k < KK; k++) { part[base + k] = out[(jc * ${TCI}u + i) * KK + k]${S > 0 ? ' + bitcast<f32>(select(0u, 0x7fc00000u, !sgOk))' : ''}; }`,
-    `    }`,
-    `  }`,
-    `}`,
-  ];
-  return {
-    BODY: L.join('\n    '),
-    STORE: St.join('\n  '),
-    ENABLE: S > 0 ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);' : '',
-    SG_ARG: S > 0 ? ', @builtin(subgroup_invocation_id) sl: u32' : '',
-    SG_PRE: pre.join('\n  '),
-  };
-}
-
-/** dw = sum over pixels of gy (x) shifted x windows, split into chunks of pixel tiles. */
-export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Tensor {
-  const wj = winogradWeightGradJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
-  if (wj) return winogradWeightGrad(x, gy, wj, padInput);
-  if (g.CinG === 1 && g.CoutG === 1) return depthwiseWeightGrad(x, gy, forwardJob(g), conv2dTuning.depthwise);
-  let xIn = x;
-  let gg = g;
-  let gyIn = gy;
-  let views: Tensor[] = [];
-  const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
-  const flat = g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && (!strided || g.Wo % 4 === 0);
-  let t = pickWTile(g, flat);
-  if (flat) {
-    // 1x1: gather the sampled input pixels, then treat each image as one long row
-    const xs = strided ? padInput(x, 0, 0, g.Ho, g.Wo, g.sh, g.sw) : x;
-    const P = g.Ho * g.Wo;
-    xIn = xs.view([g.N, g.Cin, 1, P]);
-    gyIn = gy.view([g.N, g.Cout, 1, P]);
-    gg = { ...g, H: 1, W: P, Ho: 1, Wo: P, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0 };
-    views = [xIn, gyIn];
-    if (xs !== x) views.push(xs);
-    t = { ...t, R: 1 };
-  }
-  const { TM, R, TCO, TCI } = t;
-  const j = forwardJob(gg);
-  const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
-  const xp = padInput(xIn, gg.pt, gg.pl, Hp, Wp4 * 4);
-  const gHp = tilesH * R;
-  const gWp = tilesW * TM;
-  const gp = padInput(gyIn, 0, 0, gHp, gWp);
-  const coT = ceilDiv(gg.CoutG, TCO);
-  const ciT = ceilDiv(gg.CinG, TCI);
-  const khLanes = t.rowLanes ? gg.KH : 1;
-  const lanesPerChunk = gg.groups * coT * ciT * khLanes;
-  const nTiles = gg.N * tilesH * tilesW;
-  // enough chunks for ~4k lanes, but at least 2 tiles each so partials stay small
-  const nChunks = Math.max(1, Math.min(ceilDiv(4096, lanesPerChunk), ceilDiv(nTiles, 2)));
-  const tilesPerChunk = ceilDiv(nTiles, nChunks);
-  const chunks = ceilDiv(nTiles, tilesPerChunk);
-  const nLanes = chunks * lanesPerChunk;
-  const wsize = gg.Cout * gg.CinG * gg.KH * gg.KW;
-  const part = new Tensor([chunks, wsize], 'f32');
-  const u = { Hp, Wp4, xPlanes: gg.Cin, CinG: gg.CinG, gHp, gWp4: gWp / 4, Cout: gg.Cout, CoutG: gg.CoutG, tilesW, tilesH, nTiles, tilesPerChunk, coT, ciT, lanesPerChunk, nLanes, khLanes, dhRows: gg.dh, KKfull: gg.KH * gg.KW };
-  const lane = t.rowLanes ? { ...gg, KH: 1 } : gg; // the taps one lane covers
-  // gy loads are shared across a subgroup when its lanes differ only in the input-channel block
-  const S = sharedLanes();
-  // (ciT a multiple of the real size: with a simulated smaller S the whole real subgroup must share)
-  const share = S > 0 && khLanes === 1 && ciT % getGpu().subgroupSize === 0 ? S : 0;
-  const defines = memoCode(`wgrad ${TM} ${R} ${TCO} ${TCI} ${lane.KH} ${lane.KW} ${gg.sh} ${gg.sw} ${gg.dh} ${gg.dw} ${share}`, () => ({
-    TM,
-    R,
-    TCO,
-    TCI,
-    KK: lane.KH * lane.KW,
-    SH: gg.sh,
-    SW: gg.sw,
-    ...wgradCode(t, lane, share),
-  }));
-  dispatch({ name: 'conv2d_wgrad', shader: 'conv2d_wgrad', defines }, u, [xp.binding, gp.binding, part.binding], lanesGrid(nLanes));
-  xp.dispose();
-  gp.dispose();
-  for (const v of views) v.dispose();
-  const dwFlat = chunks === 1 ? part.view([wsize]) : sum(part, [0]);
-  part.dispose();
-  const dw = dwFlat.view([g.Cout, g.CinG, g.KH, g.KW]);
-  dwFlat.dispose();
-  return dw;
-}
-
-/** db[co] = sum of gy over batch and pixels. */
-function biasGrad(gy: Tensor): Tensor {
-  const [N, C, H, W] = gy.shape;
-  const v = gy.view([N, C, H * W]);
-  const s = sum(v, [2]);
-  const db = sum(s, [0]);
-  v.dispose();
-  s.dispose();
-  return db;
 }
 
 // ---- the op -------------------------------------------------------------------------------
