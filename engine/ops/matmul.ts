@@ -66,9 +66,10 @@ export const MATMUL_TILE_SW_SMALL = { TM: 8, TN: 4, WX: 4, WY: 8 };
 /**
  * Test/bench hooks: `subgroups: false` forces the kernel without shared A loads; `tile` forces a
  * tile (A loads are shared when its WX equals the subgroup size); `vecStore: false` keeps scalar
- * stores of C where vec4 stores would be used (see vecStores).
+ * stores of C where vec4 stores would be used (see vecStores); `exitRows: false` keeps subgroups
+ * past the last row running (see EDGE_EXIT in matmulDefines).
  */
-export const matmulTuning: { subgroups?: boolean; tile?: MatmulTile; vecStore?: boolean } = {};
+export const matmulTuning: { subgroups?: boolean; tile?: MatmulTile; vecStore?: boolean; exitRows?: boolean } = {};
 
 /** Chromium's CPU adapter, by name (isFallbackAdapter does not tell it apart: lavapipe sets it too). */
 export function isSwiftShader(): boolean {
@@ -93,10 +94,13 @@ function pickTile(M: number, N: number, vA: boolean, sharedTile?: MatmulTile): {
  * Whether C is written as vec4s (one guarded store instead of four): rows a multiple of 4 long, on
  * the shared 8-lane kernel with the IL order, where it measured 1.03-1.17x with the 32x4 tile (most
  * at small K, where stores are a larger share). With the 16x4 loads-first tiles it measured
- * 0.86-1.07x (Winograd's 64-row tile: 0.86-0.96x), so they keep scalar stores, as do SwiftShader
- * and the plain kernel (not measured).
+ * 0.86-1.07x (Winograd's 64-row tile: 0.86-0.96x), so they keep scalar stores, as does the plain
+ * kernel (not measured). SwiftShader's shared tiles (4-lane rows) store vec4s: each scalar store
+ * there is a per-lane scatter behind its own guard, and the 16x16 tile's 256 of them per lane
+ * measured ~1.1x of the Winograd GEMM (bench/NOTES.md, "Speed round 5: page GEMM").
  */
-const vecStores = (N: number, tile: MatmulTile, share: boolean): boolean => N % 4 === 0 && share && tile.WX === 8 && !!tile.IL && matmulTuning.vecStore !== false;
+const vecStores = (N: number, tile: MatmulTile, share: boolean): boolean =>
+  N % 4 === 0 && share && ((tile.WX === 8 && !!tile.IL) || (tile.WX === 4 && isSwiftShader())) && matmulTuning.vecStore !== false;
 
 const MAX_BATCH_RANK = 8;
 
@@ -235,8 +239,10 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
   return {
     ENABLE: sharedA ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);' : '',
     SG_ARG: sharedA ? ', @builtin(subgroup_invocation_id) sl: u32' : '',
-    // lanes past the matrix edge keep running (clamped loads, guarded stores) when they share loads
-    EDGE_EXIT: sharedA ? '' : 'if (m0 >= M || n0 >= N) { return; }',
+    // Lanes past the matrix edge keep running (clamped loads, guarded stores) when they share loads,
+    // except a subgroup whose lanes are all past the last row: it has nothing to store and nobody to
+    // share with (the last row-workgroup of a 784-row Winograd GEMM: 7/8 of it).
+    EDGE_EXIT: sharedA ? (matmulTuning.exitRows !== false ? 'if (subgroupAll(m0 >= M)) { return; }' : '') : 'if (m0 >= M || n0 >= N) { return; }',
     A_ELEM: l.vA ? 'vec4f' : 'f32',
     B_ELEM: l.vB ? 'vec4f' : 'f32',
     C_ELEM: l.vC ? 'vec4f' : 'f32',
@@ -261,7 +267,7 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
 const defineCache = new Map<string, Record<string, string | number>>();
 
 function definesFor(l: Layout, t: MatmulTile): Record<string, string | number> {
-  const key = `${+l.tA}${+l.tB}${+l.vA}${+l.vB}${+!!l.vC}${+l.bias}${+l.share}|${t.TM}x${t.TN}|${t.WX}x${t.WY}|${+!!t.IL}`;
+  const key = `${matmulTuning.exitRows === false ? 'x' : ''}${+l.tA}${+l.tB}${+l.vA}${+l.vB}${+!!l.vC}${+l.bias}${+l.share}|${t.TM}x${t.TN}|${t.WX}x${t.WY}|${+!!t.IL}`;
   let d = defineCache.get(key);
   if (!d) defineCache.set(key, (d = matmulDefines(l, t)));
   return d;
