@@ -109,18 +109,18 @@ test('matmul: 2-D, every transpose layout, tile/vec4 edges (M, N, K not multiple
   matmulTuning.subgroups = undefined;
 });
 
-test('matmul / linear: the SwiftShader tiles (16x16 and 8x4 per lane, 4-lane rows) forced: edges, batch, layouts, bias', async () => {
+test('matmul / linear: the SwiftShader tiles (28x16 and 8x4 per lane, 4-lane rows) forced: edges, batch, layouts, bias', async () => {
   // Forced here; they share A loads only on 4-lane subgroups (SwiftShader, checked in the page by
   // test/browser.test.ts and the browser bench), elsewhere the same tile runs without sharing.
   // M and K multiples of 4: A binds as vec4 in every layout, which is where pickTile uses them
   const dims: [number, number, number][] = [
-    [152, 70, 44], // one full 128-row workgroup and a partial one; columns past N, scalar B (NN, TN)
+    [152, 70, 44], // one full 112-row workgroup and a partial one; columns past N, scalar B (NN, TN)
     [128, 64, 64],
     [36, 20, 12], // tiles mostly past the edges
   ];
-  // the 16x16 body takes lavapipe ~20 s per pipeline to compile cold (Mesa's shader cache off):
+  // the 28x16 body takes lavapipe ~20 s per pipeline to compile cold (Mesa's shader cache off):
   // NN only here (vec4 and scalar B), all layouts on the 8x4 tile (same generator); the browser
-  // test runs 16x16 with the shared loads in the page
+  // test and test/matmul-swiftshader.test.ts run it with the shared loads on SwiftShader
   const layoutsFor = (tile: typeof MATMUL_TILE_SW) => (tile === MATMUL_TILE_SW ? LAYOUTS.slice(0, 1) : LAYOUTS);
   try {
     for (const tile of [MATMUL_TILE_SW, MATMUL_TILE_SW_SMALL]) {

@@ -55,12 +55,14 @@ export const MATMUL_TILE_SHARED_SHORT: MatmulTile = { TM: 32, TN: 4, WX: 8, WY: 
  * SwiftShader (Chromium's CPU adapter, 4-lane subgroups) runs every load with a non-constant
  * address lane by lane, so what counts there is FMAs per load instruction: the 4 lanes of a
  * workgroup row share their A loads by broadcast (one load instruction brings 4 rows) and each
- * lane owns 16x16 outputs: per 4 steps of k, 4 A + 16 B vec4 loads for 256 vec4 FMAs (the 8x4
- * unshared tile: 12 loads for 32). In the page 1.5-2.9x faster than 8x4 (bench/NOTES.md, "Speed
- * round 3: SwiftShader matmul tile"). Products smaller than one workgroup's 128x64 outputs take
- * MATMUL_TILE_SW_SMALL, which wastes less on padding.
+ * lane owns 28x16 outputs: per 4 steps of k, 7 A + 16 B vec4 loads for 448 vec4 FMAs (the 8x4
+ * unshared tile: 12 loads for 32). 16x16 was 1.5-2.9x faster than 8x4 in the page (bench/NOTES.md,
+ * "Speed round 3: SwiftShader matmul tile"); with vec4 stores of C, 24-32 rows beat 16 by
+ * 1.04-1.16x, and 4 lane rows of 28 (112 rows) cover the 784 tiles of a 28 px Winograd GEMM at
+ * batch 16 exactly ("Speed round 5: page GEMM"). Products smaller than one workgroup's 112x64
+ * outputs take MATMUL_TILE_SW_SMALL, which wastes less on padding.
  */
-export const MATMUL_TILE_SW = { TM: 16, TN: 16, WX: 4, WY: 8 };
+export const MATMUL_TILE_SW = { TM: 28, TN: 16, WX: 4, WY: 4 };
 export const MATMUL_TILE_SW_SMALL = { TM: 8, TN: 4, WX: 4, WY: 8 };
 
 /**
