@@ -60,10 +60,18 @@ export const MATMUL_TILE_SHARED_SHORT: MatmulTile = { TM: 32, TN: 4, WX: 8, WY: 
  * "Speed round 3: SwiftShader matmul tile"); with vec4 stores of C, 24-32 rows beat 16 by
  * 1.04-1.16x, and 4 lane rows of 28 (112 rows) cover the 784 tiles of a 28 px Winograd GEMM at
  * batch 16 exactly ("Speed round 5: page GEMM"). Products smaller than one workgroup's 112x64
- * outputs take MATMUL_TILE_SW_SMALL, which wastes less on padding.
+ * outputs take MATMUL_TILE_SW_MID or MATMUL_TILE_SW_SMALL, which waste less on padding.
  */
 export const MATMUL_TILE_SW = { TM: 28, TN: 16, WX: 4, WY: 4 };
+/**
+ * SwiftShader, 64-111 rows with a long K (Winograd's weight gradient: 36 products of 64x64 over
+ * K = tiles): 32x16 per lane, 2 lane rows, one workgroup per 64x64 block, 1.78x over the 8x4 tile
+ * (64x64x784, "Speed round 5: page GEMM"). Short K keeps the 8x4 tile: the 32x16 body compiles for
+ * seconds in Subzero, and the web app's small models' products (K = a few dozen tiles) gain little.
+ */
+export const MATMUL_TILE_SW_MID = { TM: 32, TN: 16, WX: 4, WY: 2 };
 export const MATMUL_TILE_SW_SMALL = { TM: 8, TN: 4, WX: 4, WY: 8 };
+const SW_MID_MIN_K = 256;
 
 /**
  * Test/bench hooks: `subgroups: false` forces the kernel without shared A loads; `tile` forces a
@@ -80,14 +88,15 @@ export function isSwiftShader(): boolean {
 }
 
 /** The tile for a product and whether its A loads are shared across a subgroup (= a workgroup row). */
-function pickTile(M: number, N: number, vA: boolean, sharedTile?: MatmulTile): { tile: MatmulTile; share: boolean } {
+function pickTile(M: number, N: number, K: number, vA: boolean, sharedTile?: MatmulTile): { tile: MatmulTile; share: boolean } {
   const sg = getGpu().subgroupSize;
   const subOk = matmulTuning.subgroups !== false && vA;
   if (matmulTuning.tile) return { tile: matmulTuning.tile, share: subOk && sg === matmulTuning.tile.WX };
   if (subOk && sg === MATMUL_TILE_SHARED.WX) return { tile: sharedTile ?? (M <= 64 ? MATMUL_TILE_SHARED_SHORT : MATMUL_TILE_SHARED), share: true };
   if (subOk && sg === MATMUL_TILE_SW.WX && isSwiftShader()) {
-    const big = M >= MATMUL_TILE_SW.TM * MATMUL_TILE_SW.WY && N >= MATMUL_TILE_SW.TN * MATMUL_TILE_SW.WX;
-    return { tile: big ? MATMUL_TILE_SW : MATMUL_TILE_SW_SMALL, share: true };
+    const fits = (t: MatmulTile) => M >= t.TM * t.WY && N >= t.TN * t.WX;
+    if (fits(MATMUL_TILE_SW)) return { tile: MATMUL_TILE_SW, share: true };
+    return { tile: fits(MATMUL_TILE_SW_MID) && K >= SW_MID_MIN_K ? MATMUL_TILE_SW_MID : MATMUL_TILE_SW_SMALL, share: true };
   }
   return { tile: MATMUL_TILE, share: false };
 }
@@ -326,7 +335,7 @@ export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: 
   const nb = numel(batch);
   if (out.size === 0) return out;
   const vA = K > 0 && (tA ? M % 4 === 0 : K % 4 === 0);
-  const { tile, share } = pickTile(M, N, vA, sharedTile);
+  const { tile, share } = pickTile(M, N, K, vA, sharedTile);
   const layout: Layout = { tA, tB, vA, vB: K > 0 && (tB ? K % 4 === 0 : N % 4 === 0), bias: bias !== null, share, vC: vecStores(N, tile, share) };
   const { TM, TN, WX, WY } = tile;
   const gx = Math.ceil(N / TN / WX);

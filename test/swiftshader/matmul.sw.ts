@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import { gpuInit, read64, expectClose, rk } from '../helpers.ts';
 import * as ref from '../reference/core.ts';
 import { seededRandom } from '../reference/gradcheck.ts';
-import { isSwiftShader, matmulTuning, MATMUL_TILE_SW, MATMUL_TILE_SW_SMALL } from '../../engine/ops/matmul.ts';
+import { isSwiftShader, matmulTuning, MATMUL_TILE_SW, MATMUL_TILE_SW_MID, MATMUL_TILE_SW_SMALL } from '../../engine/ops/matmul.ts';
 
 const SEED = Number(process.env.ROSKD_SEED ?? Date.now() % 1_000_000_007);
 const rng = seededRandom(SEED);
@@ -45,6 +45,12 @@ test('SwiftShader: the large tile at the edges (subgroups past the last row exit
   await check(2, 116, 64, 12, false, false, 'one lane row of the second workgroup in range');
   await check(3, 200, 132, 36, false, true, 'B transposed');
   await check(2, 232, 68, 40, true, false, 'A transposed (shared along m)');
+});
+
+test('SwiftShader: the 64-row tile on long K (Winograd weight gradient 36 x 64x64 over 784, A transposed; rows past M)', async () => {
+  await check(36, 64, 64, 784, true, false, `tile ${MATMUL_TILE_SW_MID.TM}x${MATMUL_TILE_SW_MID.TN}`);
+  await check(2, 100, 68, 260, false, false, 'rows and columns past the edges, K with a tail of 0');
+  await check(2, 72, 64, 258, true, false, 'A transposed, a scalar k tail (K % 4 = 2)');
 });
 
 test('SwiftShader: the small shared tile (8x4) and linear with bias', async () => {
