@@ -47,6 +47,12 @@ export interface Job extends DwJob {
   groups: number;
   /** the input is read spread out by these factors (zeros between): zero-insertion backward-data */
   up?: [number, number];
+  /**
+   * one stride phase of a stride-2 forward (conv.ts, forwardPhases): the input is read subsampled
+   * by 2 from (-top, -left) of x, the taps are a stride-2 subset, and the kernel adds into y
+   * (`accumulate`) instead of writing it
+   */
+  sub?: { top: number; left: number; accumulate: boolean };
 }
 
 export const identity = (Ho: number, Wo: number) => ({ yH: Ho, yW: Wo, yr0: 0, yc0: 0, ysh: 1, ysw: 1 });
@@ -125,6 +131,8 @@ export const conv2dTuning: {
   gemm1x1Wgrad?: boolean;
   /** false: stride-2 convs on round 3's tiles (no subgroup-shared input windows; comparisons only) */
   stridedTiles?: boolean;
+  /** stride-2 3x3 forward as 4 stride-1 phase convs (conv.ts, forwardPhases): true forces, false never; unset: by shape */
+  s2Phases?: boolean;
 } = {};
 
 /**
