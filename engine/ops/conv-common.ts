@@ -82,6 +82,9 @@ export interface TapSel {
   kwStep: number;
 }
 
+const WPACK4 = { V: 4, OUT: 'vec4f', STORE: 'out[i / 4u] = vec4f(v[0], v[1], v[2], v[3]);' };
+const WPACK1 = { V: 1, OUT: 'f32', STORE: 'out[i] = v[0];' };
+
 export function packWeights(w: Tensor, CinG: number, CoutG: number, groups: number, padTo: number, transpose: boolean, taps: TapSel): Tensor {
   const [, , KH, KW] = w.shape;
   const fast = transpose ? CinG : CoutG;
@@ -90,7 +93,8 @@ export function packWeights(w: Tensor, CinG: number, CoutG: number, groups: numb
   const total = groups * taps.TH * taps.TW * slow * Fp;
   const out = new Tensor([total], 'f32');
   const u = { total, CinG, CoutG, Fp, TH: taps.TH, TW: taps.TW, KH, KW, kh0: taps.kh0, khStep: taps.khStep, kw0: taps.kw0, kwStep: taps.kwStep, transpose };
-  dispatch({ name: 'conv2d_wpack', shader: 'conv2d_wpack' }, u, [w.binding, out.binding], groupsFor(total));
+  const V = Fp % 4 === 0 ? 4 : 1;
+  dispatch({ name: 'conv2d_wpack', shader: 'conv2d_wpack', defines: V === 4 ? WPACK4 : WPACK1 }, u, [w.binding, out.binding], groupsFor(total / V));
   return out;
 }
 

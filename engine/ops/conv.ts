@@ -10,7 +10,8 @@
 // and only keeps constant-indexed values in registers.
 //  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation; on 8-lane
 //    subgroups, stride-2 and small stride-1 3x3 convs let a subgroup share P tiles' input
-//    windows by broadcast/shuffle, each lane with its own channels: pickTile); depthwise
+//    windows by broadcast/shuffle, each lane with its own channels: pickTile; stride-2 3x3 convs
+//    there run as 4 stride-1 phase convs added into y: forwardPhases); depthwise
 //    (groups == Cin == Cout) by row strips in conv-depthwise.ts (reads x directly: it is
 //    memory-bound); bias-free 1x1 convs on the matmul kernel, others as one long row per image
 //    (strided ones on a subsampled copy).
