@@ -191,10 +191,10 @@ test('conv2d gradients match the reference analytic gradients over the grid (rel
 });
 
 // Stride-2 forwards as 4 stride-1 phase convs added into y (conv.ts, forwardPhases): the default on
-// lavapipe for 3x3 stride-2 convs with >= 32 output channels per group, forced here on every
-// stride-2 grid shape of kernels up to 3x3 (asymmetric padding, groups, odd sizes, spare lanes) and
-// every kernel path; and forced off, so the one-pass stride-2 kernel those shapes used to take
-// stays tested. A phase that overwrote y instead of adding, or read x from the wrong offset, fails.
+// lavapipe for 3x3 stride-2 convs with >= 128 input and >= 32 output channels per group, forced
+// here on every stride-2 grid shape of kernels up to 3x3 (asymmetric padding, groups, odd sizes,
+// spare lanes) and every kernel path; and forced off, so the one-pass stride-2 kernel stays
+// tested. A phase that overwrote y instead of adding, or read x from the wrong offset, fails.
 test('conv2d stride-2 forward by stride phases (forced on and off) matches the reference (rel. L2 < 1e-5)', async () => {
   const cases = GRID.filter((c) => c.stride[0] === 2 && c.stride[1] === 2 && c.dil[0] === 1 && c.dil[1] === 1 && c.k[0] <= 3 && c.k[1] <= 3 && c.k[0] * c.k[1] > 1 && !(c.groups === c.x[1] && c.groups === c.cout));
   assert.ok(cases.length >= 8, `stride-2 cases: ${cases.length}`);

@@ -351,14 +351,16 @@ const allTaps = (KH: number, KW: number): TapSel => ({ TH: KH, TW: KW, kh0: 0, k
 /**
  * Whether a stride-2 forward runs as stride phases (forwardPhases): 3x3 stride-2 convs (not
  * depthwise) where the stride-2 shared tiles apply (lavapipe's 8-lane subgroups, >= 32 output
- * channels per group); `conv2dTuning.s2Phases` forces it either way.
+ * channels per group) and the input-channel loop is long (>= 128 per group: with fewer, the four
+ * copies and dispatches cost more than the phases save, 0.73-0.91x at 16-64 input channels, and
+ * 64 -> 128 at 28 px broke even); `conv2dTuning.s2Phases` forces it either way.
  */
 function usePhases(g: ConvGeometry): boolean {
   const shape = g.sh === 2 && g.sw === 2 && g.dh === 1 && g.dw === 1 && g.KH <= 3 && g.KW <= 3 && g.KH * g.KW > 1 && !(g.CinG === 1 && g.CoutG === 1);
   if (!shape || conv2dTuning.s2Phases === false) return false;
   if (conv2dTuning.s2Phases) return true;
   const S = sharedLanes();
-  return conv2dTuning.stridedTiles !== false && S === 8 && S === getGpu().subgroupSize && g.KH === 3 && g.KW === 3 && g.CoutG >= 4 * S;
+  return conv2dTuning.stridedTiles !== false && S === 8 && S === getGpu().subgroupSize && g.KH === 3 && g.KW === 3 && g.CoutG >= 4 * S && g.CinG >= 128;
 }
 
 /**
@@ -366,8 +368,8 @@ function usePhases(g: ConvGeometry): boolean {
  * kernel rows a, a + 2, ..., so phase (a, b) is a stride-1 conv of x subsampled from (a, b) (one
  * conv2d_pad copy) with those taps, added into y (the first phase writes y and the bias). The
  * same loads and FMAs as one stride-2 pass, but each phase's unrolled body holds a quarter of the
- * window and taps: 1.1-1.25x less lavapipe CPU at ResNet-18's three stride-2 3x3 shapes, as its
- * backward-data phases already showed (bench/NOTES.md, "Speed round 5: stride-2 forward").
+ * window and taps: 1.1-1.35x less lavapipe CPU at ResNet-18's 14 and 7 px stride-2 3x3 convs, as
+ * the backward-data phases already showed (bench/NOTES.md, "Speed round 5: stride-2 forward").
  */
 function forwardPhases(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, y: Tensor): void {
   const base = forwardJob(g);
