@@ -1298,16 +1298,21 @@ struct P {
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<{{OUT}}>;
+
+// V (4 where Fp is a multiple of 4) consecutive outputs per lane: the index arithmetic below is
+// integer division, which lavapipe runs lane by lane, so it is paid once per V values, and the
+// store is one vec4.
+const V = {{V}}u;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = (gid.x + gid.y * nwg.x * 256u) * V;
   if (i >= p.total) { return; }
   let tr = p.transpose != 0u;
   let F = select(p.CoutG, p.CinG, tr);
   let S = select(p.CinG, p.CoutG, tr);
-  let f = i % p.Fp;
+  let f0 = i % p.Fp;
   var r = i / p.Fp;
   let s = r % S;
   r = r / S;
@@ -1315,15 +1320,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   r = r / p.TW;
   let th = r % p.TH;
   let g = r / p.TH;
-  var v = 0.0;
-  if (f < F) {
+  let kh = u32(p.kh0 + i32(th) * p.khStep);
+  let kw = u32(p.kw0 + i32(tw) * p.kwStep);
+  var v: array<f32, V>;
+  for (var k = 0u; k < V; k++) {
+    let f = f0 + k;
     let co = select(f, s, tr);
     let ci = select(s, f, tr);
-    let kh = u32(p.kh0 + i32(th) * p.khStep);
-    let kw = u32(p.kw0 + i32(tw) * p.kwStep);
-    v = w[(((g * p.CoutG + co) * p.CinG + ci) * p.KH + kh) * p.KW + kw];
+    v[k] = select(0.0, w[min((((g * p.CoutG + co) * p.CinG + ci) * p.KH + kh) * p.KW + kw, arrayLength(&w) - 1u)], f < F);
   }
-  out[i] = v;
+  {{STORE}}
 }
 `,
   "cross_entropy": `// Fused cross-entropy forward, one invocation per sample i of logits [N, C]:

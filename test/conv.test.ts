@@ -131,6 +131,7 @@ test.before(gpuInit);
 test.after.each(() => {
   conv2dTuning.subgroups = undefined;
   conv2dTuning.tile = undefined;
+  conv2dTuning.s2Phases = undefined;
 });
 
 /** The forward kernel shares weight loads across a subgroup where the adapter allows; test both paths. */
@@ -187,6 +188,29 @@ test('conv2d gradients match the reference analytic gradients over the grid (rel
     expectClose(got.dw!, ref.dw, 1e-4, `${label(c)}, ${path.name}: dw`);
     if (b) expectClose(got.db!, ref.db, 1e-4, `${label(c)}, ${path.name}: db`);
   }
+});
+
+// Stride-2 forwards as 4 stride-1 phase convs added into y (conv.ts, forwardPhases): the default on
+// lavapipe for 3x3 stride-2 convs with >= 128 input and >= 32 output channels per group, forced
+// here on every stride-2 grid shape of kernels up to 3x3 (asymmetric padding, groups, odd sizes,
+// spare lanes) and every kernel path; and forced off, so the one-pass stride-2 kernel stays
+// tested. A phase that overwrote y instead of adding, or read x from the wrong offset, fails.
+test('conv2d stride-2 forward by stride phases (forced on and off) matches the reference (rel. L2 < 1e-5)', async () => {
+  const cases = GRID.filter((c) => c.stride[0] === 2 && c.stride[1] === 2 && c.dil[0] === 1 && c.dil[1] === 1 && c.k[0] <= 3 && c.k[1] <= 3 && c.k[0] * c.k[1] > 1 && !(c.groups === c.x[1] && c.groups === c.cout));
+  assert.ok(cases.length >= 8, `stride-2 cases: ${cases.length}`);
+  for (const path of kernelPaths())
+    for (const phases of [true, false])
+      for (const c of cases) {
+        conv2dTuning.subgroups = path.subgroups;
+        conv2dTuning.s2Phases = phases;
+        const x = randn(numel(c.x), rng);
+        const w = randn(numel(wShape(c)), rng);
+        const b = c.bias ? randn(c.cout, rng) : null;
+        const y = rk.tidy(() => rk.conv2d(rk.tensor(x, c.x), rk.tensor(w, wShape(c)), b ? rk.tensor(b, [c.cout]) : null, { stride: c.stride, padding: c.pad, dilation: c.dil, groups: c.groups }));
+        expectClose(await read64(y), refConv(x, c.x, w, wShape(c), b, refOpts(c)).y, 1e-5, `${label(c)}, ${path.name}, s2Phases ${phases}: y`);
+        y.dispose();
+      }
+  conv2dTuning.s2Phases = undefined;
 });
 
 test('conv2d gradients match central differences of the reference on tiny shapes', async () => {

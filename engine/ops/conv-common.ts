@@ -47,6 +47,12 @@ export interface Job extends DwJob {
   groups: number;
   /** the input is read spread out by these factors (zeros between): zero-insertion backward-data */
   up?: [number, number];
+  /**
+   * one stride phase of a stride-2 forward (conv.ts, forwardPhases): the input is read subsampled
+   * by 2 from (-top, -left) of x, the taps are a stride-2 subset, and the kernel adds into y
+   * (`accumulate`) instead of writing it
+   */
+  sub?: { top: number; left: number; accumulate: boolean };
 }
 
 export const identity = (Ho: number, Wo: number) => ({ yH: Ho, yW: Wo, yr0: 0, yc0: 0, ysh: 1, ysw: 1 });
@@ -76,6 +82,9 @@ export interface TapSel {
   kwStep: number;
 }
 
+const WPACK4 = { V: 4, OUT: 'vec4f', STORE: 'out[i / 4u] = vec4f(v[0], v[1], v[2], v[3]);' };
+const WPACK1 = { V: 1, OUT: 'f32', STORE: 'out[i] = v[0];' };
+
 export function packWeights(w: Tensor, CinG: number, CoutG: number, groups: number, padTo: number, transpose: boolean, taps: TapSel): Tensor {
   const [, , KH, KW] = w.shape;
   const fast = transpose ? CinG : CoutG;
@@ -84,7 +93,8 @@ export function packWeights(w: Tensor, CinG: number, CoutG: number, groups: numb
   const total = groups * taps.TH * taps.TW * slow * Fp;
   const out = new Tensor([total], 'f32');
   const u = { total, CinG, CoutG, Fp, TH: taps.TH, TW: taps.TW, KH, KW, kh0: taps.kh0, khStep: taps.khStep, kw0: taps.kw0, kwStep: taps.kwStep, transpose };
-  dispatch({ name: 'conv2d_wpack', shader: 'conv2d_wpack' }, u, [w.binding, out.binding], groupsFor(total));
+  const V = Fp % 4 === 0 ? 4 : 1;
+  dispatch({ name: 'conv2d_wpack', shader: 'conv2d_wpack', defines: V === 4 ? WPACK4 : WPACK1 }, u, [w.binding, out.binding], groupsFor(total / V));
   return out;
 }
 
@@ -125,6 +135,8 @@ export const conv2dTuning: {
   gemm1x1Wgrad?: boolean;
   /** false: stride-2 convs on round 3's tiles (no subgroup-shared input windows; comparisons only) */
   stridedTiles?: boolean;
+  /** stride-2 3x3 forward as 4 stride-1 phase convs (conv.ts, forwardPhases): true forces, false never; unset: by shape */
+  s2Phases?: boolean;
 } = {};
 
 /**

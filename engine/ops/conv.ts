@@ -10,7 +10,8 @@
 // and only keeps constant-indexed values in registers.
 //  - forward: conv2d_fwd (R x TM pixel tile x TN output channels per invocation; on 8-lane
 //    subgroups, stride-2 and small stride-1 3x3 convs let a subgroup share P tiles' input
-//    windows by broadcast/shuffle, each lane with its own channels: pickTile); depthwise
+//    windows by broadcast/shuffle, each lane with its own channels: pickTile; stride-2 3x3 convs
+//    there run as 4 stride-1 phase convs added into y: forwardPhases); depthwise
 //    (groups == Cin == Cout) by row strips in conv-depthwise.ts (reads x directly: it is
 //    memory-bound); bias-free 1x1 convs on the matmul kernel, others as one long row per image
 //    (strided ones on a subsampled copy).
@@ -124,16 +125,17 @@ function pickTile(j: Job, flat1x1: boolean): Tile {
   const S = sharedLanes();
   // measured on lavapipe's 8-lane subgroups only (SwiftShader's 4 lanes keep round 3's tiles)
   const round4 = conv2dTuning.stridedTiles !== false && S === 8 && S === getGpu().subgroupSize;
-  if (round4 && (j.sh === 2 || j.place.ysh === 2) && j.CoutG >= 8 * S && j.Ho >= 7 && j.Wo >= 7)
+  const s2 = j.sh === 2 || j.place.ysh === 2 || !!j.sub; // stride 2, or a stride phase of one (either direction)
+  if (round4 && s2 && j.CoutG >= 8 * S && j.Ho >= 7 && j.Wo >= 7)
     // stride 2 and its backward-data phases (round 4): the subgroup's lanes share one 7-row
     // tile, each with its own 4 channels, so the input window is loaded once per subgroup and
     // each weight vec4 feeds 28-56 pixels (forward 1.25-1.45x, backward-data 1.5x at 28/14 px)
     return j.Wo % 8 === 0 || j.Wo % 8 > 4 ? { TM: 8, R: 7, TN: 4, xLanes: true } : { TM: 4, R: 7, TN: 8, xLanes: true };
-  if (round4 && (j.sh === 2 || j.place.ysh === 2) && j.CoutG >= 4 * S)
+  if (round4 && s2 && j.CoutG >= 4 * S)
     // smaller outputs (ResNet's 7 -> 4 px layer): 2 tiles of 4x4 x S/2 blocks of 8 channels per
     // subgroup, window and weights both shared (forward 1.22x, backward-data 1.10x, round 4)
     return { TM: 4, R: 4, TN: 8, xLanes: true, P: 2 };
-  if (round4 && j.sh === 1 && j.place.ysh === 1 && j.KH === 3 && j.KW === 3 && j.CoutG >= 4 * S && j.Ho >= 7 && j.Wo >= 7)
+  if (round4 && !s2 && j.KH === 3 && j.KW === 3 && j.CoutG >= 4 * S && j.Ho >= 7 && j.Wo >= 7)
     // stride-1 3x3 convs Winograd leaves (DenseNet's 128->32): forward and backward-data
     // 1.19x (28 px: 2 tiles of 4x4 per subgroup), 1.20x (14 px) and 1.30x (7 px: one 8x7 tile)
     return j.Ho > 14 ? { TM: 4, R: 4, TN: 8, xLanes: true, P: 2 } : { TM: 8, R: 7, TN: 4, xLanes: true };
@@ -229,13 +231,14 @@ function fwdBody(t: Tile, j: Job, S: number): string {
  * The stores of conv2d_fwd (+ bias): a runtime loop over the TN channels (few store sites keep
  * the compile short; the accumulators are copied to an indexable array first), pixels unrolled.
  */
-function fwdStore(t: Tile): string {
+function fwdStore(t: Tile, accumulate: boolean): string {
   const { TM, R, TN } = t;
+  const op = accumulate ? '+=' : '=';
   const L: string[] = [`var out = acc;`, `for (var c = 0u; c < ${TN}u; c++) {`, `  if (co0 + c >= p.CoutG) { break; }`];
   for (let rr = 0; rr < R; rr++) {
     L.push(`  if (oh0 + ${rr}u < p.Ho) {`);
     for (let m = 0; m < TM; m++)
-      L.push(`    if (ow0 + ${m}u < p.Wo) { y[yb[c] + ${rr}u * rowStep + ${m}u * p.ysw] = out[${(rr * TM + m) * (TN / 4)}u + c / 4u][c % 4u] + bv[c]; }`);
+      L.push(`    if (ow0 + ${m}u < p.Wo) { y[yb[c] + ${rr}u * rowStep + ${m}u * p.ysw] ${op} out[${(rr * TM + m) * (TN / 4)}u + c / 4u][c % 4u] + bv[c]; }`);
     L.push('  }');
   }
   L.push('}');
@@ -275,7 +278,8 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, 
   const { TM, R, TN } = t;
   const CoutGp = Math.ceil(j.CoutG / TN) * TN;
   const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
-  const xp = padInput(x, j.pt, j.pl, Hp, Wp4 * 4, 1, 1, j.up);
+  const xp = j.sub ? padInput(x, j.sub.top, j.sub.left, Hp, Wp4 * 4, 2, 2) : padInput(x, j.pt, j.pl, Hp, Wp4 * 4, 1, 1, j.up);
+  const accumulate = j.sub?.accumulate ?? false;
   const nTiles = j.N * tilesH * tilesW;
   const coBlocks = CoutGp / TN;
   const pl = j.place;
@@ -291,7 +295,7 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, 
   const u = { Hp, Wp4, CinG: j.CinG, CoutGp4: CoutGp / 4, Ho: j.Ho, Wo: j.Wo, tilesW, tilesH, nTiles, coBlocks, CoutG: j.CoutG, Cout: j.yPlanes, xPlanes: j.planes, hasBias: bias !== null, yH: pl.yH, yW: pl.yW, yr0: pl.yr0, yc0: pl.yc0, ysh: pl.ysh, ysw: pl.ysw, coSuper };
   const NV = ceilDiv((TM - 1) * j.sw + (j.KW - 1) * j.dw + 1, 4);
   const NR = (R - 1) * j.sh + (j.KH - 1) * j.dh + 1;
-  const defines = memoCode(`fwd ${TM} ${R} ${TN} ${t.rowLoop ?? false} ${xLanes} ${P} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${S}`, () => ({
+  const defines = memoCode(`fwd ${TM} ${R} ${TN} ${t.rowLoop ?? false} ${xLanes} ${P} ${j.KH} ${j.KW} ${j.sh} ${j.sw} ${j.dh} ${j.dw} ${S} ${accumulate}`, () => ({
     TM,
     R,
     TN4: TN / 4,
@@ -300,7 +304,7 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, 
     SH: j.sh,
     SW: j.sw,
     BODY: fwdBody(t, j, S),
-    STORE: fwdStore(t),
+    STORE: fwdStore(t, accumulate),
     ...subgroupDefines(S, j.KH * j.KW * (TN / 4), TN / 4, xLanes ? NR * NV : 0, NV, P),
     TILE_LANES: xLanes ? Q : 1,
   }));
@@ -326,7 +330,7 @@ function runJob(x: Tensor, w: Tensor, bias: Tensor | null, j: Job, taps: TapSel,
   const pl = j.place;
   const identityPlace = pl.yr0 === 0 && pl.yc0 === 0 && pl.ysh === 1 && pl.ysw === 1 && pl.yH === j.Ho && pl.yW === j.Wo;
   const strided = j.sh !== 1 || j.sw !== 1 || j.Ho !== j.H || j.Wo !== j.W;
-  const flat = j.KH === 1 && j.KW === 1 && identityPlace && j.pt === 0 && j.pl === 0 && !j.up && (!strided || j.Wo % 4 === 0);
+  const flat = j.KH === 1 && j.KW === 1 && identityPlace && j.pt === 0 && j.pl === 0 && !j.up && !j.sub && (!strided || j.Wo % 4 === 0);
   const t = pickTile(j, flat);
   const wp = packWeights(w, transpose ? j.CoutG : j.CinG, transpose ? j.CinG : j.CoutG, j.groups, t.TN, transpose, taps);
   if (flat) {
@@ -344,13 +348,50 @@ function runJob(x: Tensor, w: Tensor, bias: Tensor | null, j: Job, taps: TapSel,
 
 const allTaps = (KH: number, KW: number): TapSel => ({ TH: KH, TW: KW, kh0: 0, khStep: 1, kw0: 0, kwStep: 1 });
 
+/**
+ * Whether a stride-2 forward runs as stride phases (forwardPhases): 3x3 stride-2 convs (not
+ * depthwise) where the stride-2 shared tiles apply (lavapipe's 8-lane subgroups, >= 32 output
+ * channels per group) and the input-channel loop is long (>= 128 per group: with fewer, the four
+ * copies and dispatches cost more than the phases save, 0.73-0.91x at 16-64 input channels, and
+ * 64 -> 128 at 28 px broke even); `conv2dTuning.s2Phases` forces it either way.
+ */
+function usePhases(g: ConvGeometry): boolean {
+  const shape = g.sh === 2 && g.sw === 2 && g.dh === 1 && g.dw === 1 && g.KH <= 3 && g.KW <= 3 && g.KH * g.KW > 1 && !(g.CinG === 1 && g.CoutG === 1);
+  if (!shape || conv2dTuning.s2Phases === false) return false;
+  if (conv2dTuning.s2Phases) return true;
+  const S = sharedLanes();
+  return conv2dTuning.stridedTiles !== false && S === 8 && S === getGpu().subgroupSize && g.KH === 3 && g.KW === 3 && g.CoutG >= 4 * S && g.CinG >= 128;
+}
+
+/**
+ * A stride-2 forward as the sum of its 4 stride phases: input rows 2i + a (a = 0, 1) meet only the
+ * kernel rows a, a + 2, ..., so phase (a, b) is a stride-1 conv of x subsampled from (a, b) (one
+ * conv2d_pad copy) with those taps, added into y (the first phase writes y and the bias). The
+ * same loads and FMAs as one stride-2 pass, but each phase's unrolled body holds a quarter of the
+ * window and taps: 1.1-1.35x less lavapipe CPU at ResNet-18's 14 and 7 px stride-2 3x3 convs, as
+ * the backward-data phases already showed (bench/NOTES.md, "Speed round 5: stride-2 forward").
+ */
+function forwardPhases(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, y: Tensor): void {
+  const base = forwardJob(g);
+  let first = true;
+  for (let a = 0; a < 2 && a < g.KH; a++)
+    for (let b = 0; b < 2 && b < g.KW; b++) {
+      const TH = ceilDiv(g.KH - a, 2);
+      const TW = ceilDiv(g.KW - b, 2);
+      const j: Job = { ...base, KH: TH, KW: TW, sh: 1, sw: 1, pt: 0, pl: 0, H: g.Ho + TH - 1, W: g.Wo + TW - 1, sub: { top: g.pt - a, left: g.pl - b, accumulate: !first } };
+      runJob(x, w, first ? bias : null, j, { TH, TW, kh0: a, khStep: 2, kw0: b, kwStep: 2 }, false, y);
+      first = false;
+    }
+}
+
 /** Forward without autograd. */
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
   const wj = winogradForwardJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
   if (wj) return winogradConv(x, w, bias, wj, false, padInput);
   if (!bias && gemm1x1(g)) return gemm1x1Forward(x, w, g);
   const y = new Tensor([g.N, g.Cout, g.Ho, g.Wo], 'f32');
-  runJob(x, w, bias, forwardJob(g), allTaps(g.KH, g.KW), false, y);
+  if (usePhases(g)) forwardPhases(x, w, bias, g, y);
+  else runJob(x, w, bias, forwardJob(g), allTaps(g.KH, g.KW), false, y);
   return y;
 }
 
