@@ -137,6 +137,8 @@ export const conv2dTuning: {
   stridedTiles?: boolean;
   /** stride-2 3x3 forward as 4 stride-1 phase convs (conv.ts, forwardPhases): true forces, false never; unset: by shape */
   s2Phases?: boolean;
+  /** false: the forward does not keep its padded x for the weight gradient (conv.ts, conv2dForwardKeepingPad; comparisons only) */
+  keepPad?: boolean;
 } = {};
 
 /**

@@ -122,8 +122,38 @@ function wgradCode(t: WTile, g: ConvGeometry, S: number): { BODY: string; STORE:
   };
 }
 
-/** dw = sum over pixels of gy (x) shifted x windows, split into chunks of pixel tiles. */
+const isFlat = (g: ConvGeometry): boolean => {
+  const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
+  return g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && (!strided || g.Wo % 4 === 0);
+};
+
+/**
+ * The padded-x extent conv2d_wgrad reads when the weight gradient runs on it directly (not
+ * Winograd, depthwise, the matmul kernel or the flat 1x1 rows), else null. The forward keeps its
+ * own padded copy of x for the weight gradient when that copy is at least this large (conv.ts,
+ * conv2dForwardKeepingPad): the kernel takes the rows and row length as strides, so extra zero
+ * rows and columns are never read.
+ */
+export function wgradPadExtent(g: ConvGeometry): { Hp: number; Wp4: number } | null {
+  if (winogradWeightGradJob(g, conv2dTuning.winograd) || (g.CinG === 1 && g.CoutG === 1) || gemm1x1Wgrad(g) || isFlat(g)) return null;
+  const t = pickWTile(g, false);
+  const { Hp, Wp4 } = paddedExtent(forwardJob(g), t.R, t.TM);
+  return { Hp, Wp4 };
+}
+
+/** The forward's padded copy of x [N, Cin, Hp, Wp4, 4] (rank 5 tells it from x itself), kept for the weight gradient. */
+export const isPaddedX = (t: Tensor): boolean => t.shape.length === 5;
+
+/**
+ * dw = sum over pixels of gy (x) shifted x windows, split into chunks of pixel tiles. x may be the
+ * forward's padded copy (isPaddedX; only where wgradPadExtent fits it).
+ */
 export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Tensor {
+  const kept = isPaddedX(x) ? x : null;
+  if (kept) {
+    const need = wgradPadExtent(g);
+    if (!need || kept.shape[2] < need.Hp || kept.shape[3] < need.Wp4) throw new Error(`conv2d: internal: kept padded x ${kept.describe()} does not fit the weight gradient's ${need ? `${need.Hp}x${need.Wp4 * 4}` : 'path'}`);
+  }
   const wj = winogradWeightGradJob(g, conv2dTuning.winograd); // stride-1 3x3: conv-winograd.ts
   if (wj) return winogradWeightGrad(x, gy, wj, padInput);
   if (g.CinG === 1 && g.CoutG === 1) return depthwiseWeightGrad(x, gy, forwardJob(g), conv2dTuning.depthwise);
@@ -133,7 +163,7 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Te
   let gyIn = gy;
   let views: Tensor[] = [];
   const strided = g.sh !== 1 || g.sw !== 1 || g.Ho !== g.H || g.Wo !== g.W;
-  const flat = g.KH === 1 && g.KW === 1 && g.pt === 0 && g.pl === 0 && (!strided || g.Wo % 4 === 0);
+  const flat = isFlat(g);
   let t = pickWTile(g, flat);
   if (flat) {
     // 1x1: gather the sampled input pixels, then treat each image as one long row
@@ -148,8 +178,11 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Te
   }
   const { TM, R, TCO, TCI } = t;
   const j = forwardJob(gg);
-  const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
-  const xp = padInput(xIn, gg.pt, gg.pl, Hp, Wp4 * 4);
+  const ext = paddedExtent(j, R, TM);
+  const { tilesH, tilesW } = ext;
+  // the forward's copy may have more rows or a longer row than this tiling needs: its strides
+  const [Hp, Wp4] = kept ? [kept.shape[2], kept.shape[3]] : [ext.Hp, ext.Wp4];
+  const xp = kept ? kept.view([kept.size]) : padInput(xIn, gg.pt, gg.pl, Hp, Wp4 * 4);
   const gHp = tilesH * R;
   const gWp = tilesW * TM;
   const gp = padInput(gyIn, 0, 0, gHp, gWp);

@@ -32,7 +32,7 @@ import { depthwiseRows } from './conv-depthwise.ts';
 import { depthwiseBackwardData } from './conv-depthwise-data.ts';
 import { ceilDiv, conv2dTuning, forwardJob, identity, memoCode, packWeights, padInput, paddedExtent, sharedLanes, type ConvGeometry, type ConvParams, type Job, type TapSel, type Tile } from './conv-common.ts';
 import { gemm1x1, gemm1x1Forward, gemm1x1BackwardData } from './conv-gemm1x1.ts';
-import { biasGrad, conv2dBackwardWeight } from './conv-wgrad.ts';
+import { biasGrad, conv2dBackwardWeight, wgradPadExtent } from './conv-wgrad.ts';
 
 export { conv2dTuning, type ConvGeometry } from './conv-common.ts';
 export { conv2dBackwardWeight } from './conv-wgrad.ts';
@@ -273,7 +273,7 @@ function subgroupDefines(S: number, nW: number, TN4: number, nX = 0, NV = 0, P =
 }
 
 /** y[place] = conv(x, packed weights) + bias with the tiled GEMM kernel. */
-function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, y: Tensor): void {
+function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, y: Tensor, keep = false): Tensor | null {
   let t = t0;
   const { TM, R, TN } = t;
   const CoutGp = Math.ceil(j.CoutG / TN) * TN;
@@ -311,7 +311,9 @@ function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, 
   const gy = j.groups * coSuper;
   if (ceilDiv(nTiles, tilesPerWg) > MAX_GROUPS || gy > MAX_GROUPS) throw new ShapeError(`conv2d: ${nTiles} pixel tiles x ${gy} channel blocks exceed one dispatch`);
   dispatch({ name: 'conv2d_fwd', shader: 'conv2d_fwd', defines }, u, [xp.binding, wp.binding, (bias ?? wp).binding, y.binding], [ceilDiv(nTiles, tilesPerWg), gy]);
+  if (keep) return xp;
   xp.dispose();
+  return null;
 }
 
 /** Runs one conv job with weights selected by `taps` (forward: all, in order). */
@@ -393,6 +395,32 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
   if (usePhases(g)) forwardPhases(x, w, bias, g, y);
   else runJob(x, w, bias, forwardJob(g), allTaps(g.KH, g.KW), false, y);
   return y;
+}
+
+/**
+ * The forward, keeping its zero-padded copy of x for the weight gradient when both run on the
+ * tiled kernels (conv2d_fwd, conv2d_wgrad) and the copy covers what conv2d_wgrad reads
+ * (wgradPadExtent): one conv2d_pad pass per conv instead of two. That is every conv of the small
+ * models (4-32 channels: no Winograd), where the copies were ~18% of the kernel time (bench/NOTES.md,
+ * "Speed round 5: small models"). Null where it does not apply: the caller runs conv2dForwardRaw.
+ */
+export function conv2dForwardKeepingPad(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): { y: Tensor; xp: Tensor } | null {
+  if (conv2dTuning.keepPad === false) return null;
+  if (winogradForwardJob(g, conv2dTuning.winograd) || (!bias && gemm1x1(g)) || usePhases(g) || (g.CinG === 1 && g.CoutG === 1)) return null;
+  const j = forwardJob(g);
+  const strided = j.sh !== 1 || j.sw !== 1 || j.Ho !== j.H || j.Wo !== j.W;
+  if (j.KH === 1 && j.KW === 1 && j.pt === 0 && j.pl === 0 && (!strided || j.Wo % 4 === 0)) return null; // flat 1x1 rows
+  const need = wgradPadExtent(g);
+  const t = pickTile(j, false);
+  const { Hp, Wp4 } = paddedExtent(j, t.R, t.TM);
+  if (!need || Hp < need.Hp || Wp4 < need.Wp4) return null;
+  const y = new Tensor([g.N, g.Cout, g.Ho, g.Wo], 'f32');
+  const wp = packWeights(w, g.CinG, g.CoutG, g.groups, t.TN, false, allTaps(g.KH, g.KW));
+  const flatXp = runTiled(x, wp, bias, j, t, y, true)!;
+  wp.dispose();
+  const xp = flatXp.view([g.N, g.Cin, Hp, Wp4, 4]);
+  flatXp.dispose();
+  return { y, xp };
 }
 
 // ---- backward-data ------------------------------------------------------------------------
@@ -515,10 +543,14 @@ const conv2dOp = defineOp<ConvParams>({
     const [x, w, b] = inputs;
     const g = convGeometry(x.shape, w.shape, p);
     // dx needs w, dw needs x (or, by Winograd, the forward's input transform of x); neither needs y
-    const kept = ctx.needsGrad && ctx.inputNeedsGrad[1] ? winogradForwardKeepingV(x, w, b ?? null, g, conv2dTuning.winograd, padInput) : null;
-    const y = kept ? kept.y : conv2dForwardRaw(x, w, b ?? null, g);
-    if (ctx.needsGrad) ctx.save(...(ctx.inputNeedsGrad[1] ? [kept ? kept.v : x] : []), ...(ctx.inputNeedsGrad[0] ? [w] : []));
+    // or the forward's padded copy of x, when the weight gradient can read that (conv2dForwardKeepingPad)
+    const wantDw = ctx.needsGrad && ctx.inputNeedsGrad[1];
+    const kept = wantDw ? winogradForwardKeepingV(x, w, b ?? null, g, conv2dTuning.winograd, padInput) : null;
+    const keptPad = wantDw && !kept ? conv2dForwardKeepingPad(x, w, b ?? null, g) : null;
+    const y = kept ? kept.y : keptPad ? keptPad.y : conv2dForwardRaw(x, w, b ?? null, g);
+    if (ctx.needsGrad) ctx.save(...(ctx.inputNeedsGrad[1] ? [kept ? kept.v : keptPad ? keptPad.xp : x] : []), ...(ctx.inputNeedsGrad[0] ? [w] : []));
     kept?.v.dispose();
+    keptPad?.xp.dispose();
     return y;
   },
   backward(gy, { params, saved, inputShapes, inputNeedsGrad }) {
