@@ -139,6 +139,9 @@ export const conv2dTuning: {
   s2Phases?: boolean;
   /** false: the forward does not keep its padded x for the weight gradient (conv.ts, conv2dForwardKeepingPad; comparisons only) */
   keepPad?: boolean;
+  /** conv2d_wgrad's lane target (default 4096) and least pixel tiles per chunk (default 32; conv-wgrad.ts) */
+  wgradLanes?: number;
+  wgradMinTiles?: number;
 } = {};
 
 /**

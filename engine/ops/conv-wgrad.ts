@@ -191,8 +191,11 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, g: ConvGeometry): Te
   const khLanes = t.rowLanes ? gg.KH : 1;
   const lanesPerChunk = gg.groups * coT * ciT * khLanes;
   const nTiles = gg.N * tilesH * tilesW;
-  // enough chunks for ~4k lanes, but at least 2 tiles each so partials stay small
-  const nChunks = Math.max(1, Math.min(ceilDiv(4096, lanesPerChunk), ceilDiv(nTiles, 2)));
+  // enough chunks for ~4k lanes, but at least 32 tiles each: narrow convs (4-32 channels, a few
+  // lanes per chunk) had ~1000 chunks of 2-6 tiles, and writing and summing their partials cost
+  // more than the GEMM (small models' weight gradients + chunk sums 1.7x faster with 32 than 2,
+  // bench/NOTES.md "Speed round 5: small models"); wide convs reach 4k lanes first, as before
+  const nChunks = Math.max(1, Math.min(ceilDiv(conv2dTuning.wgradLanes ?? 4096, lanesPerChunk), ceilDiv(nTiles, conv2dTuning.wgradMinTiles ?? 32)));
   const tilesPerChunk = ceilDiv(nTiles, nChunks);
   const chunks = ceilDiv(nTiles, tilesPerChunk);
   const nLanes = chunks * lanesPerChunk;
