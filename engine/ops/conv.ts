@@ -273,11 +273,15 @@ function subgroupDefines(S: number, nW: number, TN4: number, nX = 0, NV = 0, P =
 }
 
 /** y[place] = conv(x, packed weights) + bias with the tiled GEMM kernel. */
-function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, y: Tensor, keep = false): Tensor | null {
+function runTiled(x: Tensor, wp: Tensor, bias: Tensor | null, j: Job, t0: Tile, y: Tensor, keep?: { Hp: number; Wp4: number }): Tensor | null {
   let t = t0;
   const { TM, R, TN } = t;
   const CoutGp = Math.ceil(j.CoutG / TN) * TN;
-  const { tilesH, tilesW, Hp, Wp4 } = paddedExtent(j, R, TM);
+  const ext = paddedExtent(j, R, TM);
+  const { tilesH, tilesW } = ext;
+  // a copy kept for the weight gradient covers what both kernels read (the rows and row length are strides)
+  const Hp = Math.max(ext.Hp, keep?.Hp ?? 0);
+  const Wp4 = Math.max(ext.Wp4, keep?.Wp4 ?? 0);
   const xp = j.sub ? padInput(x, j.sub.top, j.sub.left, Hp, Wp4 * 4, 2, 2) : padInput(x, j.pt, j.pl, Hp, Wp4 * 4, 1, 1, j.up);
   const accumulate = j.sub?.accumulate ?? false;
   const nTiles = j.N * tilesH * tilesW;
@@ -399,8 +403,8 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, g: C
 
 /**
  * The forward, keeping its zero-padded copy of x for the weight gradient when both run on the
- * tiled kernels (conv2d_fwd, conv2d_wgrad) and the copy covers what conv2d_wgrad reads
- * (wgradPadExtent): one conv2d_pad pass per conv instead of two. That is every conv of the small
+ * tiled kernels (conv2d_fwd, conv2d_wgrad), the copy made large enough for both tilings
+ * (wgradPadExtent; a few zero rows or columns more at most): one conv2d_pad pass per conv instead of two. That is every conv of the small
  * models (4-32 channels: no Winograd), where the copies were ~18% of the kernel time (bench/NOTES.md,
  * "Speed round 5: small models"). Null where it does not apply: the caller runs conv2dForwardRaw.
  */
@@ -411,12 +415,14 @@ export function conv2dForwardKeepingPad(x: Tensor, w: Tensor, bias: Tensor | nul
   const strided = j.sh !== 1 || j.sw !== 1 || j.Ho !== j.H || j.Wo !== j.W;
   if (j.KH === 1 && j.KW === 1 && j.pt === 0 && j.pl === 0 && (!strided || j.Wo % 4 === 0)) return null; // flat 1x1 rows
   const need = wgradPadExtent(g);
+  if (!need) return null;
   const t = pickTile(j, false);
-  const { Hp, Wp4 } = paddedExtent(j, t.R, t.TM);
-  if (!need || Hp < need.Hp || Wp4 < need.Wp4) return null;
+  const ext = paddedExtent(j, t.R, t.TM);
+  const Hp = Math.max(ext.Hp, need.Hp);
+  const Wp4 = Math.max(ext.Wp4, need.Wp4);
   const y = new Tensor([g.N, g.Cout, g.Ho, g.Wo], 'f32');
   const wp = packWeights(w, g.CinG, g.CoutG, g.groups, t.TN, false, allTaps(g.KH, g.KW));
-  const flatXp = runTiled(x, wp, bias, j, t, y, true)!;
+  const flatXp = runTiled(x, wp, bias, j, t, y, { Hp, Wp4 })!;
   wp.dispose();
   const xp = flatXp.view([g.N, g.Cin, Hp, Wp4, 4]);
   flatXp.dispose();
