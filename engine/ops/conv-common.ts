@@ -67,6 +67,13 @@ export function padInput(x: Tensor, top: number, left: number, Hp: number, Wp: n
   if (top === 0 && left === 0 && Hp === H && Wp === W && sr === 1 && sc === 1 && up[0] === 1 && up[1] === 1) return x.view([x.size]);
   if (Wp % 4 !== 0) throw new Error(`conv2d: internal: padded row ${Wp} is not a multiple of 4`);
   const xp = new Tensor([N * C * Hp * Wp], 'f32');
+  if (W % 4 === 0 && sr === 1 && sc === 1 && up[0] === 1 && up[1] === 1 && conv2dTuning.padVec4 !== false) {
+    // rows of whole vec4s: vec4 loads, shifted by the padding (conv2d_pad_vec4.wgsl)
+    const k0 = Math.floor(-left / 4);
+    const u = { Hp, Wp4: Wp / 4, H, W4: W / 4, top, k0, planes: N * C, rows: N * C * Hp };
+    dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad_vec4', defines: { SHIFT: -left - 4 * k0 } }, u, [x.binding, xp.binding], lanesGrid(N * C * Hp));
+    return xp;
+  }
   const u = { Hp, Wp4: Wp / 4, H, W, top, left, sr, sc, planes: N * C, rows: N * C * Hp };
   dispatch({ name: 'conv2d_pad', shader: 'conv2d_pad', defines: { UPH: up[0], UPW: up[1] } }, u, [x.binding, xp.binding], lanesGrid(N * C * Hp));
   return xp;
@@ -142,6 +149,8 @@ export const conv2dTuning: {
   /** conv2d_wgrad's lane target (default 4096) and least pixel tiles per chunk (default 32; conv-wgrad.ts) */
   wgradLanes?: number;
   wgradMinTiles?: number;
+  /** false: every padded copy on the scalar conv2d_pad kernel (no vec4 variant; comparisons only) */
+  padVec4?: boolean;
 } = {};
 
 /**
